@@ -1,0 +1,30 @@
+/*
+ * config.h -- every tunable limit of twscope in one place (p0f style).
+ */
+#ifndef TWSCOPE_CONFIG_H
+#define TWSCOPE_CONFIG_H
+
+#define TWSCOPE_VERSION "0.1.0"
+#define TWSCOPE_SCHEMA_VERSION 1      /* PRAGMA user_version of the database */
+#define TWSCOPE_DEFAULT_DB "twscope.db"
+
+#define DECODE_MAX_VLAN 2             /* VLAN tags kept (outer, inner); deeper tags are skipped */
+#define DECODE_MAX_IPV6_EXT 8         /* IPv6 extension headers walked before giving up */
+#define DECODE_OPT_SIG_LEN 8          /* TCP option kinds remembered in order (OS profile guess) */
+
+#define FLOWTAB_INITIAL_SLOTS 4096    /* open-addressing slots at start (power of two) */
+#define FLOWTAB_MAX_LOAD_PCT 70       /* grow when this full */
+#define FLOW_DEFAULT_MAX 4000000      /* --max-flows default: tracked connections cap */
+#define FLOW_POOL_CHUNK 4096          /* connections allocated per pool refill */
+#define FLOW_IDLE_TIMEOUT_SEC 300     /* open connection without packets: flushed */
+#define FLOW_CLOSED_LINGER_SEC 120    /* closed connection kept to attach late segments */
+#define FLOW_SWEEP_INTERVAL_SEC 1     /* packet-time interval between expiry sweeps */
+
+#define DPI_MAX_PACKETS 24            /* packets fed to nDPI before giving up */
+
+#define STORE_BATCH_ROWS 20000        /* rows per SQLite transaction */
+
+#define TW_DEFAULT_SECONDS 60         /* 2*MSL of the default (linux) profile */
+#define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */
+
+#endif /* TWSCOPE_CONFIG_H */

@@ -1,0 +1,88 @@
+/*
+ * decode.h -- zero-copy decoding of one captured frame down to its TCP header.
+ *
+ * decode_packet() fills a caller-owned struct pkt_view with values and with
+ * pointers *into the capture buffer*: the view is valid only as long as that
+ * buffer (for libpcap, until the next read on the same handle). It never
+ * allocates, never casts structs onto packet bytes, and checks every read
+ * against the captured length. Lengths are taken from the IP header (not from
+ * caplen), so a frame cut by the snaplen still yields its TCP header fields and
+ * its true payload length; pv->truncated says something was cut.
+ *
+ * Link types (libpcap DLT_* values as returned by pcap_datalink()):
+ *   DLT_EN10MB (Ethernet, with any number of 802.1Q/802.1ad tags; the first
+ *   DECODE_MAX_VLAN IDs are kept), DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW,
+ *   DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP.
+ * Network: IPv4 (with options), IPv6 (hop-by-hop, routing, destination
+ * options, fragment extension headers). A non-first fragment carries no TCP
+ * header: DECODE_IP_FRAGMENT, never misparsed.
+ */
+#ifndef TWSCOPE_DECODE_H
+#define TWSCOPE_DECODE_H
+
+#include "twscope/common.h"
+#include "twscope/config.h"
+
+enum decode_result {
+    DECODE_OK = 0,          /* TCP header decoded (maybe with truncated options/payload) */
+    DECODE_NOT_IP,          /* ARP, LLDP, ...: not an IP packet (not an error) */
+    DECODE_NOT_TCP,         /* UDP, ICMP, ...: IP but not TCP (not an error) */
+    DECODE_IP_FRAGMENT,     /* non-first IP fragment: no TCP header in it */
+    DECODE_UNSUPPORTED_LINK,/* link type we cannot decode */
+    DECODE_TRUNC_LINK,      /* frame shorter than its link header */
+    DECODE_TRUNC_IP,        /* IP header cut (by snaplen or malformed) */
+    DECODE_TRUNC_TCP,       /* fewer than 20 bytes of TCP header captured */
+    DECODE_BAD_IP_VERSION,  /* version nibble is neither 4 nor 6 / mismatches link */
+    DECODE_BAD_IP_HDRLEN,   /* IPv4 IHL < 5 */
+    DECODE_BAD_IP_TOTLEN,   /* IPv4 total length < header length, IPv6 payload too short */
+    DECODE_BAD_IPV6_EXT,    /* IPv6 extension header chain broken or too long */
+    DECODE_BAD_TCP_HDRLEN,  /* TCP data offset < 5 or beyond the IP payload */
+    DECODE_RESULT_COUNT
+};
+
+struct pkt_view {
+    /* link */
+    uint16_t vlan[DECODE_MAX_VLAN];   /* VLAN IDs, outer first; 0 = none */
+    uint8_t vlan_count;               /* tags seen (may exceed DECODE_MAX_VLAN) */
+    /* network */
+    uint8_t ip_version;               /* 4 or 6 */
+    uint8_t ttl;                      /* IPv4 TTL or IPv6 hop limit */
+    const uint8_t *src;               /* source address bytes (4 or 16), in the buffer */
+    const uint8_t *dst;               /* destination address bytes, in the buffer */
+    const uint8_t *l3;                /* start of the IP header (what nDPI wants) */
+    uint32_t l3_caplen;               /* captured bytes from l3 to the end of the IP packet */
+    /* transport */
+    uint16_t sport, dport;            /* host order */
+    uint32_t seq, ack;                /* host order */
+    uint8_t flags;                    /* TCPF_* bits */
+    uint16_t window;                  /* raw (unscaled) window field */
+    uint8_t tcp_hdr_len;              /* bytes, from the data offset */
+    uint32_t payload_len;             /* from IP length minus headers (true length) */
+    const uint8_t *payload;           /* first payload byte in the buffer, or NULL */
+    uint32_t payload_caplen;          /* payload bytes actually captured */
+    /* TCP options (only from bytes that were captured) */
+    uint16_t mss;                     /* 0 = absent */
+    uint8_t wscale;                   /* 0xff = absent */
+    uint8_t sack_perm;                /* SACK permitted option present */
+    uint8_t has_ts;                   /* timestamps option present */
+    uint32_t tsval, tsecr;            /* valid when has_ts */
+    uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds in order (0 = end of list) */
+    uint8_t opt_count;                /* kinds stored in opt_sig */
+    uint8_t truncated;                /* options or payload cut by the snaplen */
+};
+
+/*
+ * Decode one frame. linktype is a DLT_* value. Returns DECODE_OK when the TCP
+ * header (20 bytes at least) was decoded; any other value says why the frame
+ * is not a TCP segment we can use. pv is fully overwritten in every case.
+ */
+enum decode_result decode_packet(int linktype, const uint8_t *data, uint32_t caplen,
+                                 struct pkt_view *pv);
+
+/* Short stable name of a result, used as a counter name in the database. */
+const char *decode_result_name(enum decode_result r);
+
+/* 1 if twscope can decode this DLT_* link type. */
+int decode_linktype_supported(int linktype);
+
+#endif /* TWSCOPE_DECODE_H */

@@ -1,0 +1,143 @@
+/*
+ * store.h -- the SQLite database: schema, batched writes, read-only opening.
+ *
+ * The store is the single writer. It receives finished records (plain copies,
+ * never pointers into packet buffers), binds them to statements prepared once
+ * at open, and groups rows in explicit transactions of STORE_BATCH_ROWS rows.
+ * store_commit() ends the current transaction early (live capture calls it once
+ * a second). Connection ids are chosen by the caller (store_next_ids() tells
+ * the first free ones) so findings can name a connection before it is written.
+ *
+ * Schema (PRAGMA user_version = TWSCOPE_SCHEMA_VERSION; this is a contract):
+ *   captures(id INTEGER PRIMARY KEY, source TEXT, linktype INTEGER, first_ts REAL,
+ *            last_ts REAL, packets INTEGER, tcp_packets INTEGER, skipped INTEGER,
+ *            skip_reasons TEXT (JSON object name->count), files INTEGER,
+ *            complete INTEGER (0 while running or if cut short), error TEXT,
+ *            started_at REAL (wall clock), tw_profile TEXT, dpi INTEGER,
+ *            bpf TEXT, ps_recv INTEGER, ps_drop INTEGER, evicted INTEGER)
+ *   connections(id INTEGER PRIMARY KEY, capture_id, incarnation, client_ip,
+ *            client_port, server_ip, server_port, ip_version, vlan_outer,
+ *            vlan_inner, syn_seen, client_isn, server_isn, first_frame,
+ *            first_file, last_frame, last_file, first_ts, last_ts, close_kind,
+ *            active_closer, client_pkts, server_pkts, client_bytes, server_bytes,
+ *            rtt_ms, app_protocol, client_fin_frame, server_fin_frame,
+ *            rst_frame, prev_connection_id)
+ *   time_waits(id INTEGER PRIMARY KEY, connection_id, side, ip, port, start_ts,
+ *            start_frame, start_file, expected_end_ts, end_ts, end_reason,
+ *            inferred, profile, profile_reason, duration_s, answers)
+ *   findings(id INTEGER PRIMARY KEY, connection_id, kind, frame, file, ts,
+ *            direction, seq, ack, payload_len, flags, detail)
+ */
+#ifndef TWSCOPE_STORE_H
+#define TWSCOPE_STORE_H
+
+#include <stdint.h>
+
+#include "twscope/common.h"
+#include "twscope/decode.h"
+
+#define STORE_IP_LEN 46              /* INET6_ADDRSTRLEN */
+
+struct rec_capture {
+    int64_t id;                      /* set by store_begin_capture() */
+    const char *source;              /* file names joined with ", " or "iface:NAME" */
+    int linktype;                    /* DLT_* of the (first) input */
+    double first_ts, last_ts;        /* packet times, 0 if no packet */
+    uint64_t packets;                /* frames read */
+    uint64_t tcp_packets;            /* frames decoded to a TCP segment */
+    uint64_t skipped;                /* frames not analyzed, errors only (sum of reasons) */
+    uint64_t reasons[DECODE_RESULT_COUNT]; /* per decode_result count (DECODE_OK unused) */
+    uint32_t files;                  /* input files */
+    int complete;                    /* 1 when the run ended normally */
+    const char *error;               /* NULL, or what cut the run short */
+    const char *tw_profile;          /* profile option as given */
+    int dpi;                         /* nDPI enabled */
+    const char *bpf;                 /* filter or NULL */
+    int64_t ps_recv, ps_drop;        /* live capture counters, -1 = not applicable */
+    uint64_t evicted;                /* connections evicted by --max-flows */
+};
+
+struct rec_connection {
+    int64_t id, capture_id;
+    uint32_t incarnation;            /* 1, 2, ... per 4-tuple */
+    char client_ip[STORE_IP_LEN], server_ip[STORE_IP_LEN];
+    uint16_t client_port, server_port;
+    uint8_t ip_version;
+    uint16_t vlan_outer, vlan_inner;
+    int syn_seen;
+    int has_client_isn, has_server_isn;
+    uint32_t client_isn, server_isn;
+    uint64_t first_frame, last_frame;
+    uint32_t first_file, last_file;  /* 0-based input file index */
+    double first_ts, last_ts;
+    const char *close_kind;          /* "fin", "half", "rst", "open" */
+    const char *active_closer;       /* "client", "server", "both" or NULL */
+    uint64_t client_pkts, server_pkts, client_bytes, server_bytes;
+    double rtt_ms;                   /* < 0: NULL */
+    const char *app_protocol;        /* NULL when unknown / DPI off */
+    uint64_t client_fin_frame, server_fin_frame, rst_frame; /* 0: NULL */
+    int64_t prev_connection_id;      /* previous incarnation, 0: NULL */
+};
+
+struct rec_timewait {
+    int64_t connection_id;
+    const char *side;                /* "client" or "server" */
+    char ip[STORE_IP_LEN];
+    uint16_t port;
+    double start_ts;
+    uint64_t start_frame;
+    uint32_t start_file;
+    double expected_end_ts, end_ts;
+    const char *end_reason;          /* "expired", "reused", "rst", "capture_end" */
+    int inferred;
+    const char *profile;             /* "linux", "windows", ... */
+    const char *profile_reason;      /* why this profile (auto) or "option" */
+    double duration_s;               /* 2*MSL used */
+    uint32_t answers;                /* segments the endpoint answered in TIME_WAIT */
+};
+
+struct rec_finding {
+    int64_t connection_id;
+    const char *kind;                /* "fin_retransmission", "final_ack_retransmission",
+                                        "late_segment", "tw_reuse", "tw_rst", ... */
+    uint64_t frame;
+    uint32_t file;
+    double ts;
+    const char *direction;           /* "client" (client->server) or "server" */
+    uint32_t seq, ack, payload_len;
+    uint8_t flags;
+    const char *detail;              /* JSON object text, or NULL */
+};
+
+struct store;
+
+/*
+ * Open (creating if needed) a database for writing. overwrite: delete every
+ * row first. A database with another user_version fails with TW_ERR_SCHEMA.
+ * On failure *out is NULL and err holds a one-line message naming the path.
+ * The caller frees the store with store_close().
+ */
+int store_open(const char *path, int overwrite, struct store **out, char *err, size_t errlen);
+
+/* First connection id not yet used in the database. */
+int64_t store_next_connection_id(struct store *st);
+
+/* Insert the captures row (complete = 0) and start a transaction; sets c->id. */
+int store_begin_capture(struct store *st, struct rec_capture *c);
+/* Update the captures row from c (counters, times, complete, error) and commit. */
+int store_finish_capture(struct store *st, const struct rec_capture *c);
+
+int store_add_connection(struct store *st, const struct rec_connection *r);
+int store_add_timewait(struct store *st, const struct rec_timewait *r);
+int store_add_finding(struct store *st, const struct rec_finding *r);
+
+/* Commit the open transaction and begin a new one. */
+int store_commit(struct store *st);
+
+/* Last SQLite error text of this store (valid until the next call). */
+const char *store_errmsg(struct store *st);
+
+/* Commit what is pending and close. NULL is a no-op. */
+void store_close(struct store *st);
+
+#endif /* TWSCOPE_STORE_H */
