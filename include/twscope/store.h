@@ -140,4 +140,16 @@ const char *store_errmsg(struct store *st);
 /* Commit what is pending and close. NULL is a no-op. */
 void store_close(struct store *st);
 
+struct sqlite3;
+
+/*
+ * Open an existing database for reading only (SQLITE_OPEN_READONLY, then
+ * PRAGMA query_only = 1) and check its user_version as store_open() does.
+ * Errors name the path: "PATH: no such database", "PATH: not a SQLite
+ * database", "PATH: database schema version N, this twscope needs M" (also
+ * TW_ERR_SCHEMA for an empty database). On failure *out is NULL. The caller
+ * closes *out with sqlite3_close(). Used by report.c.
+ */
+int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_t errlen);
+
 #endif /* TWSCOPE_STORE_H */

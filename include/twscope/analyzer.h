@@ -1,0 +1,42 @@
+/*
+ * analyzer.h -- one analysis run: packets from a capture source, through the
+ * decoder, the TCP/TIME_WAIT engine and nDPI, into the SQLite store.
+ *
+ * The per-packet path decodes in place, looks the flow up in the hash table
+ * and updates fixed structs; rows are written only when a connection ends or a
+ * finding happens, in batched transactions. Whatever was analyzed before an
+ * error (a truncated file, SIGINT) is written and the capture row says the run
+ * is incomplete and why.
+ */
+#ifndef TWSCOPE_ANALYZER_H
+#define TWSCOPE_ANALYZER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "twscope/capture.h"
+#include "twscope/timewait.h"
+
+struct analyze_opts {
+    const char *db_path;       /* database file */
+    int overwrite;             /* start the database afresh */
+    int dpi;                   /* run nDPI */
+    const char *bpf;           /* filter or NULL */
+    int ignore_vlan;           /* merge the same 4-tuple across VLANs */
+    struct tw_config tw;       /* TIME_WAIT profile */
+    uint64_t max_flows;        /* 0 = default */
+    int64_t idle_timeout_s;    /* 0 = default */
+    int progress;              /* show progress on stderr */
+    /* live */
+    double duration_s;         /* stop after this much wall time, 0 = no limit */
+    uint64_t count;            /* stop after this many packets, 0 = no limit */
+    struct capture_opts cap;
+};
+
+/* Analyze capture files. Returns 0 or a TW_ERR_*; errors are printed to err. */
+int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err);
+
+/* Capture live on iface until a signal, duration or count. Same contract. */
+int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err);
+
+#endif /* TWSCOPE_ANALYZER_H */

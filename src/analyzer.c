@@ -1,0 +1,431 @@
+/*
+ * analyzer.c -- the analysis loop (see analyzer.h).
+ */
+#include "twscope/analyzer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "twscope/classify.h"
+#include "twscope/decode.h"
+#include "twscope/store.h"
+#include "twscope/tcpstate.h"
+
+struct run {
+    const struct analyze_opts *o;
+    struct store *st;
+    struct classifier *cl;
+    struct tcp_engine *eng;
+    struct capture *cap;
+    struct rec_capture rec;
+    int db_failed;             /* a store call failed: stop */
+    char db_err[512];
+    tw_time first_ts, last_ts;
+    int live;
+};
+
+static volatile sig_atomic_t g_stop;
+static struct capture *volatile g_cap;
+
+static void on_signal(int sig)
+{
+    if (g_stop) {
+        /* second signal: leave now; SQLite's journal keeps the database consistent */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_stop = 1;
+    if (g_cap)
+        capture_break(g_cap);
+}
+
+static double now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void addr_text(const uint8_t *a, int v, char *buf)
+{
+    inet_ntop(v == 6 ? AF_INET6 : AF_INET, a, buf, STORE_IP_LEN);
+}
+
+static void db_fail(struct run *r, int rc)
+{
+    if (rc && !r->db_failed) {
+        r->db_failed = 1;
+        snprintf(r->db_err, sizeof(r->db_err), "%s: %s", r->o->db_path, store_errmsg(r->st));
+    }
+}
+
+/* ---- sinks ------------------------------------------------------------------ */
+
+static void sink_conn_done(void *ctx, struct conn *c)
+{
+    struct run *r = ctx;
+    struct rec_connection rc;
+    char proto[64];
+    int ce = c->client_ep, se = !c->client_ep;
+
+    if (r->cl)
+        classify_finish(r->cl, c);
+    memset(&rc, 0, sizeof(rc));
+    rc.id = c->id;
+    rc.capture_id = r->rec.id;
+    rc.incarnation = c->incarnation;
+    rc.ip_version = c->key.ip_version;
+    addr_text(c->key.addr[ce], rc.ip_version, rc.client_ip);
+    addr_text(c->key.addr[se], rc.ip_version, rc.server_ip);
+    rc.client_port = c->key.port[ce];
+    rc.server_port = c->key.port[se];
+    rc.vlan_outer = c->key.vlan[0];
+    rc.vlan_inner = c->key.vlan[1];
+    rc.syn_seen = c->syn_seen;
+    rc.has_client_isn = c->d[0].syn;
+    rc.client_isn = c->d[0].isn;
+    rc.has_server_isn = c->d[1].syn;
+    rc.server_isn = c->d[1].isn;
+    rc.first_frame = c->first_frame;
+    rc.first_file = c->first_file;
+    rc.last_frame = c->last_frame;
+    rc.last_file = c->last_file;
+    rc.first_ts = tw_time_to_sec(c->first_ts);
+    rc.last_ts = tw_time_to_sec(c->last_ts);
+    rc.close_kind = close_kind_name(c->close_kind);
+    rc.active_closer = conn_active_closer(c);
+    rc.client_pkts = c->d[0].pkts;
+    rc.server_pkts = c->d[1].pkts;
+    rc.client_bytes = c->d[0].bytes;
+    rc.server_bytes = c->d[1].bytes;
+    rc.rtt_ms = c->rtt >= 0 ? (double)c->rtt / 1000.0 : -1.0;
+    rc.app_protocol = r->cl ? classify_name(r->cl, c, proto, sizeof(proto)) : NULL;
+    rc.client_fin_frame = c->d[0].fin ? c->d[0].fin_frame : 0;
+    rc.server_fin_frame = c->d[1].fin ? c->d[1].fin_frame : 0;
+    rc.rst_frame = c->rst_frame;
+    rc.prev_connection_id = c->prev_id;
+    db_fail(r, store_add_connection(r->st, &rc));
+
+    for (int s = 0; s < 2; s++) {
+        const struct tw_state *t = &c->tw[s];
+        struct rec_timewait tw;
+        char why[160];
+        if (!t->entered)
+            continue;
+        memset(&tw, 0, sizeof(tw));
+        tw.connection_id = c->id;
+        tw.side = s ? "server" : "client";
+        if (s == 0) {
+            memcpy(tw.ip, rc.client_ip, sizeof(tw.ip));
+            tw.port = rc.client_port;
+        } else {
+            memcpy(tw.ip, rc.server_ip, sizeof(tw.ip));
+            tw.port = rc.server_port;
+        }
+        tw.start_ts = tw_time_to_sec(t->start_ts);
+        tw.start_frame = t->start_frame;
+        tw.start_file = t->start_file;
+        tw.expected_end_ts = tw_time_to_sec(t->last_answer_ts + t->dur);
+        tw.end_ts = tw_time_to_sec(t->end_ts);
+        tw.end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
+        tw.inferred = t->inferred;
+        tw.profile = tw_profile_name((enum tw_profile_id)t->profile);
+        tw_describe_profile(&r->o->tw, c, s, why, sizeof(why));
+        tw.profile_reason = why;
+        tw.duration_s = tw_time_to_sec(t->dur);
+        tw.answers = t->answers;
+        db_fail(r, store_add_timewait(r->st, &tw));
+    }
+}
+
+static void sink_finding(void *ctx, const struct finding_ev *f)
+{
+    struct run *r = ctx;
+    struct rec_finding rf;
+    memset(&rf, 0, sizeof(rf));
+    rf.connection_id = f->conn->id;
+    rf.kind = f->kind;
+    rf.frame = f->at->frame;
+    rf.file = f->at->file;
+    rf.ts = tw_time_to_sec(f->at->ts);
+    rf.direction = f->dir ? "server" : "client";
+    rf.seq = f->pv->seq;
+    rf.ack = f->pv->ack;
+    rf.payload_len = f->pv->payload_len;
+    rf.flags = f->pv->flags;
+    rf.detail = f->detail;
+    db_fail(r, store_add_finding(r->st, &rf));
+}
+
+/* ---- progress ----------------------------------------------------------------- */
+
+static void show_progress(struct run *r, double t0, int final)
+{
+    uint64_t done = 0, total = 0;
+    double el = now_wall() - t0;
+    double pps = el > 0 ? (double)r->rec.packets / el : 0;
+    capture_progress(r->cap, &done, &total);
+    if (total) {
+        double frac = (double)done / (double)total;
+        double left = frac > 0 ? el * (1 - frac) / frac : 0;
+        fprintf(stderr, "\r%6.1f%%  %llu/%llu MB  %llu packets  %.0f pkt/s  %.0fs left   ",
+                100.0 * frac, (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+                (unsigned long long)r->rec.packets, pps, left);
+    } else {
+        fprintf(stderr, "\r%llu packets  %.0f pkt/s   ", (unsigned long long)r->rec.packets, pps);
+    }
+    if (final)
+        fputc('\n', stderr);
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+
+static int run_loop(struct run *r, char *err, size_t errlen)
+{
+    const struct analyze_opts *o = r->o;
+    struct capture_pkt p;
+    struct pkt_view pv;
+    tw_time next_sweep = 0;
+    double t0 = now_wall(), next_ui = t0 + 0.5, next_commit = t0 + 1.0;
+    int rc;
+
+    while (!g_stop) {
+        rc = capture_next(r->cap, &p, err, errlen);
+        if (rc == 0)
+            break;
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            enum decode_result dr;
+            struct pkt_meta m;
+            struct conn *c;
+            int dir;
+
+            r->rec.packets++;
+            if (!r->first_ts)
+                r->first_ts = p.ts;
+            if (p.ts > r->last_ts)
+                r->last_ts = p.ts;
+            dr = decode_packet(p.linktype, p.data, p.caplen, &pv);
+            if (dr != DECODE_OK) {
+                r->rec.reasons[dr]++;
+                if (dr >= DECODE_UNSUPPORTED_LINK)
+                    r->rec.skipped++;
+                goto housekeeping;
+            }
+            r->rec.tcp_packets++;
+            m.ts = p.ts;
+            m.frame = p.frame;
+            m.file = p.file;
+            c = tcp_engine_packet(r->eng, &m, &pv, &dir);
+            if (c && r->cl && !c->dpi_done)
+                classify_packet(r->cl, c, &pv, p.ts);
+        housekeeping:
+            if (r->last_ts >= next_sweep) {
+                if (next_sweep)
+                    tcp_engine_sweep(r->eng, r->last_ts);
+                next_sweep = r->last_ts + (tw_time)FLOW_SWEEP_INTERVAL_SEC * TW_USEC;
+            }
+            if (r->db_failed)
+                return TW_ERR_DB;
+            if (o->count && r->rec.packets >= o->count)
+                break;
+        }
+        if ((r->rec.packets & 1023) == 0 || rc == 2) {
+            double now = now_wall();
+            if (o->progress && now >= next_ui) {
+                show_progress(r, t0, 0);
+                next_ui = now + 0.5;
+            }
+            if (r->live) {
+                if (now >= next_commit) {
+                    /* live: TIME_WAIT periods end in wall time too, and rows show up within 1 s */
+                    struct timespec ts;
+                    clock_gettime(CLOCK_REALTIME, &ts);
+                    tcp_engine_sweep(r->eng, (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000);
+                    db_fail(r, store_commit(r->st));
+                    next_commit = now + 1.0;
+                }
+                if (o->duration_s > 0 && now - t0 >= o->duration_s)
+                    break;
+            }
+        }
+    }
+    if (o->progress)
+        show_progress(r, t0, 1);
+    return TW_OK;
+}
+
+static char *join_sources(const char *const *files, int n)
+{
+    size_t len = 1;
+    char *s;
+    for (int i = 0; i < n; i++)
+        len += strlen(files[i]) + 2;
+    s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i)
+            strcat(s, ", ");
+        strcat(s, files[i]);
+    }
+    return s;
+}
+
+static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
+                        int live, FILE *errf)
+{
+    struct run r;
+    struct tcp_engine_opts eo;
+    struct tcp_sinks sinks;
+    struct sigaction sa, old_int, old_term;
+    char err[512] = "";
+    int rc, loop_rc;
+
+    memset(&r, 0, sizeof(r));
+    r.o = o;
+    r.cap = cap;
+    r.live = live;
+    rc = store_open(o->db_path, o->overwrite, &r.st, err, sizeof(err));
+    if (rc) {
+        fprintf(errf, "twscope: %s\n", err);
+        capture_close(cap);
+        return rc;
+    }
+    if (o->dpi) {
+        r.cl = classify_create();
+        if (!r.cl) {
+            fprintf(errf, "twscope: nDPI failed to initialize\n");
+            store_close(r.st);
+            capture_close(cap);
+            return TW_ERR_NOMEM;
+        }
+    }
+    r.rec.source = source;
+    r.rec.linktype = capture_linktype(cap, 0);
+    r.rec.files = capture_count(cap);
+    r.rec.tw_profile = o->tw.profile == TWP_CUSTOM ? "custom" : tw_profile_name(o->tw.profile);
+    r.rec.dpi = o->dpi;
+    r.rec.bpf = o->bpf;
+    r.rec.ps_recv = r.rec.ps_drop = -1;
+    rc = store_begin_capture(r.st, &r.rec);
+    if (rc) {
+        fprintf(errf, "twscope: %s: %s\n", o->db_path, store_errmsg(r.st));
+        classify_destroy(r.cl);
+        store_close(r.st);
+        capture_close(cap);
+        return rc;
+    }
+    memset(&eo, 0, sizeof(eo));
+    eo.tw = o->tw;
+    eo.ignore_vlan = o->ignore_vlan;
+    eo.max_flows = o->max_flows;
+    eo.idle_timeout = o->idle_timeout_s * TW_USEC;
+    eo.first_id = store_next_connection_id(r.st);
+    sinks.ctx = &r;
+    sinks.conn_done = sink_conn_done;
+    sinks.finding = sink_finding;
+    r.eng = tcp_engine_create(&eo, &sinks);
+    if (!r.eng) {
+        fprintf(errf, "twscope: out of memory\n");
+        classify_destroy(r.cl);
+        store_close(r.st);
+        capture_close(cap);
+        return TW_ERR_NOMEM;
+    }
+
+    g_stop = 0;
+    g_cap = cap;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    loop_rc = run_loop(&r, err, sizeof(err));
+
+    /* whatever happened, write what was analyzed */
+    tcp_engine_finish(r.eng, live ? r.last_ts : r.last_ts);
+    {
+        struct tcp_engine_stats es;
+        tcp_engine_stats(r.eng, &es);
+        r.rec.evicted = es.evicted;
+    }
+    capture_stats(cap, &r.rec.ps_recv, &r.rec.ps_drop);
+    r.rec.first_ts = tw_time_to_sec(r.first_ts);
+    r.rec.last_ts = tw_time_to_sec(r.last_ts);
+    if (loop_rc == TW_ERR_DB) {
+        r.rec.complete = 0;
+        r.rec.error = r.db_err;
+    } else if (loop_rc) {
+        r.rec.complete = 0;
+        r.rec.error = err;
+    } else if (g_stop && !live) {
+        r.rec.complete = 0;
+        r.rec.error = "interrupted";
+    } else {
+        r.rec.complete = 1;
+    }
+    rc = store_finish_capture(r.st, &r.rec);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    g_cap = NULL;
+
+    if (loop_rc == TW_ERR_DB || r.db_failed)
+        fprintf(errf, "twscope: %s\n", r.db_err);
+    else if (loop_rc)
+        fprintf(errf, "twscope: %s\n", err);
+    else if (rc)
+        fprintf(errf, "twscope: %s: %s\n", o->db_path, store_errmsg(r.st));
+    else if (g_stop && !live)
+        fprintf(errf, "twscope: interrupted; what was read so far is in %s\n", o->db_path);
+
+    tcp_engine_destroy(r.eng);
+    classify_destroy(r.cl);
+    store_close(r.st);
+    capture_close(cap);
+    if (loop_rc)
+        return loop_rc;
+    if (r.db_failed)
+        return TW_ERR_DB;
+    if (rc)
+        return rc;
+    return (g_stop && !live) ? TW_ERR_IO : TW_OK;
+}
+
+int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err)
+{
+    struct capture *cap;
+    char msg[512];
+    char *source;
+    int rc = capture_open_files(files, nfiles, &o->cap, &cap, msg, sizeof(msg));
+    if (rc) {
+        fprintf(err, "twscope: %s\n", msg);
+        return rc;
+    }
+    source = join_sources(files, nfiles);
+    rc = run_analysis(o, cap, source ? source : "?", 0, err);
+    free(source);
+    return rc;
+}
+
+int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
+{
+    struct capture *cap;
+    char msg[512], source[300];
+    int rc = capture_open_live(iface, &o->cap, &cap, msg, sizeof(msg));
+    if (rc) {
+        fprintf(err, "twscope: %s\n", msg);
+        return rc;
+    }
+    snprintf(source, sizeof(source), "iface:%s", iface);
+    return run_analysis(o, cap, source, 1, err);
+}

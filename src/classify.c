@@ -1,0 +1,130 @@
+/*
+ * classify.c -- nDPI behind a small interface (see classify.h).
+ * nDPI's reader_util does the same dance: process packets until the protocol
+ * is detected or a packet budget runs out, then ndpi_detection_giveup().
+ */
+#include "twscope/classify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ndpi/ndpi_api.h>
+
+struct classifier {
+    struct ndpi_detection_module_struct *ndpi;
+    struct ndpi_flow_struct *spare[64];   /* recycled per-flow states */
+    int nspare;
+    size_t flow_size;
+};
+
+struct classifier *classify_create(void)
+{
+    struct classifier *cl = calloc(1, sizeof(*cl));
+    NDPI_PROTOCOL_BITMASK all;
+    if (!cl)
+        return NULL;
+    cl->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
+    if (!cl->ndpi) {
+        free(cl);
+        return NULL;
+    }
+    NDPI_BITMASK_SET_ALL(all);
+    ndpi_set_protocol_detection_bitmask2(cl->ndpi, &all);
+    ndpi_finalize_initialization(cl->ndpi);
+    cl->flow_size = ndpi_detection_get_sizeof_ndpi_flow_struct();
+    return cl;
+}
+
+void classify_destroy(struct classifier *cl)
+{
+    if (!cl)
+        return;
+    for (int i = 0; i < cl->nspare; i++)
+        ndpi_free(cl->spare[i]);
+    ndpi_exit_detection_module(cl->ndpi);
+    free(cl);
+}
+
+static void flow_put(struct classifier *cl, struct ndpi_flow_struct *f)
+{
+    ndpi_free_flow_data(f);
+    if (cl->nspare < (int)(sizeof(cl->spare) / sizeof(cl->spare[0])))
+        cl->spare[cl->nspare++] = f;
+    else
+        ndpi_free(f);
+}
+
+static struct ndpi_flow_struct *flow_get(struct classifier *cl)
+{
+    struct ndpi_flow_struct *f = cl->nspare ? cl->spare[--cl->nspare] : ndpi_malloc(cl->flow_size);
+    if (f)
+        memset(f, 0, cl->flow_size);
+    return f;
+}
+
+static void store_result(struct conn *c, ndpi_protocol p)
+{
+    c->app_master = p.master_protocol;
+    c->app_proto = p.app_protocol;
+}
+
+static void conclude(struct classifier *cl, struct conn *c)
+{
+    struct ndpi_flow_struct *f = c->dpi;
+    if (f) {
+        if (!c->app_proto && !c->app_master) {
+            uint8_t guessed = 0;
+            store_result(c, ndpi_detection_giveup(cl->ndpi, f, 1, &guessed));
+        }
+        flow_put(cl, f);
+        c->dpi = NULL;
+    }
+    c->dpi_done = 1;
+}
+
+void classify_packet(struct classifier *cl, struct conn *c, const struct pkt_view *pv, tw_time ts)
+{
+    ndpi_protocol p;
+    uint32_t len;
+    if (c->dpi_done)
+        return;
+    if (!c->dpi) {
+        c->dpi = flow_get(cl);
+        if (!c->dpi) {
+            c->dpi_done = 1;
+            return;
+        }
+    }
+    len = pv->l3_caplen > 65535 ? 65535 : pv->l3_caplen;
+    p = ndpi_detection_process_packet(cl->ndpi, c->dpi, pv->l3, (unsigned short)len,
+                                      (uint64_t)(ts / 1000));
+    c->dpi_pkts++;
+    if (p.app_protocol != NDPI_PROTOCOL_UNKNOWN || p.master_protocol != NDPI_PROTOCOL_UNKNOWN) {
+        store_result(c, p);
+        conclude(cl, c);
+    } else if (c->dpi_pkts >= DPI_MAX_PACKETS) {
+        conclude(cl, c);
+    }
+}
+
+void classify_finish(struct classifier *cl, struct conn *c)
+{
+    if (!c->dpi_done || c->dpi)
+        conclude(cl, c);
+}
+
+const char *classify_name(struct classifier *cl, const struct conn *c, char *buf, size_t n)
+{
+    ndpi_protocol p = {0};
+    if (!c->app_proto && !c->app_master)
+        return NULL;
+    p.master_protocol = c->app_master;
+    p.app_protocol = c->app_proto;
+    if (!p.app_protocol) {
+        p.app_protocol = p.master_protocol;
+        p.master_protocol = 0;
+    }
+    ndpi_protocol2name(cl->ndpi, p, buf, (u_int)n);
+    return buf;
+}

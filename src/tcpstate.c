@@ -1,0 +1,444 @@
+/*
+ * tcpstate.c -- connection reconstruction: incarnations, per-direction
+ * sequence bookkeeping, handshake RTT, the connection pool and its expiry.
+ *
+ * Teardown (FIN, RST, TIME_WAIT and the findings about them) lives in
+ * timewait.c; this file calls it once per segment (tw_on_segment) and when a
+ * connection ends. Nothing here allocates per packet: conns come from a pool
+ * refilled in chunks of FLOW_POOL_CHUNK and are recycled.
+ */
+#include "twscope/tcpstate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tcp_engine {
+    struct tcp_engine_opts o;
+    struct tcp_sinks s;
+    struct tcp_engine_ctx x;
+    struct flowtab *ft;
+    struct conn *free_list;          /* recycled conns, linked by lru_next */
+    void **chunks;                   /* pool chunks, freed at destroy */
+    size_t nchunks, chunks_cap;
+    uint64_t live;                   /* conns in use (tracked + kept as prev) */
+    struct conn *lru_head, *lru_tail;/* tracked conns, least recently active first */
+    int64_t next_id;
+    uint32_t sweep_epoch;
+    uint64_t created, done, evicted, late_segments;
+};
+
+const char *close_kind_name(enum close_kind k)
+{
+    switch (k) {
+    case CK_HALF: return "half";
+    case CK_FIN: return "fin";
+    case CK_RST: return "rst";
+    case CK_OPEN: break;
+    }
+    return "open";
+}
+
+const char *conn_active_closer(const struct conn *c)
+{
+    int a = c->d[0].fin && c->d[0].fin_first, b = c->d[1].fin && c->d[1].fin_first;
+    if (c->close_kind != CK_FIN && c->close_kind != CK_HALF)
+        return (c->d[0].fin || c->d[1].fin) ? (c->d[0].fin ? "client" : "server") : NULL;
+    if (a && b)
+        return "both";
+    if (a)
+        return "client";
+    if (b)
+        return "server";
+    return NULL;
+}
+
+static const struct flow_key *conn_key(const void *v) { return &((const struct conn *)v)->key; }
+
+void tcp_emit(const struct tcp_engine_ctx *x, const struct conn *c, const char *kind,
+              const struct pkt_meta *m, int dir, const struct pkt_view *pv, const char *detail)
+{
+    struct finding_ev f = {c, kind, m, dir, pv, detail};
+    if (x->sinks->finding)
+        x->sinks->finding(x->sinks->ctx, &f);
+}
+
+/* ---- by-activity list ----------------------------------------------------- */
+
+static void lru_unlink(struct tcp_engine *e, struct conn *c)
+{
+    if (c->lru_prev)
+        c->lru_prev->lru_next = c->lru_next;
+    else if (e->lru_head == c)
+        e->lru_head = c->lru_next;
+    if (c->lru_next)
+        c->lru_next->lru_prev = c->lru_prev;
+    else if (e->lru_tail == c)
+        e->lru_tail = c->lru_prev;
+    c->lru_prev = c->lru_next = NULL;
+}
+
+static void lru_append(struct tcp_engine *e, struct conn *c)
+{
+    c->lru_next = NULL;
+    c->lru_prev = e->lru_tail;
+    if (e->lru_tail)
+        e->lru_tail->lru_next = c;
+    else
+        e->lru_head = c;
+    e->lru_tail = c;
+}
+
+static void lru_touch(struct tcp_engine *e, struct conn *c)
+{
+    if (e->lru_tail == c)
+        return;
+    lru_unlink(e, c);
+    lru_append(e, c);
+}
+
+/* ---- pool ------------------------------------------------------------------- */
+
+static void conn_release(struct tcp_engine *e, struct conn *c)
+{
+    if (c->prev)
+        conn_release(e, c->prev);
+    c->prev = NULL;
+    c->lru_next = e->free_list;
+    e->free_list = c;
+    e->live--;
+}
+
+/* Hand c to the sink (once), take it out of the table and the list, recycle it. */
+static void conn_finalize(struct tcp_engine *e, struct conn *c, tw_time end,
+                          enum tw_end_reason why)
+{
+    tw_finish(c, end, why);
+    if (!c->written) {
+        c->written = 1;
+        e->done++;
+        if (e->s.conn_done)
+            e->s.conn_done(e->s.ctx, c);
+    }
+    if (c->in_table) {
+        flowtab_remove(e->ft, &c->key, c->hash);
+        c->in_table = 0;
+        lru_unlink(e, c);
+    }
+    conn_release(e, c);
+}
+
+static int pool_refill(struct tcp_engine *e)
+{
+    struct conn *chunk;
+    if (e->nchunks == e->chunks_cap) {
+        size_t cap = e->chunks_cap ? e->chunks_cap * 2 : 64;
+        void **n = realloc(e->chunks, cap * sizeof(*n));
+        if (!n)
+            return TW_ERR_NOMEM;
+        e->chunks = n;
+        e->chunks_cap = cap;
+    }
+    chunk = malloc(FLOW_POOL_CHUNK * sizeof(*chunk));
+    if (!chunk)
+        return TW_ERR_NOMEM;
+    e->chunks[e->nchunks++] = chunk;
+    for (size_t i = 0; i < FLOW_POOL_CHUNK; i++) {
+        chunk[i].lru_next = e->free_list;
+        e->free_list = &chunk[i];
+    }
+    return TW_OK;
+}
+
+static struct conn *conn_alloc(struct tcp_engine *e, tw_time now)
+{
+    struct conn *c;
+    /* at the cap: evict the least recently active connection (p0f/Suricata style) */
+    while (e->live >= e->o.max_flows && e->lru_head && e->lru_head != e->lru_tail) {
+        struct conn *old = e->lru_head;
+        old->evicted = 1;
+        e->evicted++;
+        conn_finalize(e, old, now, TWE_EVICTED);
+    }
+    if (!e->free_list && pool_refill(e))
+        return NULL;
+    c = e->free_list;
+    e->free_list = c->lru_next;
+    e->live++;
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+/* ---- engine ----------------------------------------------------------------- */
+
+struct tcp_engine *tcp_engine_create(const struct tcp_engine_opts *o, const struct tcp_sinks *s)
+{
+    struct tcp_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->o = *o;
+    e->s = *s;
+    if (!e->o.max_flows)
+        e->o.max_flows = FLOW_DEFAULT_MAX;
+    if (!e->o.idle_timeout)
+        e->o.idle_timeout = (tw_time)FLOW_IDLE_TIMEOUT_SEC * TW_USEC;
+    if (!e->o.closed_linger)
+        e->o.closed_linger = (tw_time)FLOW_CLOSED_LINGER_SEC * TW_USEC;
+    e->next_id = o->first_id > 0 ? o->first_id : 1;
+    e->x.tw = &e->o.tw;
+    e->x.sinks = &e->s;
+    e->x.late_segments = &e->late_segments;
+    e->ft = flowtab_create(o->hash_seed);
+    if (!e->ft) {
+        free(e);
+        return NULL;
+    }
+    flowtab_set_key_of(e->ft, conn_key);
+    return e;
+}
+
+void tcp_engine_finish(struct tcp_engine *e, tw_time end)
+{
+    /* oldest activity first, so rows come out in a stable order */
+    while (e->lru_head)
+        conn_finalize(e, e->lru_head, end, TWE_CAPTURE_END);
+}
+
+void tcp_engine_destroy(struct tcp_engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->nchunks; i++)
+        free(e->chunks[i]);
+    free(e->chunks);
+    flowtab_destroy(e->ft);
+    free(e);
+}
+
+void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st)
+{
+    st->conns_created = e->created;
+    st->conns_done = e->done;
+    st->evicted = e->evicted;
+    st->tracked = flowtab_count(e->ft);
+    st->late_segments = e->late_segments;
+    st->table_max_probe = flowtab_max_probe(e->ft);
+}
+
+/* Which key endpoint is the client of a connection first seen with this packet. */
+static int pick_client(const struct pkt_view *pv, int ep)
+{
+    if (pv->flags & TCPF_SYN)
+        return (pv->flags & TCPF_ACK) ? !ep : ep;
+    if (pv->sport < 1024 && pv->dport >= 1024)
+        return !ep; /* sender uses the only well-known port: it is the server */
+    return ep;
+}
+
+static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uint64_t h, int ep,
+                             const struct pkt_view *pv, const struct pkt_meta *m,
+                             struct conn *prev)
+{
+    struct conn *c = conn_alloc(e, m->ts);
+    if (!c)
+        return NULL;
+    c->key = *k;
+    c->hash = h;
+    c->id = e->next_id++;
+    c->incarnation = prev ? prev->incarnation + 1 : 1;
+    c->client_ep = (uint8_t)pick_client(pv, ep);
+    c->syn_seen = (pv->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
+    c->rtt = -1;
+    c->first_ts = m->ts;
+    c->first_frame = m->frame;
+    c->first_file = m->file;
+    c->prev = prev;
+    c->prev_id = prev ? prev->id : 0;
+    if (prev) {
+        flowtab_replace(e->ft, k, h, c);
+        prev->in_table = 0;
+        lru_unlink(e, prev);
+    } else if (flowtab_insert(e->ft, k, h, c)) {
+        conn_release(e, c);
+        return NULL;
+    }
+    c->in_table = 1;
+    lru_append(e, c);
+    e->created++;
+    return c;
+}
+
+/* Established enough that a SYN with a new ISN is not simply a new attempt. */
+static int conn_established(const struct conn *c)
+{
+    return c->d[1].syn || c->d[0].bytes || c->d[1].bytes;
+}
+
+/*
+ * A pure SYN on a tracked tuple: does it start a new incarnation? The same ISN
+ * is a retransmission (never reuse: Arkime PR #4019, Wireshark #19771). A new
+ * ISN starts one when the old incarnation has any FIN or RST, is in (or past)
+ * TIME_WAIT, never got past its handshake, or has been idle longer than the
+ * idle timeout. A SYN inside an established, open connection does not (Linux
+ * answers it with a challenge ACK; Zeek calls it SYN_inside_connection).
+ */
+static int starts_incarnation(const struct tcp_engine *e, const struct conn *c, int dir,
+                              const struct pkt_view *pv, const struct pkt_meta *m)
+{
+    if (c->d[dir].syn && pv->seq == c->d[dir].isn)
+        return 0;
+    if (c->prev && c->prev->d[0].syn && !c->d[0].syn && pv->seq == c->prev->d[0].isn)
+        return 0;
+    if (c->closed || c->close_kind != CK_OPEN || tw_any_active(c))
+        return 1;
+    if (!conn_established(c))
+        return 1;
+    return m->ts - c->last_ts > e->o.idle_timeout;
+}
+
+/* Per-direction bookkeeping of one segment (everything but teardown). */
+static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
+                         const struct pkt_view *pv)
+{
+    struct tcp_dir *d = &c->d[dir], *p = &c->d[!dir];
+    uint8_t fl = pv->flags;
+    uint32_t seglen = pv->payload_len + !!(fl & TCPF_SYN) + !!(fl & TCPF_FIN);
+
+    d->pkts++;
+    d->bytes += pv->payload_len;
+    c->last_ts = m->ts;
+    c->last_frame = m->frame;
+    c->last_file = m->file;
+    if (!d->seen) {
+        d->seen = 1;
+        d->base_seq = pv->seq;
+        d->next_seq = pv->seq;
+        d->ttl = pv->ttl;
+        d->wscale = 0xff;
+    }
+    if ((fl & TCPF_SYN) && !d->syn) {
+        d->syn = 1;
+        d->isn = pv->seq;
+        d->base_seq = pv->seq;
+        d->next_seq = pv->seq;
+        d->ttl = pv->ttl;
+        d->wscale = pv->wscale;
+        d->opt_count = pv->opt_count;
+        memcpy(d->opt_sig, pv->opt_sig, sizeof(d->opt_sig));
+        if (!(fl & TCPF_ACK))
+            c->syn_ts = m->ts;
+    }
+    /* handshake RTT as tshark's iRTT: client SYN to the client's ACK of the SYN-ACK */
+    if (dir == 0 && c->rtt < 0 && c->syn_ts && p->syn && (fl & TCPF_ACK) && !(fl & TCPF_SYN) &&
+        pv->ack == p->isn + 1)
+        c->rtt = m->ts - c->syn_ts;
+    /* a RST carries no sequence space: do not let a forged one move next_seq */
+    if (!(fl & TCPF_RST) && seq_gt(pv->seq + seglen, d->next_seq))
+        d->next_seq = pv->seq + seglen;
+    if (fl & TCPF_ACK) {
+        if (!d->acked || seq_gt(pv->ack, d->max_ack))
+            d->max_ack = pv->ack;
+        d->acked = 1;
+    }
+    if (pv->has_ts) {
+        if (!d->ts) {
+            d->ts = 1;
+            d->ts_first = pv->tsval;
+            d->ts_last = pv->tsval;
+        } else if (seq_geq(pv->tsval, d->ts_last)) {
+            d->ts_last = pv->tsval;
+        }
+    }
+    if (!(fl & TCPF_SYN)) {
+        uint32_t shift = (d->wscale != 0xff && p->wscale != 0xff) ? d->wscale : 0;
+        d->win = (uint32_t)pv->window << shift;
+    } else {
+        d->win = pv->window;
+    }
+}
+
+struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
+                               const struct pkt_view *pv, int *dir_out)
+{
+    struct flow_key k;
+    uint64_t h;
+    int ep = flow_key_from_pkt(pv, e->o.ignore_vlan, &k);
+    struct conn *c = flowtab_find(e->ft, &k, &h);
+    int pure_syn = (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN;
+    int dir;
+
+    if (!c) {
+        c = conn_new(e, &k, h, ep, pv, m, NULL);
+        if (!c)
+            return NULL;
+        dir = ep == c->client_ep ? 0 : 1;
+    } else {
+        dir = ep == c->client_ep ? 0 : 1;
+        tw_expire(c, m->ts);
+        if (pure_syn && starts_incarnation(e, c, dir, pv, m)) {
+            struct conn *nc, *old = c;
+            lru_touch(e, old); /* keep it off the eviction end while we allocate */
+            nc = conn_new(e, &k, h, ep, pv, m, old);
+            if (!nc)
+                return NULL;
+            tw_on_reuse(&e->x, old, nc, dir, m, pv);
+            /* the old incarnation is finished: write it, keep it as nc->prev */
+            tw_finish(old, m->ts, TWE_REUSED);
+            if (old->prev) {
+                conn_release(e, old->prev);
+                old->prev = NULL;
+            }
+            old->written = 1;
+            e->done++;
+            if (e->s.conn_done)
+                e->s.conn_done(e->s.ctx, old);
+            c = nc;
+            dir = 0;
+        } else if (c->prev &&
+                   tw_belongs_to_prev(c, dir, ep == c->prev->client_ep ? 0 : 1, pv)) {
+            tw_late_segment(&e->x, c, c->prev, ep == c->prev->client_ep ? 0 : 1, dir,
+                            "new_incarnation", m, pv);
+            return NULL;
+        } else if (c->closed && !pure_syn) {
+            conn_account(c, dir, m, pv);
+            lru_touch(e, c);
+            tw_late_segment(&e->x, c, c, dir, dir, "closed", m, pv);
+            return NULL;
+        }
+    }
+    conn_account(c, dir, m, pv);
+    lru_touch(e, c);
+    tw_on_segment(&e->x, c, dir, m, pv);
+    *dir_out = dir;
+    return c;
+}
+
+/* Can c leave memory at packet time now? */
+static int conn_expirable(const struct tcp_engine *e, struct conn *c, tw_time now)
+{
+    tw_time idle = now - c->last_ts;
+    tw_expire(c, now);
+    if (tw_any_active(c))
+        return 0;
+    if (c->closed)
+        return idle > e->o.closed_linger;
+    return idle > e->o.idle_timeout;
+}
+
+void tcp_engine_sweep(struct tcp_engine *e, tw_time now)
+{
+    uint32_t epoch = ++e->sweep_epoch;
+    tw_time min_wait = e->o.closed_linger < e->o.idle_timeout ? e->o.closed_linger
+                                                               : e->o.idle_timeout;
+    while (e->lru_head) {
+        struct conn *c = e->lru_head;
+        if (c->sweep_epoch == epoch || now - c->last_ts <= min_wait)
+            break;
+        if (conn_expirable(e, c, now)) {
+            conn_finalize(e, c, now, TWE_EXPIRED);
+        } else {
+            /* not yet (a long TIME_WAIT, or an open flow under its idle timeout) */
+            c->sweep_epoch = epoch;
+            lru_touch(e, c);
+        }
+    }
+}
