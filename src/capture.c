@@ -1,0 +1,913 @@
+/*
+ * capture.c -- packet sources: capture files merged by timestamp, or one live
+ * interface. The contract is in capture.h; this banner explains the choices.
+ *
+ * Opening a file. We open() it ourselves (so a missing file or a directory
+ * gets a plain one-line error naming it) and look at its first bytes:
+ *   - 1f 8b: gzip. zlib reads it (gzdopen) and a glibc fopencookie() stream
+ *     hands the inflated bytes to pcap_fopen_offline*(). The 4 bytes read to
+ *     check the capture magic are replayed by the cookie before gzread().
+ *   - otherwise a regular file is an ordinary stdio stream (fdopen).
+ *   - stdin and other non-regular files (pipes, /dev/fd/N) always go through
+ *     zlib: its "transparent" mode copies data that is not gzip, and we cannot
+ *     peek at a pipe without consuming it.
+ * The capture magic (pcap, nanosecond pcap, Kuznetzov pcap, pcapng) is checked
+ * before libpcap sees the stream, so a text file is reported as "not a pcap or
+ * pcapng file (unknown magic 0x...)" rather than libpcap's vaguer wording.
+ * Every read asks for microsecond timestamps (PCAP_TSTAMP_PRECISION_MICRO):
+ * nanosecond files are scaled by libpcap.
+ *
+ * Ownership chain while opening: fd -> gzFile -> cookie FILE -> pcap_t. Each
+ * step takes over the previous resource; pcap_close() fcloses the stream and
+ * the cookie's close callback gzcloses the gzFile (which closes the fd).
+ *
+ * Byte offsets. The cookie stream is unbuffered (_IONBF): each libpcap fread()
+ * becomes one gzread(), so gztell() is exactly where libpcap stands in the
+ * uncompressed data (zlib does its own buffering, nothing is lost). For plain
+ * files ftell() is exact. The offset is taken before every pcap_next_ex() so a
+ * read error can name where the failing record starts. Progress uses ftell()
+ * (plain) or gzoffset() (compressed bytes consumed, including zlib's
+ * read-ahead).
+ *
+ * Merging. Each input holds at most one pending packet, pointing into that
+ * handle's own buffer: it stays valid until the next pcap_next_ex() on the
+ * same handle, and we only call that for the input whose packet was handed out
+ * last. An input is closed as soon as it ends, so thousands of small files do
+ * not keep their read buffers. A read error ends that input only: the error is
+ * returned once, and a caller that wants to go on may call capture_next()
+ * again to continue with the other inputs.
+ *
+ * Live capture. pcap_create + options + pcap_activate. Immediate mode is left
+ * OFF: with TPACKET_V3 the kernel hands over whole blocks, which costs far less
+ * CPU and drops fewer packets under load; the read timeout (200 ms default)
+ * bounds the latency, which is all an analyzer working on packet time needs.
+ * A timeout with no packet makes capture_next() return 2 so the caller can
+ * check signals, print progress, etc.
+ */
+#include "twscope/capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <pcap/pcap.h>
+#include <zlib.h>
+
+/* Local tunables (candidates for config.h). */
+#define CAPTURE_DEFAULT_SNAPLEN 262144   /* live snaplen when opts say 0 */
+#define CAPTURE_DEFAULT_TIMEOUT_MS 200   /* live read timeout when opts say 0 */
+#define CAPTURE_FILE_BUFSIZE (256 * 1024)/* stdio buffer of plain capture files */
+#define CAPTURE_GZ_BUFSIZE (128 * 1024)  /* zlib input buffer (gzbuffer) */
+
+enum input_state {
+    IN_NEED,                    /* no pending packet: read one on the next call */
+    IN_PENDING,                 /* hdr/data hold the next packet of this input */
+    IN_DONE,                    /* ended (EOF or read error); handle closed */
+};
+
+/* fopencookie() state of a zlib-read stream. Owned (and freed) by its FILE. */
+struct gz_cookie {
+    gzFile gz;                  /* closed by the cookie's close callback */
+    uint8_t pre[4];             /* bytes read to check the magic, replayed first */
+    size_t npre;                /* valid bytes in pre */
+    size_t pos;                 /* bytes of pre already replayed */
+};
+
+struct capture_input {
+    char *name;                 /* path as given (or interface name); owned */
+    pcap_t *pcap;               /* NULL once the input has ended */
+    FILE *fp;                   /* plain stdio stream libpcap reads, or NULL */
+    struct gz_cookie *gzc;      /* zlib stream behind pcap's FILE, or NULL */
+    struct bpf_program prog;    /* compiled filter (files only) */
+    int have_prog;              /* prog must be applied and freed */
+    int linktype;               /* pcap_datalink() of this input */
+    enum input_state state;
+    struct pcap_pkthdr *hdr;    /* pending packet header (libpcap's buffer) */
+    const u_char *data;         /* pending packet bytes (libpcap's buffer) */
+    tw_time pend_ts;            /* timestamp of the pending packet */
+    uint64_t pend_frame;        /* frame number of the pending packet */
+    uint64_t frame;             /* records read from this input so far */
+    uint64_t size;              /* on-disk bytes, 0 = unknown (pipe) */
+    uint64_t done_bytes;        /* bytes consumed, frozen when the input ends */
+    int64_t rec_off;            /* offset of the record being read, -1 = unknown */
+};
+
+struct capture {
+    struct capture_input *in;   /* inputs, in command-line order */
+    uint32_t n;                 /* number of inputs */
+    int live;                   /* in[0] is a live interface */
+    volatile sig_atomic_t stop; /* set by capture_break() */
+    uint64_t frames_read;       /* records read, all inputs, filtered ones included */
+    uint64_t frames_filtered;   /* records the BPF filter rejected */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Error text                                                                */
+
+/*
+ * Format into err and force it onto one line (libpcap and zlib messages may
+ * carry newlines or trailing blanks). err may be NULL.
+ */
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    size_t len;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    for (char *s = err; *s; s++) {
+        if (*s == '\n' || *s == '\r' || *s == '\t')
+            *s = ' ';
+    }
+    len = strlen(err);
+    while (len > 0 && err[len - 1] == ' ')
+        err[--len] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Capture magic                                                             */
+
+static uint32_t be32(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Magics libpcap reads, as the first 4 file bytes taken big-endian. */
+static int magic_is_capture(uint32_t m)
+{
+    switch (m) {
+    case 0xa1b2c3d4: case 0xd4c3b2a1:   /* pcap, microseconds */
+    case 0xa1b23c4d: case 0x4d3cb2a1:   /* pcap, nanoseconds */
+    case 0xa1b2cd34: case 0x34cdb2a1:   /* Kuznetzov's patched pcap */
+    case 0x0a0d0d0a:                    /* pcapng section header block */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A hint for compressed formats we do not read ourselves, or "". */
+static const char *magic_hint(const uint8_t *b, size_t n)
+{
+    if (n >= 4 && be32(b) == 0xfd377a58)
+        return "; xz-compressed? decompress it first";
+    if (n >= 4 && be32(b) == 0x28b52ffd)
+        return "; zstd-compressed? decompress it first";
+    if (n >= 3 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h')
+        return "; bzip2-compressed? decompress it first";
+    if (n >= 4 && be32(b) == 0x504b0304)
+        return "; a zip archive? extract it first";
+    return "";
+}
+
+/* 0 if b[0..n) starts a capture file, else TW_ERR_FORMAT with err set. */
+static int check_magic(const char *name, const uint8_t *b, size_t n, int gz, char *err,
+                       size_t errlen)
+{
+    const char *after = gz ? ", after gunzip" : "";
+
+    if (n == 0) {
+        set_err(err, errlen, "%s: not a pcap or pcapng file (empty file%s)", name, after);
+        return TW_ERR_FORMAT;
+    }
+    if (n < 4) {
+        set_err(err, errlen, "%s: not a pcap or pcapng file (only %zu bytes%s)", name, n,
+                after);
+        return TW_ERR_FORMAT;
+    }
+    if (!magic_is_capture(be32(b))) {
+        set_err(err, errlen, "%s: not a pcap or pcapng file (unknown magic 0x%08x%s%s)", name,
+                be32(b), after, magic_hint(b, n));
+        return TW_ERR_FORMAT;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* zlib behind a FILE*                                                       */
+
+static ssize_t gzc_read(void *cookie, char *buf, size_t size)
+{
+    struct gz_cookie *g = cookie;
+    size_t n = 0;
+    int r;
+
+    while (g->pos < g->npre && n < size)
+        buf[n++] = (char)g->pre[g->pos++];
+    if (n == size)
+        return (ssize_t)n;
+    r = gzread(g->gz, buf + n, (unsigned)(size - n > INT_MAX ? INT_MAX : size - n));
+    if (r < 0) {
+        if (n > 0)
+            return (ssize_t)n;
+        errno = EIO;
+        return -1;
+    }
+    return (ssize_t)(n + (size_t)r);
+}
+
+static int gzc_close(void *cookie)
+{
+    struct gz_cookie *g = cookie;
+
+    gzclose(g->gz);     /* Z_BUF_ERROR after a truncated stream: already reported */
+    free(g);
+    return 0;
+}
+
+/* Uncompressed position of the reader (what libpcap has consumed). */
+static int64_t gzc_tell(const struct gz_cookie *g)
+{
+    z_off_t t = gztell(g->gz);
+
+    if (t < 0)
+        return -1;
+    return (int64_t)t - (int64_t)(g->npre - g->pos);
+}
+
+/* zlib's error on this stream, or NULL when there is none. */
+static const char *gzc_error(const struct gz_cookie *g)
+{
+    int errnum = Z_OK;
+    const char *msg = gzerror(g->gz, &errnum);
+
+    return errnum == Z_OK ? NULL : msg;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening one input file                                                    */
+
+/*
+ * Open in->name ("-" = stdin) into in->pcap. Returns 0 or TW_ERR_* with err
+ * set; on error nothing stays open.
+ */
+static int input_open_file(struct capture_input *in, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    uint8_t magic[4];
+    size_t nmagic = 0;
+    int is_stdin = strcmp(in->name, "-") == 0;
+    int fd = -1;
+    gzFile gz = NULL;
+    struct gz_cookie *gzc = NULL;
+    FILE *fp = NULL;
+    struct stat st;
+    int use_gz;
+    int rc = TW_ERR_IO;
+
+    fd = is_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(in->name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: %s", in->name, strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        set_err(err, errlen, "%s: %s", in->name, strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "%s: is a directory", in->name);
+        goto out;
+    }
+    if (S_ISREG(st.st_mode))
+        in->size = (uint64_t)st.st_size;
+
+    if (is_stdin || !S_ISREG(st.st_mode)) {
+        use_gz = 1;     /* transparent for plain data; cannot peek at a pipe */
+    } else {
+        ssize_t r = pread(fd, magic, sizeof magic, 0);
+
+        if (r < 0) {
+            set_err(err, errlen, "%s: %s", in->name, strerror(errno));
+            goto out;
+        }
+        nmagic = (size_t)r;
+        use_gz = nmagic >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    }
+
+    if (!use_gz) {
+        rc = check_magic(in->name, magic, nmagic, 0, err, errlen);
+        if (rc != 0)
+            goto out;
+        rc = TW_ERR_IO;
+        fp = fdopen(fd, "rb");
+        if (fp == NULL) {
+            set_err(err, errlen, "%s: %s", in->name, strerror(errno));
+            goto out;
+        }
+        fd = -1;
+        setvbuf(fp, NULL, _IOFBF, CAPTURE_FILE_BUFSIZE);
+        in->fp = fp;
+    } else {
+        int r;
+
+        gz = gzdopen(fd, "rb");
+        if (gz == NULL) {
+            set_err(err, errlen, "%s: cannot start zlib reader", in->name);
+            rc = TW_ERR_NOMEM;
+            goto out;
+        }
+        fd = -1;
+        gzbuffer(gz, CAPTURE_GZ_BUFSIZE);
+        r = gzread(gz, magic, sizeof magic);
+        if (r < 0) {
+            int errnum;
+            set_err(err, errlen, "%s: gzip: %s", in->name, gzerror(gz, &errnum));
+            rc = TW_ERR_FORMAT;
+            goto out;
+        }
+        nmagic = (size_t)r;
+        rc = check_magic(in->name, magic, nmagic, !gzdirect(gz), err, errlen);
+        if (rc != 0)
+            goto out;
+        rc = TW_ERR_NOMEM;
+        gzc = calloc(1, sizeof *gzc);
+        if (gzc == NULL) {
+            set_err(err, errlen, "%s: out of memory", in->name);
+            goto out;
+        }
+        gzc->gz = gz;
+        memcpy(gzc->pre, magic, nmagic);
+        gzc->npre = nmagic;
+        fp = fopencookie(gzc, "rb", (cookie_io_functions_t){ .read = gzc_read,
+                                                             .close = gzc_close });
+        if (fp == NULL) {
+            set_err(err, errlen, "%s: %s", in->name, strerror(errno));
+            goto out;
+        }
+        gz = NULL;      /* the FILE owns the cookie, the cookie owns gz */
+        in->gzc = gzc;
+        gzc = NULL;
+        setvbuf(fp, NULL, _IONBF, 0);   /* so gztell() is libpcap's position */
+    }
+
+    in->pcap = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    if (in->pcap == NULL) {
+        set_err(err, errlen, "%s: %s", in->name, ebuf);
+        in->fp = NULL;
+        in->gzc = NULL;
+        rc = TW_ERR_FORMAT;
+        goto out;
+    }
+    fp = NULL;      /* pcap_close() fcloses it */
+    in->linktype = pcap_datalink(in->pcap);
+    rc = 0;
+out:
+    if (fp != NULL)
+        fclose(fp);
+    free(gzc);
+    if (gz != NULL)
+        gzclose(gz);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/*
+ * Bytes of the on-disk stream consumed so far: compressed bytes for gzip
+ * (zlib's read-ahead included). A pipe cannot tell zlib its position, so there
+ * we count the bytes handed to libpcap (uncompressed ones if the pipe carries
+ * gzip); the total is unknown (0) for a pipe anyway.
+ */
+static uint64_t input_bytes_done(const struct capture_input *in)
+{
+    if (in->pcap == NULL)
+        return in->done_bytes;
+    if (in->gzc != NULL) {
+        /* gzoffset() needs lseek(): on a pipe count what the stream delivered */
+        z_off_t off = gzoffset(in->gzc->gz);
+        int64_t pos;
+
+        if (off >= 0)
+            return (uint64_t)off;
+        pos = gzc_tell(in->gzc);
+        return pos > 0 ? (uint64_t)pos : 0;
+    }
+    if (in->fp != NULL) {
+        long off = ftell(in->fp);
+        return off > 0 ? (uint64_t)off : 0;
+    }
+    return 0;
+}
+
+/* End an input: free its handle now, keep what the accessors report. */
+static void input_finish(struct capture_input *in)
+{
+    in->state = IN_DONE;
+    if (in->pcap == NULL)
+        return;
+    in->done_bytes = in->size ? in->size : input_bytes_done(in);
+    pcap_close(in->pcap);
+    in->pcap = NULL;
+    in->fp = NULL;
+    in->gzc = NULL;
+    if (in->have_prog) {
+        pcap_freecode(&in->prog);
+        in->have_prog = 0;
+    }
+}
+
+/* Compile the filter for one input (its own link type). */
+static int input_compile(struct capture_input *in, const char *bpf, int several,
+                         bpf_u_int32 netmask, char *err, size_t errlen)
+{
+    if (pcap_compile(in->pcap, &in->prog, bpf, 1, netmask) != 0) {
+        if (several) {
+            const char *lt = pcap_datalink_val_to_name(in->linktype);
+            set_err(err, errlen, "filter '%s': %s (input %s, link type %s)", bpf,
+                    pcap_geterr(in->pcap), in->name, lt ? lt : "unknown");
+        } else {
+            set_err(err, errlen, "filter '%s': %s", bpf, pcap_geterr(in->pcap));
+        }
+        return TW_ERR_USAGE;
+    }
+    in->have_prog = 1;
+    return 0;
+}
+
+static struct capture *capture_alloc(uint32_t n)
+{
+    struct capture *c = calloc(1, sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    c->in = calloc(n, sizeof *c->in);
+    if (c->in == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->n = n;
+    return c;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public: opening                                                           */
+
+int capture_open_files(const char *const *paths, int npaths, const struct capture_opts *o,
+                       struct capture **out, char *err, size_t errlen)
+{
+    const char *bpf = o != NULL && o->bpf != NULL && o->bpf[0] != '\0' ? o->bpf : NULL;
+    struct capture *c = NULL;
+    int nstdin = 0;
+    int rc;
+
+    *out = NULL;
+    if (paths == NULL || npaths <= 0) {
+        set_err(err, errlen, "capture: no input file");
+        return TW_ERR_USAGE;
+    }
+    for (int i = 0; i < npaths; i++) {
+        if (paths[i] == NULL || paths[i][0] == '\0') {
+            set_err(err, errlen, "capture: empty input file name");
+            return TW_ERR_USAGE;
+        }
+        if (strcmp(paths[i], "-") == 0 && ++nstdin > 1) {
+            set_err(err, errlen, "-: standard input can be read only once");
+            return TW_ERR_USAGE;
+        }
+    }
+
+    c = capture_alloc((uint32_t)npaths);
+    if (c == NULL) {
+        set_err(err, errlen, "capture: out of memory");
+        return TW_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct capture_input *in = &c->in[i];
+
+        in->rec_off = -1;
+        in->name = strdup(paths[i]);
+        if (in->name == NULL) {
+            set_err(err, errlen, "capture: out of memory");
+            rc = TW_ERR_NOMEM;
+            goto fail;
+        }
+        rc = input_open_file(in, err, errlen);
+        if (rc != 0)
+            goto fail;
+        if (bpf != NULL) {
+            rc = input_compile(in, bpf, c->n > 1, PCAP_NETMASK_UNKNOWN, err, errlen);
+            if (rc != 0)
+                goto fail;
+        }
+    }
+    *out = c;
+    return 0;
+fail:
+    capture_close(c);
+    return rc;
+}
+
+/* 1 if libpcap lists an interface of that name (pseudo-devices included). */
+static int iface_exists(const char *name)
+{
+    char ebuf[PCAP_ERRBUF_SIZE];
+    pcap_if_t *devs = NULL;
+    int found = 0;
+
+    if (pcap_findalldevs(&devs, ebuf) != 0)
+        return 1;       /* cannot tell: do not claim it is missing */
+    for (pcap_if_t *d = devs; d != NULL && !found; d = d->next)
+        found = strcmp(d->name, name) == 0;
+    pcap_freealldevs(devs);
+    return found;
+}
+
+/* One-line message for a failed pcap_activate(). */
+static void activate_error(pcap_t *p, const char *iface, int status, char *err, size_t errlen)
+{
+    const char *detail = pcap_geterr(p);
+
+    if (detail == NULL || detail[0] == '\0')
+        detail = pcap_statustostr(status);
+    switch (status) {
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        set_err(err, errlen, "capture: %s: No such device exists", iface);
+        break;
+    case PCAP_ERROR_PERM_DENIED:
+        /* Unprivileged, libpcap fails on the socket before it looks at the name. */
+        if (!iface_exists(iface))
+            set_err(err, errlen, "capture: %s: No such device exists", iface);
+        else
+            set_err(err, errlen,
+                    "capture: %s: permission denied (run as root or grant "
+                    "CAP_NET_RAW,CAP_NET_ADMIN)", iface);
+        break;
+    case PCAP_ERROR_PROMISC_PERM_DENIED:
+        set_err(err, errlen,
+                "capture: %s: permission denied for promiscuous mode (run as root, "
+                "or capture without promiscuous mode)", iface);
+        break;
+    case PCAP_ERROR_IFACE_NOT_UP:
+        set_err(err, errlen, "capture: %s: interface is down", iface);
+        break;
+    default:
+        set_err(err, errlen, "capture: %s: %s", iface, detail);
+        break;
+    }
+}
+
+int capture_open_live(const char *iface, const struct capture_opts *o, struct capture **out,
+                      char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    const char *bpf = o != NULL && o->bpf != NULL && o->bpf[0] != '\0' ? o->bpf : NULL;
+    int snaplen = o != NULL && o->snaplen > 0 ? o->snaplen : CAPTURE_DEFAULT_SNAPLEN;
+    int timeout = o != NULL && o->timeout_ms > 0 ? o->timeout_ms : CAPTURE_DEFAULT_TIMEOUT_MS;
+    int buffer_mb = o != NULL ? o->buffer_mb : 0;
+    struct capture *c = NULL;
+    struct capture_input *in;
+    pcap_t *p;
+    int status;
+    int rc;
+
+    *out = NULL;
+    if (iface == NULL || iface[0] == '\0') {
+        set_err(err, errlen, "capture: no interface name");
+        return TW_ERR_USAGE;
+    }
+    if (buffer_mb < 0 || buffer_mb > INT_MAX / (1024 * 1024)) {
+        set_err(err, errlen, "capture: %s: buffer size %d MB out of range (0..%d)", iface,
+                buffer_mb, INT_MAX / (1024 * 1024));
+        return TW_ERR_USAGE;
+    }
+    c = capture_alloc(1);
+    if (c == NULL) {
+        set_err(err, errlen, "capture: out of memory");
+        return TW_ERR_NOMEM;
+    }
+    c->live = 1;
+    in = &c->in[0];
+    in->rec_off = -1;
+    in->name = strdup(iface);
+    if (in->name == NULL) {
+        set_err(err, errlen, "capture: out of memory");
+        rc = TW_ERR_NOMEM;
+        goto fail;
+    }
+
+    p = pcap_create(iface, ebuf);
+    if (p == NULL) {
+        set_err(err, errlen, "capture: %s: %s", iface, ebuf);
+        rc = TW_ERR_IO;
+        goto fail;
+    }
+    in->pcap = p;
+    pcap_set_snaplen(p, snaplen);
+    pcap_set_promisc(p, o != NULL && o->promisc);
+    pcap_set_timeout(p, timeout);
+    if (buffer_mb > 0)
+        pcap_set_buffer_size(p, buffer_mb * 1024 * 1024);
+    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_MICRO);  /* the default anyway */
+    status = pcap_activate(p);
+    if (status < 0) {
+        activate_error(p, iface, status, err, errlen);
+        rc = TW_ERR_IO;
+        goto fail;
+    }
+    /* status > 0 is a warning (e.g. promiscuous mode unsupported): go on. */
+    in->linktype = pcap_datalink(p);
+
+    if (bpf != NULL) {
+        bpf_u_int32 net = 0, mask = 0;
+        struct bpf_program prog;
+
+        if (pcap_lookupnet(iface, &net, &mask, ebuf) != 0)
+            mask = PCAP_NETMASK_UNKNOWN;
+        if (pcap_compile(p, &prog, bpf, 1, mask) != 0) {
+            set_err(err, errlen, "filter '%s': %s", bpf, pcap_geterr(p));
+            rc = TW_ERR_USAGE;
+            goto fail;
+        }
+        status = pcap_setfilter(p, &prog);
+        pcap_freecode(&prog);
+        if (status != 0) {
+            set_err(err, errlen, "capture: %s: cannot set filter '%s': %s", iface, bpf,
+                    pcap_geterr(p));
+            rc = TW_ERR_IO;
+            goto fail;
+        }
+    }
+    *out = c;
+    return 0;
+fail:
+    capture_close(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public: reading                                                           */
+
+/* Describe where the failing record of input in starts, into buf. */
+static void where(const struct capture_input *in, char *buf, size_t len)
+{
+    const char *zmsg = in->gzc != NULL ? gzc_error(in->gzc) : NULL;
+    int compressed = in->gzc != NULL && !gzdirect(in->gzc->gz);
+
+    if (in->rec_off >= 0)
+        snprintf(buf, len, "at %s offset %lld%s%s", compressed ? "uncompressed" : "byte",
+                 (long long)in->rec_off, zmsg ? "; gzip: " : "", zmsg ? zmsg : "");
+    else
+        snprintf(buf, len, "after frame %llu%s%s", (unsigned long long)in->frame,
+                 zmsg ? "; gzip: " : "", zmsg ? zmsg : "");
+}
+
+/*
+ * Read the next packet of file input i that passes the filter into its
+ * pending slot. Returns 1 (pending), 0 (input ended), -1 (capture_break()
+ * seen; input untouched), or TW_ERR_FORMAT with err set (input ended).
+ */
+static int input_fill(struct capture *c, struct capture_input *in, char *err, size_t errlen)
+{
+    for (;;) {
+        struct pcap_pkthdr *hdr;
+        const u_char *data;
+        char pos[160];
+        int r;
+
+        if (c->stop)
+            return -1;
+        if (in->gzc != NULL)
+            in->rec_off = gzc_tell(in->gzc);
+        else
+            in->rec_off = in->fp != NULL ? (int64_t)ftell(in->fp) : -1;
+
+        r = pcap_next_ex(in->pcap, &hdr, &data);
+        if (r == 1) {
+            in->frame++;
+            c->frames_read++;
+            if (in->have_prog && pcap_offline_filter(&in->prog, hdr, data) == 0) {
+                c->frames_filtered++;
+                continue;
+            }
+            in->hdr = hdr;
+            in->data = data;
+            in->pend_ts = (tw_time)hdr->ts.tv_sec * TW_USEC + (tw_time)hdr->ts.tv_usec;
+            in->pend_frame = in->frame;
+            in->state = IN_PENDING;
+            return 1;
+        }
+        if (r == PCAP_ERROR_BREAK || r == 0) {
+            const char *zmsg = in->gzc != NULL ? gzc_error(in->gzc) : NULL;
+
+            if (zmsg != NULL) {
+                /* zlib reports a cut stream as EOF; do not pass it off as the end. */
+                set_err(err, errlen, "%s: gzip: %s (after frame %llu)", in->name, zmsg,
+                        (unsigned long long)in->frame);
+                input_finish(in);
+                return TW_ERR_FORMAT;
+            }
+            input_finish(in);
+            return 0;
+        }
+        where(in, pos, sizeof pos);
+        set_err(err, errlen, "%s: %s (%s)", in->name, pcap_geterr(in->pcap), pos);
+        input_finish(in);
+        return TW_ERR_FORMAT;
+    }
+}
+
+static void fill_pkt(struct capture_pkt *p, const struct capture_input *in, uint32_t i)
+{
+    p->ts = in->pend_ts;
+    p->data = in->data;
+    p->caplen = in->hdr->caplen;
+    p->wirelen = in->hdr->len;
+    p->frame = in->pend_frame;
+    p->file = i;
+    p->linktype = in->linktype;
+}
+
+static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+{
+    struct capture_input *in = &c->in[0];
+    struct pcap_pkthdr *hdr;
+    const u_char *data;
+    int r;
+
+    if (in->pcap == NULL)
+        return 0;
+    r = pcap_next_ex(in->pcap, &hdr, &data);
+    switch (r) {
+    case 1:
+        in->frame++;
+        c->frames_read++;
+        in->hdr = hdr;
+        in->data = data;
+        in->pend_ts = (tw_time)hdr->ts.tv_sec * TW_USEC + (tw_time)hdr->ts.tv_usec;
+        in->pend_frame = in->frame;
+        fill_pkt(p, in, 0);
+        return 1;
+    case 0:
+        return c->stop ? 0 : 2;
+    case PCAP_ERROR_BREAK:
+        return 0;
+    default:
+        set_err(err, errlen, "capture: %s: %s", in->name, pcap_geterr(in->pcap));
+        return TW_ERR_IO;
+    }
+}
+
+int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+{
+    struct capture_input *best = NULL;
+    uint32_t best_i = 0;
+
+    if (c->stop)
+        return 0;
+    if (c->live)
+        return next_live(c, p, err, errlen);
+
+    /* Only the input handed out last (or, at the start, every input) needs a read. */
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct capture_input *in = &c->in[i];
+        int r;
+
+        if (in->state != IN_NEED)
+            continue;
+        r = input_fill(c, in, err, errlen);
+        if (r == -1)
+            return 0;
+        if (r < 0)
+            return r;
+    }
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct capture_input *in = &c->in[i];
+
+        /* strict <: on equal timestamps the lower file index wins */
+        if (in->state == IN_PENDING && (best == NULL || in->pend_ts < best->pend_ts)) {
+            best = in;
+            best_i = i;
+        }
+    }
+    if (best == NULL)
+        return 0;
+    fill_pkt(p, best, best_i);
+    best->state = IN_NEED;      /* its buffer is reused by the next read */
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public: accessors                                                         */
+
+int capture_linktype(const struct capture *c, uint32_t i)
+{
+    return i < c->n ? c->in[i].linktype : -1;
+}
+
+uint32_t capture_count(const struct capture *c)
+{
+    return c->n;
+}
+
+uint64_t capture_frames_read(const struct capture *c)
+{
+    return c->frames_read;
+}
+
+uint64_t capture_frames_filtered(const struct capture *c)
+{
+    return c->frames_filtered;
+}
+
+void capture_progress(const struct capture *c, uint64_t *done, uint64_t *total)
+{
+    uint64_t d = 0, t = 0;
+    int unknown = c->live;
+
+    for (uint32_t i = 0; i < c->n && !c->live; i++) {
+        d += input_bytes_done(&c->in[i]);
+        t += c->in[i].size;
+        if (c->in[i].size == 0)
+            unknown = 1;
+    }
+    if (done != NULL)
+        *done = d;
+    if (total != NULL)
+        *total = unknown ? 0 : t;
+}
+
+void capture_stats(const struct capture *c, int64_t *recv, int64_t *drop)
+{
+    struct pcap_stat ps;
+    int64_t r = -1, d = -1;
+
+    if (c->live && c->in[0].pcap != NULL && pcap_stats(c->in[0].pcap, &ps) == 0) {
+        r = (int64_t)ps.ps_recv;
+        d = (int64_t)ps.ps_drop + (int64_t)ps.ps_ifdrop;
+    }
+    if (recv != NULL)
+        *recv = r;
+    if (drop != NULL)
+        *drop = d;
+}
+
+void capture_break(struct capture *c)
+{
+    c->stop = 1;
+    if (c->live && c->in[0].pcap != NULL)
+        pcap_breakloop(c->in[0].pcap);
+}
+
+void capture_close(struct capture *c)
+{
+    if (c == NULL)
+        return;
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct capture_input *in = &c->in[i];
+
+        if (in->pcap != NULL)
+            pcap_close(in->pcap);
+        if (in->have_prog)
+            pcap_freecode(&in->prog);
+        free(in->name);
+    }
+    free(c->in);
+    free(c);
+}
+
+int capture_list_interfaces(FILE *out, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_if_t *devs = NULL;
+    int rc = 0;
+
+    if (pcap_findalldevs(&devs, ebuf) != 0) {
+        set_err(err, errlen, "capture: cannot list interfaces: %s", ebuf);
+        return TW_ERR_IO;
+    }
+    if (devs == NULL) {
+        set_err(err, errlen,
+                "capture: no interfaces available (run as root or grant "
+                "CAP_NET_RAW,CAP_NET_ADMIN)");
+        return TW_ERR_IO;
+    }
+    for (pcap_if_t *d = devs; d != NULL; d = d->next) {
+        char flags[64];
+
+        snprintf(flags, sizeof flags, "%s%s%s%s", d->flags & PCAP_IF_UP ? "up" : "down",
+                 d->flags & PCAP_IF_RUNNING ? ",running" : "",
+                 d->flags & PCAP_IF_LOOPBACK ? ",loopback" : "",
+                 d->flags & PCAP_IF_WIRELESS ? ",wireless" : "");
+        if (d->description != NULL && d->description[0] != '\0')
+            fprintf(out, "%-16s %-24s %s\n", d->name, flags, d->description);
+        else
+            fprintf(out, "%-16s %s\n", d->name, flags);
+    }
+    pcap_freealldevs(devs);
+    if (fflush(out) != 0 || ferror(out)) {
+        set_err(err, errlen, "capture: cannot write the interface list: %s", strerror(errno));
+        rc = TW_ERR_IO;
+    }
+    return rc;
+}

@@ -1,0 +1,785 @@
+/*
+ * report.c -- `twscope query`: built-in reports and raw SQL over a database.
+ *
+ * Every report is one SELECT; one generic printer turns any sqlite3_stmt into
+ * table, CSV or JSON output, so `query sql` and the built-in reports print the
+ * same way. The summary report is a (section, key, value) result set: CSV and
+ * JSON print it as rows, the table format groups it into readable sections.
+ *
+ * The table printer buffers the whole result (column widths depend on every
+ * row); CSV and JSON stream row by row. The first row is fetched before any
+ * output, so a statement that fails at once (a write on the read-only
+ * connection) prints nothing but its error.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "twscope/common.h"
+#include "twscope/report.h"
+#include "twscope/store.h"
+
+/* "ip:port", or "[ip]:port" for an IPv6 address (it contains a colon). */
+#define EP(ip, port)                                                                   \
+    "(CASE WHEN instr(" ip ", ':') > 0 THEN '[' || " ip " || ']:' ELSE " ip              \
+    " || ':' END || " port ")"
+
+/* TCP flag bits as letters, lowest bit first: FIN|ACK -> "FA". */
+#define FLAG_LETTERS(f)                                                                \
+    "(CASE WHEN " f " & 1 THEN 'F' ELSE '' END || CASE WHEN " f " & 2 THEN 'S' ELSE '' END"   \
+    " || CASE WHEN " f " & 4 THEN 'R' ELSE '' END || CASE WHEN " f " & 8 THEN 'P' ELSE '' END" \
+    " || CASE WHEN " f " & 16 THEN 'A' ELSE '' END || CASE WHEN " f " & 32 THEN 'U' ELSE '' END" \
+    " || CASE WHEN " f " & 64 THEN 'E' ELSE '' END || CASE WHEN " f " & 128 THEN 'C' ELSE '' END)"
+
+static const char sql_connections[] =
+    "SELECT id, capture_id, incarnation,"
+    " " EP("client_ip", "client_port") " AS client,"
+    " " EP("server_ip", "server_port") " AS server,"
+    " close_kind, active_closer, syn_seen,"
+    " client_pkts + server_pkts AS pkts, client_bytes + server_bytes AS bytes,"
+    " first_frame, last_frame, first_ts, last_ts - first_ts AS duration, rtt_ms,"
+    " app_protocol"
+    " FROM connections ORDER BY first_ts, id";
+
+static const char sql_timewaits[] =
+    "SELECT t.id, t.connection_id, t.side, " EP("t.ip", "t.port") " AS endpoint,"
+    " CASE WHEN t.side = 'server' THEN " EP("c.client_ip", "c.client_port")
+    " ELSE " EP("c.server_ip", "c.server_port") " END AS peer,"
+    " t.start_frame, t.start_ts, t.expected_end_ts, t.end_ts, t.end_reason,"
+    " t.inferred, t.profile, t.duration_s, t.answers"
+    " FROM time_waits t LEFT JOIN connections c ON c.id = t.connection_id"
+    " ORDER BY t.start_ts, t.id";
+
+static const char sql_findings[] =
+    "SELECT id, connection_id, kind, frame, file, ts, direction, seq, ack,"
+    " payload_len, " FLAG_LETTERS("flags") " AS flags, detail,"
+    " 'frame.number == ' || frame AS wireshark"
+    " FROM findings ORDER BY ts, id";
+
+/*
+ * The tw_reuse finding may name the new incarnation or the old one; prefer the
+ * new, else one on the old connection dated at or after the new first packet
+ * (so the old incarnation's own reuse finding is not picked up).
+ */
+static const char sql_reuse[] =
+    "SELECT c.id, c.capture_id, " EP("c.client_ip", "c.client_port") " AS client,"
+    " " EP("c.server_ip", "c.server_port") " AS server,"
+    " c.incarnation, c.prev_connection_id AS prev_id, p.last_ts AS prev_last_ts,"
+    " c.first_ts, c.first_ts - p.last_ts AS gap_s, p.close_kind AS prev_close_kind,"
+    " p.active_closer AS prev_active_closer, f.frame AS reuse_frame, f.detail AS detail"
+    " FROM connections c"
+    " LEFT JOIN connections p ON p.id = c.prev_connection_id"
+    " LEFT JOIN findings f ON f.id = coalesce("
+    "  (SELECT f2.id FROM findings f2 WHERE f2.kind = 'tw_reuse'"
+    "   AND f2.connection_id = c.id ORDER BY f2.ts, f2.id LIMIT 1),"
+    "  (SELECT f2.id FROM findings f2 WHERE f2.kind = 'tw_reuse'"
+    "   AND f2.connection_id = p.id AND f2.ts >= c.first_ts ORDER BY f2.ts, f2.id LIMIT 1))"
+    " WHERE c.incarnation > 1 ORDER BY c.first_ts, c.id";
+
+/* Grouped counts of one column as summary rows, biggest first. */
+#define COUNT_BY(o1, section, expr, table, limit)                                     \
+    " UNION ALL SELECT * FROM (SELECT " #o1 ", -count(*), 0, " expr ", '" section     \
+    "', " expr ", count(*) FROM " table " GROUP BY " expr " ORDER BY count(*) DESC, " \
+    expr " LIMIT " #limit ")"
+
+/* One key of every capture: o3 orders keys inside the capture's section. */
+#define CAPTURE_KEY(o3, key, expr, cond)                                               \
+    " UNION ALL SELECT 1, id, " #o3 ", '', 'capture ' || id, '" key "', " expr        \
+    " FROM captures WHERE " cond
+
+/* Columns o1..o4 order the rows; they are not printed. */
+static const char sql_summary[] =
+    "SELECT section, key, value FROM ("
+    " SELECT 0 AS o1, 0 AS o2, 0 AS o3, '' AS o4, 'captures' AS section,"
+    "  'count' AS key, count(*) AS value FROM captures"
+    CAPTURE_KEY(1, "source", "source", "1")
+    CAPTURE_KEY(2, "files", "files", "1")
+    CAPTURE_KEY(3, "linktype", "linktype", "1")
+    CAPTURE_KEY(4, "started_at",
+                "strftime('%Y-%m-%d %H:%M:%S', started_at, 'unixepoch') || ' UTC'",
+                "started_at IS NOT NULL")
+    CAPTURE_KEY(5, "first_ts", "first_ts", "1")
+    CAPTURE_KEY(6, "last_ts", "last_ts", "1")
+    CAPTURE_KEY(7, "duration_s", "last_ts - first_ts", "1")
+    CAPTURE_KEY(8, "packets", "packets", "1")
+    CAPTURE_KEY(9, "tcp_packets", "tcp_packets", "1")
+    CAPTURE_KEY(10, "skipped", "skipped", "1")
+    " UNION ALL SELECT 1, c.id, 11, j.key, 'capture ' || c.id, 'skipped.' || j.key, j.value"
+    "  FROM captures c, json_each(CASE WHEN json_valid(c.skip_reasons)"
+    "   THEN c.skip_reasons ELSE '{}' END) j"
+    CAPTURE_KEY(12, "complete", "CASE WHEN complete THEN 'yes' ELSE 'no' END", "1")
+    CAPTURE_KEY(13, "error", "error", "error IS NOT NULL")
+    CAPTURE_KEY(14, "tw_profile", "tw_profile", "1")
+    CAPTURE_KEY(15, "dpi", "CASE WHEN dpi THEN 'on' ELSE 'off' END", "1")
+    CAPTURE_KEY(16, "bpf", "bpf", "bpf IS NOT NULL")
+    CAPTURE_KEY(17, "evicted", "evicted", "1")
+    CAPTURE_KEY(18, "ps_recv", "ps_recv", "ps_recv IS NOT NULL")
+    CAPTURE_KEY(19, "ps_drop", "ps_drop", "ps_drop IS NOT NULL")
+    " UNION ALL SELECT 2, 0, 1, '', 'connections', 'total', count(*) FROM connections"
+    " UNION ALL SELECT 2, 0, 2, '', 'connections', 'syn_not_seen',"
+    "  coalesce(sum(syn_seen = 0), 0) FROM connections"
+    " UNION ALL SELECT 2, 0, 3, '', 'connections', 'reused_4tuples',"
+    "  coalesce(sum(incarnation > 1), 0) FROM connections"
+    COUNT_BY(3, "close_kind", "coalesce(close_kind, 'unknown')", "connections", -1)
+    COUNT_BY(4, "active_closer", "coalesce(active_closer, 'none')", "connections", -1)
+    " UNION ALL SELECT 5, 0, 1, '', 'time_waits', 'total', count(*) FROM time_waits"
+    " UNION ALL SELECT 5, 0, 2, '', 'time_waits', 'inferred',"
+    "  coalesce(sum(inferred <> 0), 0) FROM time_waits"
+    COUNT_BY(6, "time_wait_side", "coalesce(side, 'unknown')", "time_waits", -1)
+    COUNT_BY(7, "time_wait_end_reason", "coalesce(end_reason, 'unknown')", "time_waits", -1)
+    " UNION ALL SELECT 8, 0, 1, '', 'findings', 'total', count(*) FROM findings"
+    COUNT_BY(9, "finding_kind", "coalesce(kind, 'unknown')", "findings", -1)
+    COUNT_BY(10, "app_protocol", "coalesce(app_protocol, 'unknown')", "connections", 10)
+    ") ORDER BY o1, o2, o3, o4";
+
+struct report_def {
+    const char *name;
+    const char *sql;                 /* NULL: the statement is the argument */
+};
+
+static const struct report_def reports[] = {
+    {"summary", sql_summary},   {"connections", sql_connections}, {"timewaits", sql_timewaits},
+    {"findings", sql_findings}, {"reuse", sql_reuse},             {"sql", NULL},
+};
+
+#define NREPORTS (sizeof reports / sizeof reports[0])
+
+/* ---- value rendering ---- */
+
+/* Shortest %g that reads back as the same double (JSON, CSV). */
+static void fmt_real_exact(char *buf, size_t n, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+}
+
+/* Table display: times/seconds to the microsecond, milliseconds to 3 places. */
+static void fmt_real_table(char *buf, size_t n, double v, const char *col)
+{
+    size_t len = col ? strlen(col) : 0;
+
+    if (!isfinite(v) || fabs(v) >= 1e15)
+        snprintf(buf, n, "%g", v);
+    else if (len >= 3 && strcmp(col + len - 3, "_ms") == 0)
+        snprintf(buf, n, "%.3f", v);
+    else
+        snprintf(buf, n, "%.6f", v);
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static char *hex_blob(const unsigned char *b, int n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *p = malloc((size_t)n * 2 + 1);
+
+    if (!p)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        p[2 * i] = digits[b[i] >> 4];
+        p[2 * i + 1] = digits[b[i] & 15];
+    }
+    p[2 * n] = '\0';
+    return p;
+}
+
+/*
+ * Column i of the current row as a malloc'd string (the caller frees it), or
+ * NULL with *isnull set for SQL NULL. Reals use the table or the exact form.
+ * Returns 0, or TW_ERR_NOMEM.
+ */
+static int cell_string(sqlite3_stmt *s, int i, int for_table, char **out, int *isnull)
+{
+    char num[64];
+    const char *src = num;
+    size_t len;
+
+    *out = NULL;
+    *isnull = 0;
+    switch (sqlite3_column_type(s, i)) {
+    case SQLITE_NULL:
+        *isnull = 1;
+        return 0;
+    case SQLITE_INTEGER:
+        snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(s, i));
+        len = strlen(num);
+        break;
+    case SQLITE_FLOAT:
+        if (for_table)
+            fmt_real_table(num, sizeof num, sqlite3_column_double(s, i),
+                           sqlite3_column_name(s, i));
+        else
+            fmt_real_exact(num, sizeof num, sqlite3_column_double(s, i));
+        len = strlen(num);
+        break;
+    case SQLITE_BLOB: {
+        const void *b = sqlite3_column_blob(s, i);
+        *out = hex_blob(b, sqlite3_column_bytes(s, i));
+        return *out ? 0 : TW_ERR_NOMEM;
+    }
+    default:
+        src = (const char *)sqlite3_column_text(s, i);
+        len = (size_t)sqlite3_column_bytes(s, i);
+        if (!src)
+            return TW_ERR_NOMEM;
+        break;
+    }
+    *out = xstrndup(src, len);
+    return *out ? 0 : TW_ERR_NOMEM;
+}
+
+/* Terminal columns taken by s: UTF-8 code points (not bytes). */
+static size_t display_width(const char *s)
+{
+    size_t w = 0;
+
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+/* Control characters would break the table layout: show them as spaces. */
+static void sanitize_for_table(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+static void pad(FILE *out, size_t n)
+{
+    while (n--)
+        fputc(' ', out);
+}
+
+/* ---- table ---- */
+
+/* A buffered result: ncol names, then rows of ncol cells (NULL = SQL NULL). */
+struct rows {
+    int ncol;
+    char **names;                    /* ncol column names */
+    char **cells;                    /* nrows * ncol, row-major */
+    size_t nrows, cap;               /* rows held / allocated */
+    int *numeric;                    /* per column: no TEXT/BLOB value seen */
+};
+
+static void rows_free(struct rows *r)
+{
+    for (size_t i = 0; i < r->nrows * (size_t)r->ncol; i++)
+        free(r->cells[i]);
+    if (r->names)
+        for (int c = 0; c < r->ncol; c++)
+            free(r->names[c]);
+    free(r->cells);
+    free(r->names);
+    free(r->numeric);
+}
+
+/*
+ * Read every row of s into r, starting from a row already stepped (*rc is the
+ * result of that step). Leaves the final step result in *rc. Returns 0 or
+ * TW_ERR_NOMEM.
+ */
+static int rows_load(struct rows *r, sqlite3_stmt *s, int *rc)
+{
+    int ncol = sqlite3_column_count(s);
+
+    memset(r, 0, sizeof *r);
+    r->ncol = ncol;
+    r->names = calloc((size_t)ncol + 1, sizeof *r->names);
+    r->numeric = calloc((size_t)ncol + 1, sizeof *r->numeric);
+    if (!r->names || !r->numeric)
+        return TW_ERR_NOMEM;
+    for (int c = 0; c < ncol; c++) {
+        const char *name = sqlite3_column_name(s, c);
+        r->names[c] = xstrndup(name ? name : "", name ? strlen(name) : 0);
+        if (!r->names[c])
+            return TW_ERR_NOMEM;
+        sanitize_for_table(r->names[c]);
+        r->numeric[c] = 1;
+    }
+    for (; *rc == SQLITE_ROW; *rc = sqlite3_step(s)) {
+        if (r->nrows == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 64;
+            char **cells = realloc(r->cells, cap * (size_t)ncol * sizeof *cells + 1);
+            if (!cells)
+                return TW_ERR_NOMEM;
+            r->cells = cells;
+            r->cap = cap;
+        }
+        char **row = &r->cells[r->nrows * (size_t)ncol];
+        /* The row counts before it is filled, so rows_free() sees every cell. */
+        for (int c = 0; c < ncol; c++)
+            row[c] = NULL;
+        r->nrows++;
+        for (int c = 0; c < ncol; c++) {
+            char **cell = &row[c];
+            int type = sqlite3_column_type(s, c), isnull;
+            if (cell_string(s, c, 1, cell, &isnull))
+                return TW_ERR_NOMEM;
+            if (type == SQLITE_TEXT || type == SQLITE_BLOB)
+                r->numeric[c] = 0;
+            if (*cell)
+                sanitize_for_table(*cell);
+        }
+    }
+    return 0;
+}
+
+#define TABLE_NULL "-"
+
+static int print_table(FILE *out, const struct rows *r)
+{
+    size_t *w = calloc((size_t)r->ncol + 1, sizeof *w);
+
+    if (!w)
+        return TW_ERR_NOMEM;
+    for (int c = 0; c < r->ncol; c++)
+        w[c] = display_width(r->names[c]);
+    for (size_t i = 0; i < r->nrows; i++)
+        for (int c = 0; c < r->ncol; c++) {
+            const char *v = r->cells[i * (size_t)r->ncol + (size_t)c];
+            size_t vw = display_width(v ? v : TABLE_NULL);
+            if (vw > w[c])
+                w[c] = vw;
+        }
+
+    /* header, rule, rows; numeric columns right-aligned, no trailing blanks */
+    for (size_t line = 0; line < r->nrows + 2; line++) {
+        for (int c = 0; c < r->ncol; c++) {
+            const char *v;
+            size_t vw;
+            int last = c == r->ncol - 1;
+            if (line == 0)
+                v = r->names[c];
+            else if (line == 1)
+                v = NULL;
+            else
+                v = r->cells[(line - 2) * (size_t)r->ncol + (size_t)c];
+            if (c > 0)
+                fputs("  ", out);
+            if (line == 1) {
+                for (size_t k = 0; k < w[c]; k++)
+                    fputc('-', out);
+                continue;
+            }
+            if (!v)
+                v = TABLE_NULL;
+            vw = display_width(v);
+            if (r->numeric[c]) {
+                pad(out, w[c] - vw);
+                fputs(v, out);
+            } else {
+                fputs(v, out);
+                if (!last)
+                    pad(out, w[c] - vw);
+            }
+        }
+        fputc('\n', out);
+    }
+    if (r->nrows == 0)
+        fputs("(no rows)\n", out);
+    free(w);
+    return 0;
+}
+
+/*
+ * Summary rows (section, key, value) as sections:
+ *   capture 1
+ *     packets      1234
+ */
+static void print_sections(FILE *out, const struct rows *r)
+{
+    size_t i = 0;
+
+    if (r->ncol != 3)
+        return;
+    while (i < r->nrows) {
+        const char *section = r->cells[i * 3] ? r->cells[i * 3] : "";
+        size_t end = i, kw = 0;
+        while (end < r->nrows) {
+            const char *s = r->cells[end * 3] ? r->cells[end * 3] : "";
+            const char *k = r->cells[end * 3 + 1] ? r->cells[end * 3 + 1] : "";
+            if (strcmp(s, section) != 0)
+                break;
+            if (display_width(k) > kw)
+                kw = display_width(k);
+            end++;
+        }
+        if (i > 0)
+            fputc('\n', out);
+        fprintf(out, "%s\n", section);
+        for (; i < end; i++) {
+            const char *k = r->cells[i * 3 + 1] ? r->cells[i * 3 + 1] : "";
+            const char *v = r->cells[i * 3 + 2] ? r->cells[i * 3 + 2] : TABLE_NULL;
+            fprintf(out, "  %s", k);
+            pad(out, kw - display_width(k) + 2);
+            fprintf(out, "%s\n", v);
+        }
+    }
+}
+
+/* ---- CSV (RFC 4180) ---- */
+
+static void csv_field(FILE *out, const char *s, size_t n)
+{
+    int quote = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n') {
+            quote = 1;
+            break;
+        }
+    if (!quote) {
+        fwrite(s, 1, n, out);
+        return;
+    }
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            fputc('"', out);
+        fputc(s[i], out);
+    }
+    fputc('"', out);
+}
+
+static int print_csv(FILE *out, sqlite3_stmt *s, int *rc)
+{
+    int ncol = sqlite3_column_count(s);
+
+    for (int c = 0; c < ncol; c++) {
+        const char *name = sqlite3_column_name(s, c);
+        if (c)
+            fputc(',', out);
+        csv_field(out, name ? name : "", name ? strlen(name) : 0);
+    }
+    fputs("\r\n", out);
+    for (; *rc == SQLITE_ROW; *rc = sqlite3_step(s)) {
+        for (int c = 0; c < ncol; c++) {
+            char *v;
+            int isnull;
+            if (c)
+                fputc(',', out);
+            if (cell_string(s, c, 0, &v, &isnull))
+                return TW_ERR_NOMEM;
+            if (v)
+                csv_field(out, v, strlen(v));
+            free(v);
+        }
+        fputs("\r\n", out);
+    }
+    return 0;
+}
+
+/* ---- JSON ---- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
+static int utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    int len;
+    unsigned lo = 0x80, hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if ((size_t)len > n)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (int k = 2; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* A JSON string literal; invalid UTF-8 bytes become U+FFFD. */
+static void json_string(FILE *out, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    fputc('"', out);
+    while (i < n) {
+        unsigned c = s[i];
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc((int)c, out);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(out, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            fputc((int)c, out);
+            i++;
+        } else {
+            int len = utf8_seq_len(s + i, n - i);
+            if (len) {
+                fwrite(s + i, 1, (size_t)len, out);
+                i += (size_t)len;
+            } else {
+                fputs("\\ufffd", out);
+                i++;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+/* 1 if text is a JSON object SQLite accepts (json_valid), so it can go in raw. */
+static int is_json_object(sqlite3_stmt *valid, const char *text, int n)
+{
+    int ok = 0;
+
+    if (!valid || n < 2 || text[0] != '{')
+        return 0;
+    if (sqlite3_bind_text(valid, 1, text, n, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(valid) == SQLITE_ROW)
+        ok = sqlite3_column_int(valid, 0) == 1;
+    sqlite3_reset(valid);
+    sqlite3_clear_bindings(valid);
+    return ok;
+}
+
+static int print_json(FILE *out, sqlite3 *db, sqlite3_stmt *s, int *rc)
+{
+    int ncol = sqlite3_column_count(s);
+    sqlite3_stmt *valid = NULL;
+    size_t row = 0;
+
+    /* Without it, detail is printed as a plain string: still valid JSON. */
+    if (sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &valid, NULL) != SQLITE_OK)
+        valid = NULL;
+    fputc('[', out);
+    for (; *rc == SQLITE_ROW; *rc = sqlite3_step(s), row++) {
+        fputs(row ? ",\n{" : "\n{", out);
+        for (int c = 0; c < ncol; c++) {
+            const char *name = sqlite3_column_name(s, c);
+            char num[64];
+            if (c)
+                fputs(", ", out);
+            json_string(out, name ? name : "", name ? strlen(name) : 0);
+            fputs(": ", out);
+            switch (sqlite3_column_type(s, c)) {
+            case SQLITE_NULL:
+                fputs("null", out);
+                break;
+            case SQLITE_INTEGER:
+                fprintf(out, "%lld", (long long)sqlite3_column_int64(s, c));
+                break;
+            case SQLITE_FLOAT: {
+                double v = sqlite3_column_double(s, c);
+                if (!isfinite(v)) {
+                    fputs("null", out);
+                    break;
+                }
+                fmt_real_exact(num, sizeof num, v);
+                fputs(num, out);
+                break;
+            }
+            case SQLITE_BLOB: {
+                char *hex = hex_blob(sqlite3_column_blob(s, c), sqlite3_column_bytes(s, c));
+                if (!hex) {
+                    sqlite3_finalize(valid);
+                    return TW_ERR_NOMEM;
+                }
+                json_string(out, hex, strlen(hex));
+                free(hex);
+                break;
+            }
+            default: {
+                const char *t = (const char *)sqlite3_column_text(s, c);
+                int n = sqlite3_column_bytes(s, c);
+                if (!t) {
+                    sqlite3_finalize(valid);
+                    return TW_ERR_NOMEM;
+                }
+                if (name && strcmp(name, "detail") == 0 && is_json_object(valid, t, n))
+                    fwrite(t, 1, (size_t)n, out);
+                else
+                    json_string(out, t, (size_t)n);
+                break;
+            }
+            }
+        }
+        fputc('}', out);
+    }
+    fputs(row ? "\n]\n" : "]\n", out);
+    sqlite3_finalize(valid);
+    return 0;
+}
+
+/* ---- driver ---- */
+
+static int emit(FILE *out, FILE *err, sqlite3 *db, sqlite3_stmt *s, enum report_format fmt,
+                int sections)
+{
+    struct rows r;
+    int rc, ret = 0;
+
+    /* Fetch the first row before printing anything. */
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        goto sqlerr;
+    if (sqlite3_column_count(s) == 0) {
+        /* A statement without a result set (a pragma setting): run it out. */
+        while (rc == SQLITE_ROW)
+            rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+            return 0;
+        goto sqlerr;
+    }
+    switch (fmt) {
+    case REPORT_TABLE:
+        ret = rows_load(&r, s, &rc);
+        if (ret == 0 && rc == SQLITE_DONE) {
+            if (sections)
+                print_sections(out, &r);
+            else
+                ret = print_table(out, &r);
+        }
+        rows_free(&r);
+        break;
+    case REPORT_CSV:
+        ret = print_csv(out, s, &rc);
+        break;
+    case REPORT_JSON:
+        ret = print_json(out, db, s, &rc);
+        break;
+    }
+    if (ret) {
+        fprintf(err, "query: out of memory\n");
+        return ret;
+    }
+    if (rc == SQLITE_DONE)
+        return 0;
+sqlerr:
+    fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+    return (rc & 0xff) == SQLITE_NOMEM ? TW_ERR_NOMEM : TW_ERR_DB;
+}
+
+/* 1 if only blanks, semicolons and SQL comments remain in s. */
+static int only_trailer(const char *s)
+{
+    while (*s) {
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == ';' || *s == '\f' ||
+            *s == '\v') {
+            s++;
+        } else if (s[0] == '-' && s[1] == '-') {
+            s += strcspn(s, "\n");
+        } else if (s[0] == '/' && s[1] == '*') {
+            const char *e = strstr(s + 2, "*/");
+            if (!e)
+                return 1;
+            s = e + 2;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int report_run(const char *path, const char *name, const char *arg, enum report_format fmt,
+               FILE *out, FILE *err)
+{
+    const struct report_def *def = NULL;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    const char *sql, *tail = NULL;
+    char msg[512];
+    int rc, ret;
+
+    for (size_t i = 0; name && i < NREPORTS; i++)
+        if (strcmp(name, reports[i].name) == 0)
+            def = &reports[i];
+    if (!def) {
+        fprintf(err,
+                "query: unknown report '%s' (summary, connections, timewaits, findings,"
+                " reuse, sql)\n",
+                name ? name : "");
+        return TW_ERR_USAGE;
+    }
+    if (fmt != REPORT_TABLE && fmt != REPORT_CSV && fmt != REPORT_JSON) {
+        fprintf(err, "query: unknown output format\n");
+        return TW_ERR_USAGE;
+    }
+    sql = def->sql ? def->sql : arg;
+    if (!sql || only_trailer(sql)) {
+        fprintf(err, "query: sql needs a statement\n");
+        return TW_ERR_USAGE;
+    }
+
+    ret = store_open_readonly(path, &db, msg, sizeof msg);
+    if (ret) {
+        fprintf(err, "%s\n", msg);
+        return ret;
+    }
+    rc = sqlite3_prepare_v2(db, sql, -1, &s, &tail);
+    if (rc != SQLITE_OK) {
+        fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+        ret = TW_ERR_DB;
+        goto out;
+    }
+    if (!s) {
+        fprintf(err, "query: sql needs a statement\n");
+        ret = TW_ERR_USAGE;
+        goto out;
+    }
+    if (tail && !only_trailer(tail)) {
+        fprintf(err, "query: only one SQL statement is allowed\n");
+        ret = TW_ERR_USAGE;
+        goto out;
+    }
+    ret = emit(out, err, db, s, fmt, def->sql == sql_summary && fmt == REPORT_TABLE);
+    if (ret == 0 && (fflush(out) != 0 || ferror(out))) {
+        fprintf(err, "query: write error: %s\n", strerror(errno));
+        ret = TW_ERR_IO;
+    }
+out:
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
+}
+
+int report_parse_format(const char *s)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "table") == 0)
+        return REPORT_TABLE;
+    if (strcmp(s, "csv") == 0)
+        return REPORT_CSV;
+    if (strcmp(s, "json") == 0)
+        return REPORT_JSON;
+    return -1;
+}

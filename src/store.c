@@ -1,0 +1,801 @@
+/*
+ * store.c -- the SQLite database: schema, batched writes, read-only opening.
+ *
+ * One writer connection per store. Every INSERT/UPDATE is prepared once at
+ * open (SQLITE_PREPARE_PERSISTENT) and reused with bind/step/reset. Rows go
+ * into explicit BEGIN IMMEDIATE ... COMMIT transactions of STORE_BATCH_ROWS
+ * rows; the captures row alone is committed on its own at store_begin_capture()
+ * so that a run killed midway leaves a capture marked complete = 0.
+ *
+ * Records are plain copies owned by the caller; text is bound SQLITE_STATIC
+ * because every statement is stepped and its bindings cleared before the
+ * add function returns.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "twscope/config.h"
+#include "twscope/store.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS captures ("
+    " id INTEGER PRIMARY KEY, source TEXT, linktype INTEGER, first_ts REAL,"
+    " last_ts REAL, packets INTEGER, tcp_packets INTEGER, skipped INTEGER,"
+    " skip_reasons TEXT, files INTEGER, complete INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT, started_at REAL, tw_profile TEXT, dpi INTEGER, bpf TEXT,"
+    " ps_recv INTEGER, ps_drop INTEGER, evicted INTEGER);"
+    "CREATE TABLE IF NOT EXISTS connections ("
+    " id INTEGER PRIMARY KEY, capture_id INTEGER, incarnation INTEGER,"
+    " client_ip TEXT, client_port INTEGER, server_ip TEXT, server_port INTEGER,"
+    " ip_version INTEGER, vlan_outer INTEGER, vlan_inner INTEGER,"
+    " syn_seen INTEGER, client_isn INTEGER, server_isn INTEGER,"
+    " first_frame INTEGER, first_file INTEGER, last_frame INTEGER,"
+    " last_file INTEGER, first_ts REAL, last_ts REAL, close_kind TEXT,"
+    " active_closer TEXT, client_pkts INTEGER, server_pkts INTEGER,"
+    " client_bytes INTEGER, server_bytes INTEGER, rtt_ms REAL,"
+    " app_protocol TEXT, client_fin_frame INTEGER, server_fin_frame INTEGER,"
+    " rst_frame INTEGER, prev_connection_id INTEGER);"
+    "CREATE TABLE IF NOT EXISTS time_waits ("
+    " id INTEGER PRIMARY KEY, connection_id INTEGER, side TEXT, ip TEXT,"
+    " port INTEGER, start_ts REAL, start_frame INTEGER, start_file INTEGER,"
+    " expected_end_ts REAL, end_ts REAL, end_reason TEXT, inferred INTEGER,"
+    " profile TEXT, profile_reason TEXT, duration_s REAL, answers INTEGER);"
+    "CREATE TABLE IF NOT EXISTS findings ("
+    " id INTEGER PRIMARY KEY, connection_id INTEGER, kind TEXT, frame INTEGER,"
+    " file INTEGER, ts REAL, direction TEXT, seq INTEGER, ack INTEGER,"
+    " payload_len INTEGER, flags INTEGER, detail TEXT);"
+    "CREATE INDEX IF NOT EXISTS connections_capture ON connections(capture_id);"
+    "CREATE INDEX IF NOT EXISTS connections_tuple"
+    " ON connections(client_ip, server_ip, server_port);"
+    "CREATE INDEX IF NOT EXISTS time_waits_connection ON time_waits(connection_id);"
+    "CREATE INDEX IF NOT EXISTS findings_connection ON findings(connection_id);"
+    "CREATE INDEX IF NOT EXISTS findings_kind ON findings(kind);";
+
+/* Children first, in case someone turns foreign keys on later. */
+static const char wipe_sql[] = "DELETE FROM findings; DELETE FROM time_waits;"
+                               " DELETE FROM connections; DELETE FROM captures;";
+
+enum store_stmt {
+    SS_BEGIN,
+    SS_COMMIT,
+    SS_INS_CAPTURE,
+    SS_UPD_CAPTURE,
+    SS_INS_CONNECTION,
+    SS_INS_TIMEWAIT,
+    SS_INS_FINDING,
+    SS_NEXT_CONN_ID,
+    SS_COUNT
+};
+
+/* The 17 capture fields bound by bind_capture(), in this order. */
+#define CAPTURE_FIELDS                                                                 \
+    "source, linktype, first_ts, last_ts, packets, tcp_packets, skipped,"             \
+    " skip_reasons, files, complete, error, tw_profile, dpi, bpf, ps_recv,"           \
+    " ps_drop, evicted"
+
+static const char *const stmt_sql[SS_COUNT] = {
+    [SS_BEGIN] = "BEGIN IMMEDIATE",
+    [SS_COMMIT] = "COMMIT",
+    [SS_INS_CAPTURE] = "INSERT INTO captures (" CAPTURE_FIELDS ", started_at)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [SS_UPD_CAPTURE] = "UPDATE captures SET source=?1, linktype=?2, first_ts=?3,"
+                       " last_ts=?4, packets=?5, tcp_packets=?6, skipped=?7,"
+                       " skip_reasons=?8, files=?9, complete=?10, error=?11,"
+                       " tw_profile=?12, dpi=?13, bpf=?14, ps_recv=?15, ps_drop=?16,"
+                       " evicted=?17 WHERE id=?18",
+    [SS_INS_CONNECTION] =
+        "INSERT INTO connections (id, capture_id, incarnation, client_ip,"
+        " client_port, server_ip, server_port, ip_version, vlan_outer, vlan_inner,"
+        " syn_seen, client_isn, server_isn, first_frame, first_file, last_frame,"
+        " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"
+        " server_pkts, client_bytes, server_bytes, rtt_ms, app_protocol,"
+        " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [SS_INS_TIMEWAIT] =
+        "INSERT INTO time_waits (connection_id, side, ip, port, start_ts,"
+        " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
+        " profile, profile_reason, duration_s, answers)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [SS_INS_FINDING] = "INSERT INTO findings (connection_id, kind, frame, file, ts,"
+                       " direction, seq, ack, payload_len, flags, detail)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    [SS_NEXT_CONN_ID] = "SELECT coalesce(max(id), 0) + 1 FROM connections",
+};
+
+struct store {
+    sqlite3 *db;                     /* writer connection */
+    sqlite3_stmt *stmt[SS_COUNT];    /* prepared at open, finalized at close */
+    int in_txn;                      /* a BEGIN of ours is open */
+    unsigned rows;                   /* rows written in the open transaction */
+    int64_t capture_id;              /* last store_begin_capture() row */
+    char errbuf[256];                /* last error, "" if none */
+};
+
+/* ---- helpers shared by the writer and the read-only opener ---- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Read PRAGMA user_version and the number of user tables. Returns a SQLite
+ * result code; SQLITE_NOTADB surfaces here (at prepare or step) because a
+ * connection only reads the file on its first statement.
+ */
+static int db_probe(sqlite3 *db, int *version, int *tables)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+        goto out;
+    *version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                            -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+        goto out;
+    *tables = sqlite3_column_int(s, 0);
+    rc = SQLITE_OK;
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Turn a failed probe into a TW_ERR_* and a message naming the path. */
+static int probe_error(sqlite3 *db, int rc, const char *path, char *err, size_t errlen)
+{
+    int sys = sqlite3_system_errno(db);
+
+    switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+        set_err(err, errlen, "%s: not a SQLite database", path);
+        return TW_ERR_FORMAT;
+    case SQLITE_NOMEM:
+        set_err(err, errlen, "%s: out of memory", path);
+        return TW_ERR_NOMEM;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+        if (sys)
+            set_err(err, errlen, "%s: cannot open database: %s (%s)", path,
+                    sqlite3_errmsg(db), strerror(sys));
+        else
+            set_err(err, errlen, "%s: cannot open database: %s", path, sqlite3_errmsg(db));
+        return TW_ERR_IO;
+    default:
+        set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        return TW_ERR_DB;
+    }
+}
+
+/* 0 if version/tables describe our schema (or an empty database when allow_empty). */
+static int check_version(int version, int tables, int allow_empty, const char *path,
+                         char *err, size_t errlen)
+{
+    if (version == TWSCOPE_SCHEMA_VERSION)
+        return 0;
+    if (version == 0 && tables == 0) {
+        if (allow_empty)
+            return 0;
+        set_err(err, errlen, "%s: empty database, not written by twscope", path);
+        return TW_ERR_SCHEMA;
+    }
+    set_err(err, errlen, "%s: database schema version %d, this twscope needs %d", path, version,
+            TWSCOPE_SCHEMA_VERSION);
+    return TW_ERR_SCHEMA;
+}
+
+/* Open with flags; on failure close the handle and fill err. */
+static int db_open(const char *path, int flags, sqlite3 **out, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc, ret;
+
+    *out = NULL;
+    rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        if (!db) {
+            set_err(err, errlen, "%s: out of memory", path);
+            return TW_ERR_NOMEM;
+        }
+        ret = probe_error(db, rc == SQLITE_NOTADB ? rc : SQLITE_CANTOPEN, path, err, errlen);
+        sqlite3_close(db);
+        return ret;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    *out = db;
+    return 0;
+}
+
+int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    struct stat sb;
+    int rc, ret, version = 0, tables = 0;
+
+    *out = NULL;
+    if (!path || !*path) {
+        set_err(err, errlen, "no database path given");
+        return TW_ERR_USAGE;
+    }
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            set_err(err, errlen, "%s: no such database", path);
+        else
+            set_err(err, errlen, "%s: cannot open database: %s", path, strerror(errno));
+        return TW_ERR_IO;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        set_err(err, errlen, "%s: cannot open database: is a directory", path);
+        return TW_ERR_IO;
+    }
+    ret = db_open(path, SQLITE_OPEN_READONLY, &db, err, errlen);
+    if (ret)
+        return ret;
+    rc = db_probe(db, &version, &tables);
+    if (rc != SQLITE_OK) {
+        ret = probe_error(db, rc, path, err, errlen);
+        goto fail;
+    }
+    ret = check_version(version, tables, 0, path, err, errlen);
+    if (ret)
+        goto fail;
+    rc = sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        ret = probe_error(db, rc, path, err, errlen);
+        goto fail;
+    }
+    *out = db;
+    return 0;
+fail:
+    sqlite3_close(db);
+    return ret;
+}
+
+/* ---- writer ---- */
+
+static int fail_db(struct store *st, int rc)
+{
+    snprintf(st->errbuf, sizeof st->errbuf, "%s", sqlite3_errmsg(st->db));
+    return (rc & 0xff) == SQLITE_NOMEM ? TW_ERR_NOMEM : TW_ERR_DB;
+}
+
+/* Step a statement that returns no row, then reset it and clear its bindings. */
+static int run_stmt(struct store *st, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    int ret = 0;
+
+    if (rc != SQLITE_DONE)
+        ret = fail_db(st, rc);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+static int txn_begin(struct store *st)
+{
+    int ret;
+
+    if (st->in_txn)
+        return 0;
+    ret = run_stmt(st, st->stmt[SS_BEGIN]);
+    if (ret == 0) {
+        st->in_txn = 1;
+        st->rows = 0;
+    }
+    return ret;
+}
+
+static int txn_commit(struct store *st)
+{
+    int ret;
+
+    if (!st->in_txn)
+        return 0;
+    ret = run_stmt(st, st->stmt[SS_COMMIT]);
+    if (ret == 0) {
+        st->in_txn = 0;
+        st->rows = 0;
+    }
+    return ret;
+}
+
+/* Count one written row; a full batch is committed and a new one begun. */
+static int row_written(struct store *st)
+{
+    int ret;
+
+    if (++st->rows < STORE_BATCH_ROWS)
+        return 0;
+    ret = txn_commit(st);
+    if (ret)
+        return ret;
+    return txn_begin(st);
+}
+
+/* Positional binder: each b_*() binds the next parameter; the first error sticks. */
+struct binder {
+    sqlite3_stmt *s;
+    int i;
+    int rc;
+};
+
+static void b_int(struct binder *b, int64_t v)
+{
+    b->i++;
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_int64(b->s, b->i, v);
+}
+
+static void b_real(struct binder *b, double v)
+{
+    b->i++;
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_double(b->s, b->i, v);
+}
+
+static void b_null(struct binder *b)
+{
+    b->i++;
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_null(b->s, b->i);
+}
+
+/* NULL pointer -> SQL NULL. The text must live until the statement is reset. */
+static void b_text(struct binder *b, const char *v)
+{
+    b->i++;
+    if (b->rc != SQLITE_OK)
+        return;
+    if (v)
+        b->rc = sqlite3_bind_text(b->s, b->i, v, -1, SQLITE_STATIC);
+    else
+        b->rc = sqlite3_bind_null(b->s, b->i);
+}
+
+static void b_int_or_null(struct binder *b, int present, int64_t v)
+{
+    if (present)
+        b_int(b, v);
+    else
+        b_null(b);
+}
+
+static int b_done(struct store *st, struct binder *b)
+{
+    if (b->rc != SQLITE_OK)
+        return fail_db(st, b->rc);
+    assert(b->i == sqlite3_bind_parameter_count(b->s));
+    return 0;
+}
+
+/* Append s as a JSON string literal. */
+static void json_quote(sqlite3_str *out, const char *s)
+{
+    sqlite3_str_appendchar(out, 1, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            sqlite3_str_appendf(out, "\\%c", c);
+        else if (c < 0x20)
+            sqlite3_str_appendf(out, "\\u%04x", c);
+        else
+            sqlite3_str_appendchar(out, 1, (char)c);
+    }
+    sqlite3_str_appendchar(out, 1, '"');
+}
+
+/*
+ * {"name": count, ...} of the nonzero reasons (DECODE_OK excluded). Returns a
+ * string the caller frees with sqlite3_free(), or NULL when out of memory.
+ */
+static char *skip_reasons_json(const struct rec_capture *c)
+{
+    sqlite3_str *out = sqlite3_str_new(NULL);
+    int first = 1;
+
+    sqlite3_str_appendchar(out, 1, '{');
+    for (int i = 1; i < DECODE_RESULT_COUNT; i++) {
+        const char *name;
+        if (!c->reasons[i])
+            continue;
+        name = decode_result_name((enum decode_result)i);
+        if (!first)
+            sqlite3_str_appendchar(out, 1, ',');
+        first = 0;
+        json_quote(out, name ? name : "unknown");
+        sqlite3_str_appendf(out, ":%llu", (unsigned long long)c->reasons[i]);
+    }
+    sqlite3_str_appendchar(out, 1, '}');
+    return sqlite3_str_finish(out);
+}
+
+/* Bind the CAPTURE_FIELDS of c (17 parameters). */
+static void bind_capture(struct binder *b, const struct rec_capture *c, const char *reasons,
+                         int complete)
+{
+    int have_times = c->packets > 0 || c->first_ts != 0 || c->last_ts != 0;
+
+    b_text(b, c->source);
+    b_int(b, c->linktype);
+    if (have_times) {
+        b_real(b, c->first_ts);
+        b_real(b, c->last_ts);
+    } else {
+        b_null(b);
+        b_null(b);
+    }
+    b_int(b, (int64_t)c->packets);
+    b_int(b, (int64_t)c->tcp_packets);
+    b_int(b, (int64_t)c->skipped);
+    b_text(b, reasons);
+    b_int(b, c->files);
+    b_int(b, complete);
+    b_text(b, c->error);
+    b_text(b, c->tw_profile);
+    b_int(b, c->dpi);
+    b_text(b, c->bpf);
+    b_int_or_null(b, c->ps_recv >= 0, c->ps_recv);
+    b_int_or_null(b, c->ps_drop >= 0, c->ps_drop);
+    b_int(b, (int64_t)c->evicted);
+}
+
+static double wall_clock(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return (double)time(NULL);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int store_open(const char *path, int overwrite, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = NULL;
+    sqlite3 *db = NULL;
+    int rc, ret, version = 0, tables = 0, in_txn = 0;
+
+    *out = NULL;
+    if (!path || !*path) {
+        set_err(err, errlen, "no database path given");
+        return TW_ERR_USAGE;
+    }
+    ret = db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err, errlen);
+    if (ret)
+        return ret;
+
+    /* Look before touching anything: a foreign database is left as it was. */
+    rc = db_probe(db, &version, &tables);
+    if (rc != SQLITE_OK)
+        goto fail_probe;
+    ret = check_version(version, tables, 1, path, err, errlen);
+    if (ret)
+        goto fail;
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        set_err(err, errlen, "%s: cannot open database: file is not writable", path);
+        ret = TW_ERR_IO;
+        goto fail;
+    }
+
+    rc = sqlite3_exec(db,
+                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                      " PRAGMA foreign_keys = OFF",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail_probe;
+
+    /* Create (or complete) the schema under the write lock, re-checking the
+     * version in case another process initialized the file meanwhile. */
+    rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail_probe;
+    in_txn = 1;
+    rc = db_probe(db, &version, &tables);
+    if (rc != SQLITE_OK)
+        goto fail_probe;
+    ret = check_version(version, tables, 1, path, err, errlen);
+    if (ret)
+        goto fail;
+    rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && version == 0)
+        rc = sqlite3_exec(db, "PRAGMA user_version = " STR(TWSCOPE_SCHEMA_VERSION), NULL, NULL,
+                          NULL);
+    if (rc == SQLITE_OK && overwrite)
+        rc = sqlite3_exec(db, wipe_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail_probe;
+    in_txn = 0;
+
+    st = calloc(1, sizeof *st);
+    if (!st) {
+        set_err(err, errlen, "%s: out of memory", path);
+        ret = TW_ERR_NOMEM;
+        goto fail;
+    }
+    st->db = db;
+    for (int i = 0; i < SS_COUNT; i++) {
+        rc = sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                                NULL);
+        if (rc != SQLITE_OK) {
+            set_err(err, errlen, "%s: cannot prepare statement: %s", path, sqlite3_errmsg(db));
+            ret = TW_ERR_DB;
+            goto fail;
+        }
+    }
+    *out = st;
+    return 0;
+
+fail_probe:
+    ret = probe_error(db, rc, path, err, errlen);
+fail:
+    if (in_txn)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (st) {
+        for (int i = 0; i < SS_COUNT; i++)
+            sqlite3_finalize(st->stmt[i]);
+        free(st);
+    }
+    sqlite3_close(db);
+    return ret;
+}
+
+int64_t store_next_connection_id(struct store *st)
+{
+    sqlite3_stmt *s = st->stmt[SS_NEXT_CONN_ID];
+    int64_t id = -1;
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW)
+        id = sqlite3_column_int64(s, 0);
+    else
+        fail_db(st, rc);
+    sqlite3_reset(s);
+    return id;
+}
+
+int store_begin_capture(struct store *st, struct rec_capture *c)
+{
+    struct binder b = {st->stmt[SS_INS_CAPTURE], 0, SQLITE_OK};
+    char *reasons = NULL;
+    int ret;
+
+    /* The captures row is committed alone, so a killed run leaves it (complete = 0). */
+    ret = txn_commit(st);
+    if (ret)
+        goto out;
+    reasons = skip_reasons_json(c);
+    if (!reasons) {
+        snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
+        ret = TW_ERR_NOMEM;
+        goto out;
+    }
+    bind_capture(&b, c, reasons, 0);
+    b_real(&b, wall_clock());
+    ret = b_done(st, &b);
+    if (ret) {
+        sqlite3_clear_bindings(b.s);
+        goto out;
+    }
+    ret = run_stmt(st, b.s);
+    if (ret)
+        goto out;
+    c->id = sqlite3_last_insert_rowid(st->db);
+    st->capture_id = c->id;
+    ret = txn_begin(st);
+out:
+    sqlite3_free(reasons);
+    return ret;
+}
+
+int store_finish_capture(struct store *st, const struct rec_capture *c)
+{
+    struct binder b = {st->stmt[SS_UPD_CAPTURE], 0, SQLITE_OK};
+    int64_t id = c->id > 0 ? c->id : st->capture_id;
+    char *reasons = NULL;
+    int ret;
+
+    if (id <= 0) {
+        snprintf(st->errbuf, sizeof st->errbuf, "no capture begun");
+        return TW_ERR_USAGE;
+    }
+    reasons = skip_reasons_json(c);
+    if (!reasons) {
+        snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
+        ret = TW_ERR_NOMEM;
+        goto out;
+    }
+    bind_capture(&b, c, reasons, c->complete ? 1 : 0);
+    b_int(&b, id);
+    ret = b_done(st, &b);
+    if (ret) {
+        sqlite3_clear_bindings(b.s);
+        goto out;
+    }
+    ret = run_stmt(st, b.s);
+    if (ret)
+        goto out;
+    if (sqlite3_changes(st->db) != 1) {
+        snprintf(st->errbuf, sizeof st->errbuf, "capture %lld not found", (long long)id);
+        ret = TW_ERR_DB;
+        goto out;
+    }
+    ret = txn_commit(st);
+out:
+    sqlite3_free(reasons);
+    return ret;
+}
+
+int store_add_connection(struct store *st, const struct rec_connection *r)
+{
+    struct binder b = {st->stmt[SS_INS_CONNECTION], 0, SQLITE_OK};
+    int ret;
+
+    ret = txn_begin(st);
+    if (ret)
+        return ret;
+    b_int_or_null(&b, r->id > 0, r->id);
+    b_int(&b, r->capture_id);
+    b_int(&b, r->incarnation);
+    b_text(&b, r->client_ip);
+    b_int(&b, r->client_port);
+    b_text(&b, r->server_ip);
+    b_int(&b, r->server_port);
+    b_int(&b, r->ip_version);
+    b_int(&b, r->vlan_outer);
+    b_int(&b, r->vlan_inner);
+    b_int(&b, r->syn_seen ? 1 : 0);
+    b_int_or_null(&b, r->has_client_isn, r->client_isn);
+    b_int_or_null(&b, r->has_server_isn, r->server_isn);
+    b_int(&b, (int64_t)r->first_frame);
+    b_int(&b, r->first_file);
+    b_int(&b, (int64_t)r->last_frame);
+    b_int(&b, r->last_file);
+    b_real(&b, r->first_ts);
+    b_real(&b, r->last_ts);
+    b_text(&b, r->close_kind);
+    b_text(&b, r->active_closer);
+    b_int(&b, (int64_t)r->client_pkts);
+    b_int(&b, (int64_t)r->server_pkts);
+    b_int(&b, (int64_t)r->client_bytes);
+    b_int(&b, (int64_t)r->server_bytes);
+    if (r->rtt_ms >= 0)
+        b_real(&b, r->rtt_ms);
+    else
+        b_null(&b);
+    b_text(&b, r->app_protocol);
+    b_int_or_null(&b, r->client_fin_frame != 0, (int64_t)r->client_fin_frame);
+    b_int_or_null(&b, r->server_fin_frame != 0, (int64_t)r->server_fin_frame);
+    b_int_or_null(&b, r->rst_frame != 0, (int64_t)r->rst_frame);
+    b_int_or_null(&b, r->prev_connection_id != 0, r->prev_connection_id);
+    ret = b_done(st, &b);
+    if (ret) {
+        sqlite3_clear_bindings(b.s);
+        return ret;
+    }
+    ret = run_stmt(st, b.s);
+    return ret ? ret : row_written(st);
+}
+
+int store_add_timewait(struct store *st, const struct rec_timewait *r)
+{
+    struct binder b = {st->stmt[SS_INS_TIMEWAIT], 0, SQLITE_OK};
+    int ret;
+
+    ret = txn_begin(st);
+    if (ret)
+        return ret;
+    b_int(&b, r->connection_id);
+    b_text(&b, r->side);
+    b_text(&b, r->ip);
+    b_int(&b, r->port);
+    b_real(&b, r->start_ts);
+    b_int(&b, (int64_t)r->start_frame);
+    b_int(&b, r->start_file);
+    b_real(&b, r->expected_end_ts);
+    b_real(&b, r->end_ts);
+    b_text(&b, r->end_reason);
+    b_int(&b, r->inferred ? 1 : 0);
+    b_text(&b, r->profile);
+    b_text(&b, r->profile_reason);
+    b_real(&b, r->duration_s);
+    b_int(&b, r->answers);
+    ret = b_done(st, &b);
+    if (ret) {
+        sqlite3_clear_bindings(b.s);
+        return ret;
+    }
+    ret = run_stmt(st, b.s);
+    return ret ? ret : row_written(st);
+}
+
+int store_add_finding(struct store *st, const struct rec_finding *r)
+{
+    struct binder b = {st->stmt[SS_INS_FINDING], 0, SQLITE_OK};
+    int ret;
+
+    ret = txn_begin(st);
+    if (ret)
+        return ret;
+    b_int(&b, r->connection_id);
+    b_text(&b, r->kind);
+    b_int(&b, (int64_t)r->frame);
+    b_int(&b, r->file);
+    b_real(&b, r->ts);
+    b_text(&b, r->direction);
+    b_int(&b, r->seq);
+    b_int(&b, r->ack);
+    b_int(&b, r->payload_len);
+    b_int(&b, r->flags);
+    b_text(&b, r->detail);
+    ret = b_done(st, &b);
+    if (ret) {
+        sqlite3_clear_bindings(b.s);
+        return ret;
+    }
+    ret = run_stmt(st, b.s);
+    return ret ? ret : row_written(st);
+}
+
+int store_commit(struct store *st)
+{
+    int ret = txn_commit(st);
+
+    return ret ? ret : txn_begin(st);
+}
+
+const char *store_errmsg(struct store *st)
+{
+    if (!st)
+        return "no store";
+    if (st->errbuf[0])
+        return st->errbuf;
+    return sqlite3_errmsg(st->db);
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    /* A failed COMMIT leaves the transaction open; closing rolls it back. */
+    txn_commit(st);
+    for (int i = 0; i < SS_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close_v2(st->db);
+    free(st);
+}
