@@ -241,8 +241,8 @@ static int close_handshake_done(const struct conn *c, int side)
  * R2: the segment completing the close handshake of an endpoint whose start
  * was inferred makes the start observed, unless the peer's FIN was already
  * retransmitted (then the original final ACK was lost before the capture
- * point and this is a retransmission, see tw_answer). Returns 1 when the
- * sender's own period was confirmed by this segment.
+ * point and this is a retransmission, see tw_answer). Returns a bit mask:
+ * 1 = the sender's own period was confirmed, 2 = some period was.
  */
 static int tw_confirm(struct conn *c, int dir, const struct pkt_meta *m)
 {
@@ -259,7 +259,7 @@ static int tw_confirm(struct conn *c, int dir, const struct pkt_meta *m)
         t->start_file = m->file;
         t->last_answer_ts = m->ts;
         t->last_ack_ts = m->ts;
-        own |= s == dir;
+        own |= s == dir ? 3 : 2;
     }
     return own;
 }
@@ -304,6 +304,7 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
     if (!d->fin) {
         d->fin = 1;
         d->fin_seq = fseq;
+        d->fin_ack = pv->ack;
         d->fin_copies = 1;
         d->fin_frame = m->frame;
         d->fin_file = m->file;
@@ -332,8 +333,9 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
                  "\"peer_acked_fin\":%s,\"capture_duplicate\":%s}",
                  d->fin_copies, usec_to_ms(since), (unsigned long long)d->fin_frame, role,
                  p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? "true" : "false",
-                 since < FIN_DUP_USEC ? "true" : "false");
+                 since < FIN_DUP_USEC && pv->ack == d->fin_ack ? "true" : "false");
         tcp_emit(x, c, "fin_retransmission", m, dir, pv, detail);
+        d->fin_ack = pv->ack;
     }
     return 1;
 }
@@ -479,6 +481,7 @@ void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
 {
     uint8_t fl = pv->flags;
     int sender_in_tw = c->tw[dir].active, peer_in_tw = c->tw[!dir].active;
+    int fin_rexmit = 0, confirmed = 0;
 
     if (fl & TCPF_RST) {
         if (peer_in_tw && !sender_in_tw) {
@@ -500,27 +503,23 @@ void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
             c->closed = 1;
         return;
     }
+    if (tw_any_active(c))
+        confirmed = tw_confirm(c, dir, m);
+    if (fl & TCPF_FIN)
+        fin_rexmit = tw_fin(x, c, dir, m, pv);
     if (sender_in_tw) {
-        if (tw_confirm(c, dir, m)) {
+        if (confirmed & 1) {
             if (is_final_ack(c, dir, pv))
                 c->d[dir].finack_copies++;
-            return;
+        } else if (!fin_rexmit) {
+            tw_answer(x, c, dir, m, pv);
         }
-        tw_answer(x, c, dir, m, pv);
         return;
     }
-    if (tw_any_active(c) && !(fl & TCPF_FIN) && tw_confirm(c, dir, m))
+    if (confirmed)
         return; /* simultaneous close: the ACK that completes the peer's close */
-    if (fl & TCPF_FIN) {
-        if (tw_fin(x, c, dir, m, pv))
-            return;
-        if (peer_in_tw)
-            goto late;
+    if (fin_rexmit || !peer_in_tw)
         return;
-    }
-    if (!peer_in_tw)
-        return;
-late:
     /* R9: anything else while the peer is in TIME_WAIT is an old duplicate */
     tw_late_segment(x, c, c, dir, dir, "time_wait", m, pv);
 }

@@ -40,6 +40,7 @@ struct tcp_dir {
     uint32_t next_seq;         /* highest seq + len (+1 for SYN/FIN) seen */
     uint32_t max_ack;          /* highest ACK sent */
     uint32_t fin_seq;          /* seq of its FIN (valid if fin) */
+    uint32_t fin_ack;          /* ack field of its first FIN */
     uint32_t ts_first, ts_last;/* first and latest TSval (valid if ts) */
     uint32_t win;              /* last advertised window, scaled */
     uint16_t fin_copies;       /* FIN segments sent with fin_seq */
