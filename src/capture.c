@@ -21,13 +21,17 @@
  * step takes over the previous resource; pcap_close() fcloses the stream and
  * the cookie's close callback gzcloses the gzFile (which closes the fd).
  *
- * Byte offsets. The cookie stream is unbuffered (_IONBF): each libpcap fread()
- * becomes one gzread(), so gztell() is exactly where libpcap stands in the
- * uncompressed data (zlib does its own buffering, nothing is lost). For plain
- * files ftell() is exact. The offset is taken before every pcap_next_ex() so a
- * read error can name where the failing record starts. Progress uses ftell()
- * (plain) or gzoffset() (compressed bytes consumed, including zlib's
- * read-ahead).
+ * Byte offsets. ftell() on the stream libpcap reads is where libpcap stands:
+ * for a zlib stream the cookie has a tell-only seek callback returning the
+ * bytes it delivered, from which glibc subtracts what is still buffered, so
+ * the offset is into the uncompressed data. It is taken before every
+ * pcap_next_ex() so that a read error can name where the failing record
+ * starts. Cost: for plain files the stream is fseek()ed to 0 once, which makes
+ * glibc cache the offset, so ftell() needs no lseek() per record; for cookies
+ * it is one function call. (An unbuffered cookie stream would make glibc read
+ * byte by byte through the callback: twenty times slower.) Progress uses ftell()
+ * (plain) or gzoffset() (compressed bytes consumed, zlib's read-ahead
+ * included).
  *
  * Merging. Each input holds at most one pending packet, pointing into that
  * handle's own buffer: it stays valid until the next pcap_next_ex() on the
@@ -41,14 +45,21 @@
  * OFF: with TPACKET_V3 the kernel hands over whole blocks, which costs far less
  * CPU and drops fewer packets under load; the read timeout (200 ms default)
  * bounds the latency, which is all an analyzer working on packet time needs.
- * A timeout with no packet makes capture_next() return 2 so the caller can
- * check signals, print progress, etc.
+ * On Linux, libpcap 1.10's pcap_next_ex() never returns 0 on an idle link: it
+ * blocks until a packet comes (TPACKET_V3 polls forever; immediate mode loops
+ * over its poll timeouts). So the handle is put in non-blocking mode and we
+ * poll() its selectable fd ourselves with the read timeout: an idle timeout
+ * makes capture_next() return 2, letting the caller check signals, print
+ * progress, etc., and capture_break() takes effect within one timeout (at
+ * once if the signal interrupts poll()). Where there is no selectable fd the
+ * handle stays blocking and relies on pcap_breakloop().
  */
 #include "twscope/capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -65,6 +76,7 @@
 #define CAPTURE_DEFAULT_TIMEOUT_MS 200   /* live read timeout when opts say 0 */
 #define CAPTURE_FILE_BUFSIZE (256 * 1024)/* stdio buffer of plain capture files */
 #define CAPTURE_GZ_BUFSIZE (128 * 1024)  /* zlib input buffer (gzbuffer) */
+#define CAPTURE_COOKIE_BUFSIZE (64 * 1024)/* stdio buffer over the zlib stream */
 
 enum input_state {
     IN_NEED,                    /* no pending packet: read one on the next call */
@@ -78,13 +90,14 @@ struct gz_cookie {
     uint8_t pre[4];             /* bytes read to check the magic, replayed first */
     size_t npre;                /* valid bytes in pre */
     size_t pos;                 /* bytes of pre already replayed */
+    uint64_t delivered;         /* bytes handed to stdio so far (what ftell() builds on) */
 };
 
 struct capture_input {
     char *name;                 /* path as given (or interface name); owned */
     pcap_t *pcap;               /* NULL once the input has ended */
-    FILE *fp;                   /* plain stdio stream libpcap reads, or NULL */
-    struct gz_cookie *gzc;      /* zlib stream behind pcap's FILE, or NULL */
+    FILE *fp;                   /* the stream libpcap reads (pcap owns it), or NULL */
+    struct gz_cookie *gzc;      /* zlib state behind fp when it is a cookie, or NULL */
     struct bpf_program prog;    /* compiled filter (files only) */
     int have_prog;              /* prog must be applied and freed */
     int linktype;               /* pcap_datalink() of this input */
@@ -103,6 +116,8 @@ struct capture {
     struct capture_input *in;   /* inputs, in command-line order */
     uint32_t n;                 /* number of inputs */
     int live;                   /* in[0] is a live interface */
+    int live_fd;                /* live: fd we poll() (handle non-blocking), or -1 */
+    int timeout_ms;             /* live: poll() timeout */
     volatile sig_atomic_t stop; /* set by capture_break() */
     uint64_t frames_read;       /* records read, all inputs, filtered ones included */
     uint64_t frames_filtered;   /* records the BPF filter rejected */
@@ -205,16 +220,31 @@ static ssize_t gzc_read(void *cookie, char *buf, size_t size)
 
     while (g->pos < g->npre && n < size)
         buf[n++] = (char)g->pre[g->pos++];
-    if (n == size)
-        return (ssize_t)n;
-    r = gzread(g->gz, buf + n, (unsigned)(size - n > INT_MAX ? INT_MAX : size - n));
-    if (r < 0) {
-        if (n > 0)
-            return (ssize_t)n;
-        errno = EIO;
-        return -1;
+    if (n < size) {
+        r = gzread(g->gz, buf + n, (unsigned)(size - n > INT_MAX ? INT_MAX : size - n));
+        if (r < 0 && n == 0) {
+            errno = EIO;
+            return -1;
+        }
+        if (r > 0)
+            n += (size_t)r;
     }
-    return (ssize_t)(n + (size_t)r);
+    g->delivered += n;
+    return (ssize_t)n;
+}
+
+/* Tell only: glibc's ftell() asks (0, SEEK_CUR) and subtracts its buffer. */
+static int gzc_seek(void *cookie, off64_t *off, int whence)
+{
+    struct gz_cookie *g = cookie;
+
+    if ((whence == SEEK_CUR && *off == 0) ||
+        (whence == SEEK_SET && *off == (off64_t)g->delivered)) {
+        *off = (off64_t)g->delivered;
+        return 0;
+    }
+    errno = ESPIPE;
+    return -1;
 }
 
 static int gzc_close(void *cookie)
@@ -226,23 +256,24 @@ static int gzc_close(void *cookie)
     return 0;
 }
 
-/* Uncompressed position of the reader (what libpcap has consumed). */
-static int64_t gzc_tell(const struct gz_cookie *g)
-{
-    z_off_t t = gztell(g->gz);
-
-    if (t < 0)
-        return -1;
-    return (int64_t)t - (int64_t)(g->npre - g->pos);
-}
-
 /* zlib's error on this stream, or NULL when there is none. */
-static const char *gzc_error(const struct gz_cookie *g)
+static const char *gz_strerror(gzFile gz)
 {
     int errnum = Z_OK;
-    const char *msg = gzerror(g->gz, &errnum);
+    const char *msg = gzerror(gz, &errnum);
+    const char *colon;
 
-    return errnum == Z_OK ? NULL : msg;
+    if (errnum == Z_OK)
+        return NULL;
+    /* zlib prefixes its "path", which for gzdopen() is a useless "<fd:3>" */
+    if (msg[0] == '<' && (colon = strstr(msg, ">: ")) != NULL)
+        msg = colon + 3;
+    return msg;
+}
+
+static const char *gzc_error(const struct gz_cookie *g)
+{
+    return gz_strerror(g->gz);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -307,6 +338,7 @@ static int input_open_file(struct capture_input *in, char *err, size_t errlen)
         }
         fd = -1;
         setvbuf(fp, NULL, _IOFBF, CAPTURE_FILE_BUFSIZE);
+        fseek(fp, 0, SEEK_SET);     /* glibc then tracks the offset: ftell() without lseek() */
         in->fp = fp;
     } else {
         int r;
@@ -321,8 +353,9 @@ static int input_open_file(struct capture_input *in, char *err, size_t errlen)
         gzbuffer(gz, CAPTURE_GZ_BUFSIZE);
         r = gzread(gz, magic, sizeof magic);
         if (r < 0) {
-            int errnum;
-            set_err(err, errlen, "%s: gzip: %s", in->name, gzerror(gz, &errnum));
+            const char *zmsg = gz_strerror(gz);
+
+            set_err(err, errlen, "%s: gzip: %s", in->name, zmsg ? zmsg : "read error");
             rc = TW_ERR_FORMAT;
             goto out;
         }
@@ -340,6 +373,7 @@ static int input_open_file(struct capture_input *in, char *err, size_t errlen)
         memcpy(gzc->pre, magic, nmagic);
         gzc->npre = nmagic;
         fp = fopencookie(gzc, "rb", (cookie_io_functions_t){ .read = gzc_read,
+                                                             .seek = gzc_seek,
                                                              .close = gzc_close });
         if (fp == NULL) {
             set_err(err, errlen, "%s: %s", in->name, strerror(errno));
@@ -348,7 +382,8 @@ static int input_open_file(struct capture_input *in, char *err, size_t errlen)
         gz = NULL;      /* the FILE owns the cookie, the cookie owns gz */
         in->gzc = gzc;
         gzc = NULL;
-        setvbuf(fp, NULL, _IONBF, 0);   /* so gztell() is libpcap's position */
+        setvbuf(fp, NULL, _IOFBF, CAPTURE_COOKIE_BUFSIZE);
+        in->fp = fp;
     }
 
     in->pcap = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
@@ -384,14 +419,11 @@ static uint64_t input_bytes_done(const struct capture_input *in)
     if (in->pcap == NULL)
         return in->done_bytes;
     if (in->gzc != NULL) {
-        /* gzoffset() needs lseek(): on a pipe count what the stream delivered */
+        /* gzoffset() needs lseek(); on a pipe fall back to ftell() below */
         z_off_t off = gzoffset(in->gzc->gz);
-        int64_t pos;
 
         if (off >= 0)
             return (uint64_t)off;
-        pos = gzc_tell(in->gzc);
-        return pos > 0 ? (uint64_t)pos : 0;
     }
     if (in->fp != NULL) {
         long off = ftell(in->fp);
@@ -447,6 +479,7 @@ static struct capture *capture_alloc(uint32_t n)
         return NULL;
     }
     c->n = n;
+    c->live_fd = -1;
     return c;
 }
 
@@ -617,6 +650,10 @@ int capture_open_live(const char *iface, const struct capture_opts *o, struct ca
     }
     /* status > 0 is a warning (e.g. promiscuous mode unsupported): go on. */
     in->linktype = pcap_datalink(p);
+    c->timeout_ms = timeout;
+    c->live_fd = pcap_get_selectable_fd(p);
+    if (c->live_fd >= 0 && pcap_setnonblock(p, 1, ebuf) != 0)
+        c->live_fd = -1;        /* blocking reads; pcap_breakloop() still wakes them */
 
     if (bpf != NULL) {
         bpf_u_int32 net = 0, mask = 0;
@@ -677,10 +714,7 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
 
         if (c->stop)
             return -1;
-        if (in->gzc != NULL)
-            in->rec_off = gzc_tell(in->gzc);
-        else
-            in->rec_off = in->fp != NULL ? (int64_t)ftell(in->fp) : -1;
+        in->rec_off = (int64_t)ftell(in->fp);
 
         r = pcap_next_ex(in->pcap, &hdr, &data);
         if (r == 1) {
@@ -733,28 +767,42 @@ static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t
     struct capture_input *in = &c->in[0];
     struct pcap_pkthdr *hdr;
     const u_char *data;
+    struct pollfd pfd;
     int r;
 
-    if (in->pcap == NULL)
-        return 0;
-    r = pcap_next_ex(in->pcap, &hdr, &data);
-    switch (r) {
-    case 1:
-        in->frame++;
-        c->frames_read++;
-        in->hdr = hdr;
-        in->data = data;
-        in->pend_ts = (tw_time)hdr->ts.tv_sec * TW_USEC + (tw_time)hdr->ts.tv_usec;
-        in->pend_frame = in->frame;
-        fill_pkt(p, in, 0);
-        return 1;
-    case 0:
-        return c->stop ? 0 : 2;
-    case PCAP_ERROR_BREAK:
-        return 0;
-    default:
-        set_err(err, errlen, "capture: %s: %s", in->name, pcap_geterr(in->pcap));
-        return TW_ERR_IO;
+    for (;;) {
+        if (c->stop)
+            return 0;
+        r = pcap_next_ex(in->pcap, &hdr, &data);
+        if (r == 1) {
+            in->frame++;
+            c->frames_read++;
+            in->hdr = hdr;
+            in->data = data;
+            in->pend_ts = (tw_time)hdr->ts.tv_sec * TW_USEC + (tw_time)hdr->ts.tv_usec;
+            in->pend_frame = in->frame;
+            fill_pkt(p, in, 0);
+            return 1;
+        }
+        if (r == PCAP_ERROR_BREAK)
+            return 0;
+        if (r != 0) {
+            set_err(err, errlen, "capture: %s: %s", in->name, pcap_geterr(in->pcap));
+            return TW_ERR_IO;
+        }
+        if (c->live_fd < 0)
+            return c->stop ? 0 : 2;
+        pfd.fd = c->live_fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        r = poll(&pfd, 1, c->timeout_ms);
+        if (r == 0)
+            return c->stop ? 0 : 2;
+        if (r < 0 && errno != EINTR) {
+            set_err(err, errlen, "capture: %s: poll: %s", in->name, strerror(errno));
+            return TW_ERR_IO;
+        }
+        /* readable, an error condition for libpcap to report, or a signal */
     }
 }
 
@@ -856,7 +904,7 @@ void capture_break(struct capture *c)
 {
     c->stop = 1;
     if (c->live && c->in[0].pcap != NULL)
-        pcap_breakloop(c->in[0].pcap);
+        pcap_breakloop(c->in[0].pcap);  /* wakes a blocking read (no selectable fd) */
 }
 
 void capture_close(struct capture *c)
