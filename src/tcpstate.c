@@ -267,29 +267,45 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     return c;
 }
 
-/* Established enough that a SYN with a new ISN is not simply a new attempt. */
+/* Past its three-way handshake (or seen carrying data). */
 static int conn_established(const struct conn *c)
 {
-    return c->d[1].syn || c->d[0].bytes || c->d[1].bytes;
+    const struct tcp_dir *cl = &c->d[0], *sv = &c->d[1];
+    if (cl->bytes || sv->bytes)
+        return 1;
+    return sv->syn && cl->acked && seq_geq(cl->max_ack, sv->isn + 1);
 }
 
 /*
- * A pure SYN on a tracked tuple: does it start a new incarnation? The same ISN
- * is a retransmission (never reuse: Arkime PR #4019, Wireshark #19771). A new
- * ISN starts one when the old incarnation has any FIN or RST, is in (or past)
- * TIME_WAIT, never got past its handshake, or has been idle longer than the
- * idle timeout. A SYN inside an established, open connection does not (Linux
- * answers it with a challenge ACK; Zeek calls it SYN_inside_connection).
+ * A pure SYN on a tracked tuple: does it start a new incarnation?
+ *  - never when it is the sender's SYN again: the same ISN is a retransmission,
+ *    and a SYN whose seq+1 was already acknowledged by the peer's SYN-ACK or
+ *    starts the sender's sequence space is the original SYN arriving late
+ *    (Arkime PR #4019, Wireshark #19771: reordering is not reuse);
+ *  - never when it is the server's first SYN on a live connection
+ *    (simultaneous open, split handshake);
+ *  - otherwise yes when the old incarnation has any FIN or RST, is in (or
+ *    past) TIME_WAIT, never completed its handshake, or has been idle longer
+ *    than the idle timeout. A SYN inside an established, open connection does
+ *    not (Linux answers it with a challenge ACK; Zeek: SYN_inside_connection).
  */
 static int starts_incarnation(const struct tcp_engine *e, const struct conn *c, int dir,
                               const struct pkt_view *pv, const struct pkt_meta *m)
 {
-    if (c->d[dir].syn && pv->seq == c->d[dir].isn)
+    const struct tcp_dir *d = &c->d[dir], *p = &c->d[!dir];
+    int closing = c->closed || c->close_kind != CK_OPEN || tw_any_active(c);
+    if (d->syn && pv->seq == d->isn)
+        return 0;
+    if (!d->syn && d->seen && d->base_seq == pv->seq + 1)
+        return 0;
+    if (!d->syn && p->syn && p->acked && p->max_ack == pv->seq + 1)
         return 0;
     if (c->prev && c->prev->d[0].syn && !c->d[0].syn && pv->seq == c->prev->d[0].isn)
         return 0;
-    if (c->closed || c->close_kind != CK_OPEN || tw_any_active(c))
+    if (closing)
         return 1;
+    if (dir == 1 && !d->syn)
+        return 0;
     if (!conn_established(c))
         return 1;
     return m->ts - c->last_ts > e->o.idle_timeout;

@@ -320,8 +320,15 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
         }
         return 0;
     }
-    if (fseq != d->fin_seq)
-        return 0; /* a FIN at another sequence number (tcptrace: "diff. seqnum") */
+    if (fseq != d->fin_seq) {
+        /* a FIN at another sequence number (tcptrace: "rexmitted FIN had diff.
+         * seqnum!"): the latest one is what the peer must acknowledge */
+        d->fin_seq = fseq;
+        d->fin_ack = pv->ack;
+        d->fin_copies = 1;
+        d->fin_last_ts = m->ts;
+        return 0;
+    }
     {
         char detail[256];
         tw_time since = m->ts - d->fin_last_ts;
