@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install (with apt-get) whatever twscope needs to build, demo or test, skipping
+# what is already installed. Usage: scripts/deps.sh build|test
+set -eu
+want="build-essential cmake pkg-config libpcap-dev libndpi-dev libsqlite3-dev zlib1g-dev sqlite3"
+if [ "${1:-build}" = test ]; then
+    # end-to-end tests: namespaces, tcpdump, nftables; corpus agreement: tshark;
+    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind
+    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps"
+fi
+missing=
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "Installing:$missing"
+sudo=
+[ "$(id -u)" = 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections 2>/dev/null || true
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One command for the tests: install what is missing, build from scratch twice
+# (plain, then AddressSanitizer + UndefinedBehaviorSanitizer) and run the whole
+# CTest suite on each. Tests that need network namespaces, tshark or the public
+# corpus skip with a message where those are unavailable.
+set -eu
+cd "$(dirname "$0")"
+scripts/deps.sh test
+jobs=$(nproc)
+rm -rf build-test build-asan
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-test -j"$jobs"
+(cd build-test && ctest --output-on-failure -j1)
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTWSCOPE_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j1)
+echo "all tests passed (plain and ASan+UBSan builds)"
