@@ -67,15 +67,13 @@ static void db_fail(struct run *r, int rc)
 
 /* ---- sinks ------------------------------------------------------------------ */
 
-static void sink_conn_done(void *ctx, struct conn *c)
+/* The connections row of c (strings point into rc and proto). */
+static void conn_record(struct run *r, const struct conn *c, struct rec_connection *out,
+                        char *proto, size_t plen)
 {
-    struct run *r = ctx;
     struct rec_connection rc;
-    char proto[64];
     int ce = c->client_ep, se = !c->client_ep;
 
-    if (r->cl)
-        classify_finish(r->cl, c);
     memset(&rc, 0, sizeof(rc));
     rc.id = c->id;
     rc.capture_id = r->rec.id;
@@ -105,11 +103,33 @@ static void sink_conn_done(void *ctx, struct conn *c)
     rc.client_bytes = c->d[0].bytes;
     rc.server_bytes = c->d[1].bytes;
     rc.rtt_ms = c->rtt >= 0 ? (double)c->rtt / 1000.0 : -1.0;
-    rc.app_protocol = r->cl ? classify_name(r->cl, c, proto, sizeof(proto)) : NULL;
+    rc.app_protocol = r->cl ? classify_name(r->cl, c, proto, plen) : NULL;
     rc.client_fin_frame = c->d[0].fin ? c->d[0].fin_frame : 0;
     rc.server_fin_frame = c->d[1].fin ? c->d[1].fin_frame : 0;
     rc.rst_frame = c->rst_frame;
     rc.prev_connection_id = c->prev_id;
+    *out = rc;
+}
+
+/* Live capture: the row of a connection that just closed (replaced when it ends). */
+static void sink_conn_closed(void *ctx, struct conn *c)
+{
+    struct run *r = ctx;
+    struct rec_connection rc;
+    char proto[64];
+    conn_record(r, c, &rc, proto, sizeof(proto));
+    db_fail(r, store_add_connection(r->st, &rc));
+}
+
+static void sink_conn_done(void *ctx, struct conn *c)
+{
+    struct run *r = ctx;
+    struct rec_connection rc;
+    char proto[64];
+
+    if (r->cl)
+        classify_finish(r->cl, c);
+    conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, store_add_connection(r->st, &rc));
 
     for (int s = 0; s < 2; s++) {
@@ -285,7 +305,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
 {
     struct run r;
     struct tcp_engine_opts eo;
-    struct tcp_sinks sinks;
+    struct tcp_sinks sinks = {0};
     struct sigaction sa, old_int, old_term;
     char err[512] = "";
     int rc, loop_rc;
@@ -332,7 +352,10 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     eo.first_id = store_next_connection_id(r.st);
     sinks.ctx = &r;
     sinks.conn_done = sink_conn_done;
+    sinks.conn_closed = live ? sink_conn_closed : NULL;
     sinks.finding = sink_finding;
+    if (live)
+        eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
     r.eng = tcp_engine_create(&eo, &sinks);
     if (!r.eng) {
         fprintf(errf, "twscope: out of memory\n");

@@ -33,6 +33,9 @@
 #ifndef DLT_IPV6
 #define DLT_IPV6 229
 #endif
+#ifndef DLT_NFLOG
+#define DLT_NFLOG 239
+#endif
 #define LINKTYPE_RAW_VALUE 101 /* LINKTYPE_RAW in a pcap file; libpcap maps it to DLT_RAW */
 
 /* Link layer */
@@ -57,6 +60,34 @@
 #define ETHER_MAX_LENFIELD 1500 /* type <= this is an 802.3 length: LLC follows */
 #define ETHERTYPE_MIN 0x0600    /* below this (and above 1500): nothing defined */
 #define SLL_PROTO_LLC 0x0004    /* SLL/SLL2 "protocol": 802.2 LLC frame */
+
+/* PPP (RFC 1661, HDLC-like framing RFC 1662), PPPoE (RFC 2516), Cisco HDLC */
+#define PPP_ADDRESS 0xff        /* all-stations address */
+#define PPP_CONTROL 0x03        /* unnumbered information */
+#define PPP_PROTO_IPV4 0x0021
+#define PPP_PROTO_IPV6 0x0057
+#define PPPOE_HDR_LEN 6         /* ver/type, code, session id, length */
+#define PPPOE_VER_TYPE 0x11     /* version 1, type 1 */
+#define PPPOE_CODE_SESSION 0x00 /* session data (discovery codes are not) */
+#define CHDLC_HDR_LEN 4         /* address, control, ethertype */
+#define CHDLC_PROTO_OFF 2
+#define CHDLC_ADDR_UNICAST 0x0f
+#define CHDLC_ADDR_MULTICAST 0x8f
+
+/* FDDI: frame control, 6-byte destination, 6-byte source, then 802.2 LLC */
+#define FDDI_HDR_LEN 13
+#define FDDI_FC_LFF_MASK 0x70   /* frame control bits L (address length) and FF (format) */
+#define FDDI_FC_LLC48 0x50      /* 48-bit addresses, LLC frame (sync or async) */
+
+/* Linux NFLOG: family, version, resource id, then TLVs (LINKTYPE_NFLOG) */
+#define NFLOG_HDR_LEN 4
+#define NFLOG_VERSION 0
+#define NFLOG_TLV_HDR_LEN 4     /* length (includes this header), type */
+#define NFLOG_TLV_ALIGN 4
+#define NFLOG_TLV_TYPE_MASK 0x3fff /* without NLA_F_NESTED / NLA_F_NET_BYTEORDER */
+#define NFLOG_TLV_PAYLOAD 9     /* NFULA_PAYLOAD: the packet, from its network header */
+#define NFLOG_AF_INET 2
+#define NFLOG_AF_INET6 10
 
 /* BSD loopback address families (DLT_NULL host order, DLT_LOOP network order). */
 #define BSD_AF_INET 2
@@ -119,6 +150,19 @@ static inline uint32_t rd_be32(const uint8_t *p)
 static inline uint32_t rd_le32(const uint8_t *p)
 {
     return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+/*
+ * NFLOG TLV length and type are in the byte order of the host reading the
+ * capture: libpcap swaps them when the file was written on a host of the
+ * other byte order. memcpy: no unaligned load.
+ */
+static inline uint16_t rd_host16(const uint8_t *p)
+{
+    uint16_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
 }
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
@@ -348,6 +392,33 @@ static enum decode_result decode_ip(const uint8_t *d, uint32_t caplen, uint32_t 
     return DECODE_BAD_IP_VERSION;
 }
 
+/* IPv4 or IPv6 at d + off when the ethertype type says so; anything else is not IP. */
+static enum decode_result decode_ip_ethertype(const uint8_t *d, uint32_t caplen, uint16_t type,
+                                              uint32_t off, struct pkt_view *pv)
+{
+    if (type == ETHERTYPE_IPV4)
+        return decode_ip(d, caplen, off, 4, pv);
+    if (type == ETHERTYPE_IPV6)
+        return decode_ip(d, caplen, off, 6, pv);
+    return DECODE_NOT_IP;
+}
+
+/*
+ * 802.2 LLC header at d + off (802.3 frames, FDDI). Only LLC + SNAP (SAPs
+ * 0xaa, UI control) can carry IP: its ethertype goes to *type, and the frame
+ * goes on LLC_SNAP_LEN bytes later. Any other LLC frame is not IP.
+ */
+static enum decode_result read_llc_snap(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                        uint16_t *type)
+{
+    NEED(caplen, off, LLC_HDR_LEN, DECODE_TRUNC_LINK);
+    if (d[off] != LLC_SAP_SNAP || d[off + 1] != LLC_SAP_SNAP || d[off + 2] != LLC_CTRL_UI)
+        return DECODE_NOT_IP;
+    NEED(caplen, off, LLC_SNAP_LEN, DECODE_TRUNC_LINK);
+    *type = rd_be16(d + off + 6);
+    return DECODE_OK;
+}
+
 static int is_vlan_tpid(uint16_t type)
 {
     return type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ || type == ETHERTYPE_QINQ_OLD;
@@ -375,23 +446,17 @@ static enum decode_result decode_ethertype(const uint8_t *d, uint32_t caplen, ui
             off += VLAN_TAG_LEN;
         } else if (type <= ETHER_MAX_LENFIELD && !llc_done) {
             /* 802.3 length field: only LLC/SNAP can carry IP */
-            NEED(caplen, off, LLC_HDR_LEN, DECODE_TRUNC_LINK);
-            if (d[off] != LLC_SAP_SNAP || d[off + 1] != LLC_SAP_SNAP ||
-                d[off + 2] != LLC_CTRL_UI)
-                return DECODE_NOT_IP;
-            NEED(caplen, off, LLC_SNAP_LEN, DECODE_TRUNC_LINK);
-            type = rd_be16(d + off + 6);
+            enum decode_result r = read_llc_snap(d, caplen, off, &type);
+
+            if (r != DECODE_OK)
+                return r;
             off += LLC_SNAP_LEN;
             llc_done = 1;
         } else {
             break;
         }
     }
-    if (type == ETHERTYPE_IPV4)
-        return decode_ip(d, caplen, off, 4, pv);
-    if (type == ETHERTYPE_IPV6)
-        return decode_ip(d, caplen, off, 6, pv);
-    return DECODE_NOT_IP;
+    return decode_ip_ethertype(d, caplen, type, off, pv);
 }
 
 /* SLL/SLL2 protocol field: below 0x0600 it is a Linux ETH_P_* pseudo-type. */
@@ -401,6 +466,144 @@ static enum decode_result decode_sll_proto(const uint8_t *d, uint32_t caplen, ui
     if (proto < ETHERTYPE_MIN && proto != SLL_PROTO_LLC)
         return DECODE_NOT_IP;
     return decode_ethertype(d, caplen, proto, off, pv);
+}
+
+/*
+ * PPP frame at d + off (RFC 1661): an optional ff 03 address/control pair
+ * (HDLC-like framing, RFC 1662; absent when address/control field compression
+ * was negotiated), then the protocol field. That field is 2 bytes, or 1 when
+ * compressed: protocol numbers have an even first byte and an odd last one,
+ * so an odd first byte is the whole field (RFC 1661 section 2). Only 0x0021
+ * and 0x0057 carry plain IP; LCP, IPCP, Van Jacobson compressed TCP, MPLS,
+ * ... are not IP for us.
+ */
+static enum decode_result decode_ppp(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                     struct pkt_view *pv)
+{
+    uint16_t proto;
+
+    NEED(caplen, off, 1, DECODE_TRUNC_LINK);
+    if (d[off] == PPP_ADDRESS) {
+        NEED(caplen, off, 2, DECODE_TRUNC_LINK);
+        if (d[off + 1] != PPP_CONTROL)
+            return DECODE_NOT_IP;
+        off += 2;
+        NEED(caplen, off, 1, DECODE_TRUNC_LINK);
+    }
+    if (d[off] & 1) {
+        proto = d[off];
+        off += 1;
+    } else {
+        NEED(caplen, off, 2, DECODE_TRUNC_LINK);
+        proto = rd_be16(d + off);
+        off += 2;
+    }
+    if (proto == PPP_PROTO_IPV4)
+        return decode_ip(d, caplen, off, 4, pv);
+    if (proto == PPP_PROTO_IPV6)
+        return decode_ip(d, caplen, off, 6, pv);
+    return DECODE_NOT_IP;
+}
+
+/* Cisco HDLC frame at d + off: address, control, then an ethertype. */
+static enum decode_result decode_chdlc(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                       struct pkt_view *pv)
+{
+    NEED(caplen, off, CHDLC_HDR_LEN, DECODE_TRUNC_LINK);
+    return decode_ip_ethertype(d, caplen, rd_be16(d + off + CHDLC_PROTO_OFF),
+                               off + CHDLC_HDR_LEN, pv);
+}
+
+/*
+ * DLT_PPP / DLT_PPP_SERIAL frame: PPP, or Cisco HDLC when the first byte is a
+ * Cisco address (the "Cisco PPP with HDLC framing" of RFC 1547 4.3.1 that
+ * LINKTYPE_PPP_HDLC allows). 0x0f and 0x8f are not the PPP address, and a
+ * compressed PPP protocol 0x000f or 0x008f would carry no IP anyway, so
+ * reading them as Cisco HDLC cannot hide an IP packet.
+ */
+static enum decode_result decode_ppp_hdlc(const uint8_t *d, uint32_t caplen,
+                                          struct pkt_view *pv)
+{
+    NEED(caplen, 0, 1, DECODE_TRUNC_LINK);
+    if (d[0] == CHDLC_ADDR_UNICAST || d[0] == CHDLC_ADDR_MULTICAST)
+        return decode_chdlc(d, caplen, 0, pv);
+    return decode_ppp(d, caplen, 0, pv);
+}
+
+/* PPPoE header at d + off: only session data (code 0) of version 1 carries PPP. */
+static enum decode_result decode_pppoe(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                       struct pkt_view *pv)
+{
+    NEED(caplen, off, PPPOE_HDR_LEN, DECODE_TRUNC_LINK);
+    if (d[off] != PPPOE_VER_TYPE || d[off + 1] != PPPOE_CODE_SESSION)
+        return DECODE_NOT_IP;
+    return decode_ppp(d, caplen, off + PPPOE_HDR_LEN, pv);
+}
+
+/*
+ * FDDI: frame control, destination, source (bit-swapped or not: the
+ * addresses are not read), then 802.2 LLC. Only LLC frames with 48-bit
+ * addresses have this 13-byte header; SMT, MAC and token frames are not IP.
+ */
+static enum decode_result decode_fddi(const uint8_t *d, uint32_t caplen, struct pkt_view *pv)
+{
+    enum decode_result r;
+    uint16_t type;
+
+    NEED(caplen, 0, FDDI_HDR_LEN, DECODE_TRUNC_LINK);
+    if ((d[0] & FDDI_FC_LFF_MASK) != FDDI_FC_LLC48)
+        return DECODE_NOT_IP;
+    r = read_llc_snap(d, caplen, FDDI_HDR_LEN, &type);
+    if (r != DECODE_OK)
+        return r;
+    return decode_ip_ethertype(d, caplen, type, FDDI_HDR_LEN + LLC_SNAP_LEN, pv);
+}
+
+/*
+ * Linux NFLOG: a 4-byte header (address family, version, big-endian resource
+ * id), then TLVs whose 2-byte length (which counts the TLV header, not the
+ * padding to 4 bytes) and 2-byte type are in host byte order (rd_host16).
+ * The NFULA_PAYLOAD TLV holds the packet from its network header; the family
+ * says IPv4 or IPv6. Its length also bounds the IP packet: the kernel cuts
+ * the copied packet to the configured range, which is a truncation like the
+ * snaplen. A TLV shorter than its header breaks the chain: TRUNC_LINK, as for
+ * a TLV cut by the snaplen before the payload. A chain that ends cleanly
+ * without a payload TLV (a log message without the packet, copy mode "meta")
+ * is not IP.
+ */
+static enum decode_result decode_nflog(const uint8_t *d, uint32_t caplen, struct pkt_view *pv)
+{
+    uint32_t off = NFLOG_HDR_LEN;
+    int v;
+
+    NEED(caplen, 0, NFLOG_HDR_LEN, DECODE_TRUNC_LINK);
+    if (d[1] != NFLOG_VERSION)
+        return DECODE_NOT_IP;
+    if (d[0] == NFLOG_AF_INET)
+        v = 4;
+    else if (d[0] == NFLOG_AF_INET6)
+        v = 6;
+    else
+        return DECODE_NOT_IP;
+
+    while (off < caplen) {
+        uint32_t len, type;
+
+        NEED(caplen, off, NFLOG_TLV_HDR_LEN, DECODE_TRUNC_LINK);
+        len = rd_host16(d + off);
+        type = rd_host16(d + off + 2) & NFLOG_TLV_TYPE_MASK;
+        if (len < NFLOG_TLV_HDR_LEN)
+            return DECODE_TRUNC_LINK;
+        if (type == NFLOG_TLV_PAYLOAD) /* IP ends with the TLV or the capture */
+            return decode_ip(d, have(caplen, off, len) ? off + len : caplen,
+                             off + NFLOG_TLV_HDR_LEN, v, pv);
+        NEED(caplen, off, len, DECODE_TRUNC_LINK); /* cut before the payload */
+        len = (len + NFLOG_TLV_ALIGN - 1) & ~(uint32_t)(NFLOG_TLV_ALIGN - 1);
+        if (!have(caplen, off, len)) /* padding not captured: the chain ends here */
+            break;
+        off += len;
+    }
+    return DECODE_NOT_IP;
 }
 
 /* IP version for a BSD loopback address family, or 0. */
@@ -475,6 +678,16 @@ enum decode_result decode_packet(int linktype, const uint8_t *data, uint32_t cap
             return DECODE_NOT_IP;
         return decode_ip(data, caplen, NULL_HDR_LEN, v, pv);
     }
+    if (linktype == DLT_PPP || linktype == DLT_PPP_SERIAL)
+        return decode_ppp_hdlc(data, caplen, pv);
+    if (linktype == DLT_PPP_ETHER)
+        return decode_pppoe(data, caplen, 0, pv);
+    if (linktype == DLT_C_HDLC)
+        return decode_chdlc(data, caplen, 0, pv);
+    if (linktype == DLT_FDDI)
+        return decode_fddi(data, caplen, pv);
+    if (linktype == DLT_NFLOG)
+        return decode_nflog(data, caplen, pv);
     if (linktype == DLT_IPV4)
         return decode_ip(data, caplen, 0, 4, pv);
     if (linktype == DLT_IPV6)
@@ -511,5 +724,8 @@ int decode_linktype_supported(int linktype)
 {
     return linktype == DLT_EN10MB || linktype == DLT_LINUX_SLL ||
            linktype == DLT_LINUX_SLL2 || linktype == DLT_NULL || linktype == DLT_LOOP ||
-           linktype == DLT_IPV4 || linktype == DLT_IPV6 || is_raw_linktype(linktype);
+           linktype == DLT_IPV4 || linktype == DLT_IPV6 || linktype == DLT_PPP ||
+           linktype == DLT_PPP_SERIAL || linktype == DLT_PPP_ETHER ||
+           linktype == DLT_C_HDLC || linktype == DLT_FDDI || linktype == DLT_NFLOG ||
+           is_raw_linktype(linktype);
 }

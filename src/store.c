@@ -97,7 +97,7 @@ static const char *const stmt_sql[SS_COUNT] = {
                        " tw_profile=?12, dpi=?13, bpf=?14, ps_recv=?15, ps_drop=?16,"
                        " evicted=?17 WHERE id=?18",
     [SS_INS_CONNECTION] =
-        "INSERT INTO connections (id, capture_id, incarnation, client_ip,"
+        "INSERT OR REPLACE INTO connections (id, capture_id, incarnation, client_ip,"
         " client_port, server_ip, server_port, ip_version, vlan_outer, vlan_inner,"
         " syn_seen, client_isn, server_isn, first_frame, first_file, last_frame,"
         " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"

@@ -25,6 +25,7 @@ struct tcp_engine {
     int64_t next_id;
     uint32_t sweep_epoch;
     uint64_t created, done, evicted, late_segments;
+    tw_time min_tw;                  /* shortest 2*MSL any profile may give */
 };
 
 const char *close_kind_name(enum close_kind k)
@@ -184,6 +185,8 @@ struct tcp_engine *tcp_engine_create(const struct tcp_engine_opts *o, const stru
     if (!e->o.closed_linger)
         e->o.closed_linger = (tw_time)FLOW_CLOSED_LINGER_SEC * TW_USEC;
     e->next_id = o->first_id > 0 ? o->first_id : 1;
+    e->min_tw = o->tw.profile == TWP_AUTO ? tw_profile_duration(TWP_MACOS, &o->tw)
+                                          : tw_profile_duration(o->tw.profile, &o->tw);
     e->x.tw = &e->o.tw;
     e->x.sinks = &e->s;
     e->x.late_segments = &e->late_segments;
@@ -424,6 +427,11 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
     conn_account(c, dir, m, pv);
     lru_touch(e, c);
     tw_on_segment(&e->x, c, dir, m, pv);
+    if (e->s.conn_closed && !c->closed_reported &&
+        (c->closed || c->tw[0].entered || c->tw[1].entered)) {
+        c->closed_reported = 1;
+        e->s.conn_closed(e->s.ctx, c);
+    }
     *dir_out = dir;
     return c;
 }
@@ -445,6 +453,8 @@ void tcp_engine_sweep(struct tcp_engine *e, tw_time now)
     uint32_t epoch = ++e->sweep_epoch;
     tw_time min_wait = e->o.closed_linger < e->o.idle_timeout ? e->o.closed_linger
                                                                : e->o.idle_timeout;
+    if (e->min_tw < min_wait)
+        min_wait = e->min_tw; /* a period may end before the linger would */
     while (e->lru_head) {
         struct conn *c = e->lru_head;
         if (c->sweep_epoch == epoch || now - c->last_ts <= min_wait)

@@ -75,7 +75,7 @@ static uint8_t A[4] = {10, 0, 0, 1}, B[4] = {10, 0, 0, 2};
 static void setup_profile(enum tw_profile_id p, uint64_t max_flows)
 {
     struct tcp_engine_opts o;
-    struct tcp_sinks s = {NULL, on_done, on_finding};
+    struct tcp_sinks s = {.ctx = NULL, .conn_done = on_done, .finding = on_finding};
     memset(&o, 0, sizeof(o));
     o.tw.profile = p;
     o.hash_seed = 42;

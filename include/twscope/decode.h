@@ -12,7 +12,13 @@
  * Link types (libpcap DLT_* values as returned by pcap_datalink()):
  *   DLT_EN10MB (Ethernet, with any number of 802.1Q/802.1ad tags; the first
  *   DECODE_MAX_VLAN IDs are kept), DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW,
- *   DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP.
+ *   DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP,
+ *   DLT_PPP and DLT_PPP_SERIAL (PPP with or without ff 03, compressed or not
+ *   protocol field; Cisco HDLC framing too), DLT_PPP_ETHER (PPPoE session +
+ *   PPP), DLT_C_HDLC (Cisco HDLC), DLT_FDDI (FDDI + LLC/SNAP, bit-swapped
+ *   addresses alike), DLT_NFLOG (Linux NFLOG: the NFULA_PAYLOAD TLV, whose
+ *   length bounds the IP packet; TLV fields in host byte order, as libpcap
+ *   delivers them).
  * Network: IPv4 (with options), IPv6 (hop-by-hop, routing, destination
  * options, fragment extension headers). A non-first fragment carries no TCP
  * header: DECODE_IP_FRAGMENT, never misparsed.

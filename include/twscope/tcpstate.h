@@ -79,6 +79,7 @@ struct conn {
     uint16_t app_master, app_proto; /* nDPI result ids */
     uint8_t dpi_done;
     uint8_t evicted;
+    uint8_t closed_reported;   /* conn_closed() was called */
     uint32_t sweep_epoch;
     struct tcp_dir d[2];       /* [0] client, [1] server */
     struct tw_state tw[2];     /* [0] client, [1] server */
@@ -105,6 +106,12 @@ struct tcp_sinks {
     void *ctx;
     /* A connection is finished; c stays valid during the call only. */
     void (*conn_done)(void *ctx, struct conn *c);
+    /*
+     * Optional (live capture): a connection has just closed (RST, or both FINs
+     * and a TIME_WAIT began). Its row can be written now; conn_done() follows
+     * when it leaves memory, with the final counters and TIME_WAIT periods.
+     */
+    void (*conn_closed)(void *ctx, struct conn *c);
     void (*finding)(void *ctx, const struct finding_ev *f);
 };
 
