@@ -21,6 +21,9 @@
 #ifndef DLT_IPV6
 #define DLT_IPV6 229
 #endif
+#ifndef DLT_NFLOG
+#define DLT_NFLOG 239
+#endif
 
 /* ---- packet builder ---------------------------------------------------- */
 
@@ -664,10 +667,617 @@ static int test_raw(void)
     PASS;
 }
 
+/* ---- PPP, PPPoE, Cisco HDLC, FDDI, NFLOG ------------------------------ */
+
+#define PPP_IPV4 0x0021
+#define PPP_IPV6 0x0057
+#define PPP_LCP 0xc021
+#define PPP_VJC 0x002d /* Van Jacobson compressed TCP/IP */
+
+/* PPP header: ff 03 when acf, then the protocol, 1 byte when pfc (odd protocols only). */
+static void put_ppp(struct pb *p, int acf, int pfc, uint16_t proto)
+{
+    if (acf) {
+        put8(p, 0xff);
+        put8(p, 0x03);
+    }
+    if (pfc)
+        put8(p, proto);
+    else
+        put16(p, proto);
+}
+
+/* PPPoE session header: version/type 0x11, code, session id, payload length (fixed later). */
+static uint32_t put_pppoe(struct pb *p, uint8_t code)
+{
+    uint32_t off = p->n;
+
+    put8(p, 0x11);
+    put8(p, code);
+    put16(p, 0x2a01);
+    put16(p, 0);
+    return off;
+}
+
+static void pppoe_fix_len(struct pb *p, uint32_t off) { set16(p, off + 4, p->n - off - 6); }
+
+/* Cisco HDLC: address (0x0f unicast, 0x8f multicast), control 0, ethertype. */
+static void put_chdlc(struct pb *p, uint8_t addr, uint16_t type)
+{
+    put8(p, addr);
+    put8(p, 0);
+    put16(p, type);
+}
+
+/* FDDI: frame control, destination, source (13 bytes), then LLC/SNAP with type. */
+static void put_fddi_snap(struct pb *p, uint8_t fc, uint16_t type)
+{
+    static const uint8_t snap[6] = {0xaa, 0xaa, 0x03, 0, 0, 0};
+
+    put8(p, fc);
+    put_eth_addrs(p);
+    put_bytes(p, snap, sizeof(snap));
+    put16(p, type);
+}
+
+/* NFLOG TLV length and type: host byte order, as libpcap hands them over. */
+static void put16_host(struct pb *p, uint16_t v)
+{
+    memcpy(p->b + p->n, &v, sizeof(v));
+    p->n += sizeof(v);
+}
+
+#define NFLOG_AF_INET 2
+#define NFLOG_AF_INET6 10
+#define NFULA_PACKET_HDR 1
+#define NFULA_IFINDEX_OUTDEV 5
+#define NFULA_PAYLOAD 9
+#define NFULA_PREFIX 10
+#define NFULA_UID 11
+#define NFULA_GID 14
+
+/* NFLOG header: family, version, resource id (big-endian). */
+static void put_nflog_hdr(struct pb *p, uint8_t family, uint8_t version)
+{
+    put8(p, family);
+    put8(p, version);
+    put16(p, 40);
+}
+
+/* One TLV: length (header + value, not the padding), type, value, zero padding to 4. */
+static void put_nflog_tlv(struct pb *p, uint16_t type, const uint8_t *val, uint32_t len)
+{
+    put16_host(p, (uint16_t)(4 + len));
+    put16_host(p, type);
+    if (len)
+        put_bytes(p, val, len);
+    put_fill(p, 0, (4 - len % 4) % 4);
+}
+
+/*
+ * The TLVs that precede the payload in frame 1 of the corpus' arkime/nflog.pcap
+ * (packet header, 1-byte empty prefix, output interface, uid, gid): 44 bytes,
+ * so the IP header starts at offset 48.
+ */
+static void put_nflog_meta(struct pb *p)
+{
+    static const uint8_t pkthdr[4] = {0x08, 0x00, 3, 0}; /* hw_protocol, hook, pad */
+    static const uint8_t prefix[1] = {0};
+    static const uint8_t ifidx[4] = {0, 0, 0, 2};
+    static const uint8_t uid[4] = {0, 0, 0x06, 0x4c};
+    static const uint8_t gid[4] = {0, 0, 0x04, 0x02};
+
+    put_nflog_tlv(p, NFULA_PACKET_HDR, pkthdr, sizeof(pkthdr));
+    put_nflog_tlv(p, NFULA_PREFIX, prefix, sizeof(prefix));
+    put_nflog_tlv(p, NFULA_IFINDEX_OUTDEV, ifidx, sizeof(ifidx));
+    put_nflog_tlv(p, NFULA_UID, uid, sizeof(uid));
+    put_nflog_tlv(p, NFULA_GID, gid, sizeof(gid));
+}
+
+/* Payload TLV header; its length is set by nflog_fix_len() once the packet is in. */
+static uint32_t put_nflog_payload_hdr(struct pb *p)
+{
+    uint32_t off = p->n;
+
+    put16_host(p, 0);
+    put16_host(p, NFULA_PAYLOAD);
+    return off;
+}
+
+static void nflog_set_len(struct pb *p, uint32_t off, uint32_t len)
+{
+    uint16_t v = (uint16_t)len;
+
+    memcpy(p->b + off, &v, sizeof(v));
+}
+
+static void nflog_fix_len(struct pb *p, uint32_t off) { nflog_set_len(p, off, p->n - off); }
+
+static void nflog_pad(struct pb *p)
+{
+    while (p->n % 4)
+        put8(p, 0);
+}
+
+/* family + meta TLVs + payload TLV holding an IPv4 (4) or IPv6 (6) TCP segment. */
+static uint32_t put_nflog_tcp(struct pb *p, uint8_t family, int version,
+                              const struct tcp_spec *t)
+{
+    uint32_t tlv, ip;
+
+    put_nflog_hdr(p, family, 0);
+    put_nflog_meta(p);
+    tlv = put_nflog_payload_hdr(p);
+    ip = version == 4 ? put_v4_tcp(p, NULL, 0, 0, t) : put_v6_tcp(p, t);
+    nflog_fix_len(p, tlv);
+    return ip;
+}
+
+static int test_ppp(void)
+{
+    static const int lts[2] = {DLT_PPP, DLT_PPP_SERIAL};
+    /* each way to write the PPP header: ff 03 or not, 2-byte or compressed protocol */
+    static const struct {
+        int acf, pfc, version;
+        uint32_t l3;
+    } hdr[] = {
+        {1, 0, 4, 4}, {1, 0, 6, 4}, {0, 0, 4, 2}, {0, 0, 6, 2},
+        {1, 1, 4, 3}, {1, 1, 6, 3}, {0, 1, 4, 1}, {0, 1, 6, 1},
+    };
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+
+    t.paylen = 9;
+    for (size_t l = 0; l < 2; l++) {
+        int lt = lts[l];
+
+        for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
+            pb_init(&p);
+            put_ppp(&p, hdr[i].acf, hdr[i].pfc, hdr[i].version == 4 ? PPP_IPV4 : PPP_IPV6);
+            if (hdr[i].version == 4)
+                put_v4_tcp(&p, NULL, 0, 0, &t);
+            else
+                put_v6_tcp(&p, &t);
+            FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_OK);
+            FAIL_IF(check_full(&pv, &t, hdr[i].version, hdr[i].l3, p.n));
+        }
+        /* Cisco HDLC framing (LINKTYPE_PPP_HDLC allows it; so do we for DLT_PPP) */
+        pb_init(&p);
+        put_chdlc(&p, 0x0f, ET_IPV4);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_OK);
+        FAIL_IF(check_full(&pv, &t, 4, 4, p.n));
+        pb_init(&p);
+        put_chdlc(&p, 0x8f, ET_IPV6);
+        put_v6_tcp(&p, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_OK);
+        FAIL_IF(check_full(&pv, &t, 6, 4, p.n));
+
+        /* control protocols and compressed TCP are not IP */
+        pb_init(&p);
+        put_ppp(&p, 1, 0, PPP_LCP);
+        put_fill(&p, 0, 10);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_NOT_IP);
+        pb_init(&p);
+        put_ppp(&p, 0, 0, 0x8021); /* IPCP */
+        put_fill(&p, 0, 10);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_NOT_IP);
+        pb_init(&p);
+        put_ppp(&p, 1, 0, PPP_VJC);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_NOT_IP);
+        pb_init(&p);
+        put_ppp(&p, 0, 1, PPP_VJC);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_NOT_IP);
+        /* address ff with a control byte other than 03 */
+        pb_init(&p);
+        put8(&p, 0xff);
+        put8(&p, 0x13);
+        put16(&p, PPP_IPV4);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_NOT_IP);
+        /* protocol says IPv4, packet is IPv6 (and the reverse, compressed) */
+        pb_init(&p);
+        put_ppp(&p, 1, 0, PPP_IPV4);
+        put_v6_tcp(&p, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_BAD_IP_VERSION);
+        pb_init(&p);
+        put_ppp(&p, 0, 1, PPP_IPV6);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        FAIL_UNLESS(dec(lt, &p, &pv) == DECODE_BAD_IP_VERSION);
+        /* header cut: ff | ff 03 | ff 03 00 | 00 (first byte of a 2-byte protocol) */
+        pb_init(&p);
+        put_ppp(&p, 1, 0, PPP_IPV4);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        for (uint32_t n = 0; n < 4; n++)
+            FAIL_UNLESS(dec_n(lt, &p, n, &pv) == DECODE_TRUNC_LINK);
+        FAIL_UNLESS(dec_n(lt, &p, 4, &pv) == DECODE_TRUNC_IP);
+        pb_init(&p);
+        put_ppp(&p, 0, 0, PPP_IPV6);
+        put_v6_tcp(&p, &t);
+        FAIL_UNLESS(dec_n(lt, &p, 1, &pv) == DECODE_TRUNC_LINK);
+        FAIL_UNLESS(dec_n(lt, &p, 2, &pv) == DECODE_TRUNC_IP);
+        /* Cisco header cut */
+        pb_init(&p);
+        put_chdlc(&p, 0x0f, ET_IPV4);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        FAIL_UNLESS(dec_n(lt, &p, 3, &pv) == DECODE_TRUNC_LINK);
+        FAIL_UNLESS(dec_n(lt, &p, 4, &pv) == DECODE_TRUNC_IP);
+    }
+    PASS;
+}
+
+/* Frame 3 of the corpus' tcptrace/ppp_encap.dmp.gz (DLT_PPP): a SYN to port 22. */
+static const uint8_t PPP_REAL_SYN[64] = {
+    0xff, 0x03, 0x00, 0x21, 0x45, 0x00, 0x00, 0x3c, 0x04, 0x54, 0x40, 0x00, 0x40, 0x06, 0x75, 0x85,
+    0xc6, 0xa6, 0x5a, 0x27, 0x9f, 0x12, 0x01, 0x03, 0xd6, 0x9e, 0x00, 0x16, 0x6f, 0xab, 0x2a, 0x54,
+    0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0x80, 0x00, 0xe2, 0xd0, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+    0x01, 0x03, 0x03, 0x00, 0x01, 0x01, 0x08, 0x0a, 0x00, 0x1f, 0xb6, 0x80, 0x00, 0x00, 0x00, 0x00,
+};
+
+static int test_ppp_real_frame(void)
+{
+    static const uint8_t src[4] = {198, 166, 90, 39};
+    static const uint8_t dst[4] = {159, 18, 1, 3};
+    struct pb p;
+    struct pkt_view pv;
+
+    pb_init(&p);
+    put_bytes(&p, PPP_REAL_SYN, sizeof(PPP_REAL_SYN));
+    FAIL_UNLESS(dec(DLT_PPP, &p, &pv) == DECODE_OK);
+    FAIL_UNLESS(pv.ip_version == 4 && pv.l3 == g_buf + 4 && pv.l3_caplen == 60);
+    FAIL_UNLESS(memcmp(pv.src, src, 4) == 0 && memcmp(pv.dst, dst, 4) == 0);
+    FAIL_UNLESS(pv.sport == 54942 && pv.dport == 22 && pv.seq == 1873488468u);
+    FAIL_UNLESS(pv.flags == TCPF_SYN && pv.window == 32768 && pv.tcp_hdr_len == 40);
+    FAIL_UNLESS(pv.mss == 1460 && pv.wscale == 0 && pv.has_ts && pv.tsval == 2078336);
+    FAIL_UNLESS(pv.payload_len == 0 && pv.payload == NULL && pv.truncated == 0);
+    /* the same packet with the address/control and protocol fields compressed */
+    pb_init(&p);
+    put8(&p, 0x21);
+    put_bytes(&p, PPP_REAL_SYN + 4, sizeof(PPP_REAL_SYN) - 4);
+    FAIL_UNLESS(dec(DLT_PPP_SERIAL, &p, &pv) == DECODE_OK);
+    FAIL_UNLESS(pv.l3 == g_buf + 1 && pv.sport == 54942 && pv.tsval == 2078336);
+    PASS;
+}
+
+static int test_pppoe(void)
+{
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+    uint32_t h;
+
+    t.paylen = 33;
+    pb_init(&p);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 8, p.n));
+
+    pb_init(&p);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_IPV6);
+    put_v6_tcp(&p, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, 8, p.n));
+
+    /* compressed protocol field; ff 03 (not supposed to be sent, tolerated) */
+    pb_init(&p);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 1, PPP_IPV6);
+    put_v6_tcp(&p, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, 7, p.n));
+    pb_init(&p);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 1, 0, PPP_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 10, p.n));
+
+    /* LCP in the session; discovery (PADI); unknown version/type */
+    pb_init(&p);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_LCP);
+    put_fill(&p, 0, 14);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_NOT_IP);
+    pb_init(&p);
+    h = put_pppoe(&p, 0x09);
+    put_ppp(&p, 0, 0, PPP_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_NOT_IP);
+    p.b[1] = 0;
+    p.b[0] = 0x21;
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_NOT_IP);
+    p.b[0] = 0x11;
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_OK);
+
+    /* PPP protocol IPv6, packet IPv4; cut in the PPPoE / PPP header */
+    pb_init(&p);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_IPV6);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_PPP_ETHER, &p, &pv) == DECODE_BAD_IP_VERSION);
+    for (uint32_t n = 0; n < 8; n++)
+        FAIL_UNLESS(dec_n(DLT_PPP_ETHER, &p, n, &pv) == DECODE_TRUNC_LINK);
+    FAIL_UNLESS(dec_n(DLT_PPP_ETHER, &p, 8, &pv) == DECODE_TRUNC_IP);
+    PASS;
+}
+
+static int test_chdlc(void)
+{
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+
+    t.paylen = 2;
+    pb_init(&p);
+    put_chdlc(&p, 0x0f, ET_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    FAIL_UNLESS(dec(DLT_C_HDLC, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 4, p.n));
+    pb_init(&p);
+    put_chdlc(&p, 0x8f, ET_IPV6);
+    put_v6_tcp(&p, &t);
+    FAIL_UNLESS(dec(DLT_C_HDLC, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, 4, p.n));
+
+    /* SLARP keepalive; a PPP header is no Cisco HDLC (type 0x0021) */
+    pb_init(&p);
+    put_chdlc(&p, 0x8f, 0x8035);
+    put_fill(&p, 0, 18);
+    FAIL_UNLESS(dec(DLT_C_HDLC, &p, &pv) == DECODE_NOT_IP);
+    pb_init(&p);
+    put_ppp(&p, 1, 0, PPP_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    FAIL_UNLESS(dec(DLT_C_HDLC, &p, &pv) == DECODE_NOT_IP);
+    /* no VLAN or LLC parsing after a Cisco HDLC type */
+    pb_init(&p);
+    put_chdlc(&p, 0x0f, 0x8100);
+    put16(&p, 5);
+    put16(&p, ET_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    FAIL_UNLESS(dec(DLT_C_HDLC, &p, &pv) == DECODE_NOT_IP);
+    FAIL_UNLESS(pv.vlan_count == 0);
+    /* type IPv4, packet IPv6; cut header */
+    pb_init(&p);
+    put_chdlc(&p, 0x0f, ET_IPV4);
+    put_v6_tcp(&p, &t);
+    FAIL_UNLESS(dec(DLT_C_HDLC, &p, &pv) == DECODE_BAD_IP_VERSION);
+    for (uint32_t n = 0; n < 4; n++)
+        FAIL_UNLESS(dec_n(DLT_C_HDLC, &p, n, &pv) == DECODE_TRUNC_LINK);
+    FAIL_UNLESS(dec_n(DLT_C_HDLC, &p, 4, &pv) == DECODE_TRUNC_IP);
+    PASS;
+}
+
+/*
+ * Frame 1 of the corpus' tcptrace/single_byte_rexmit.dmp.gz (DLT_FDDI, shown
+ * as "fddi-swapped" by Wireshark): an LLC async frame, SNAP, IPv4, a SYN.
+ * The IP header starts at the odd offset 21.
+ */
+static const uint8_t FDDI_REAL_SYN[65] = {
+    0x50, 0x00, 0x00, 0x0c, 0x7e, 0x59, 0xa0, 0x00, 0xe0, 0x34, 0x15, 0x60, 0x60, 0xaa, 0xaa, 0x03,
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x45, 0x00, 0x00, 0x2c, 0x0d, 0x25, 0x40, 0x00, 0xfb, 0x06, 0xa9,
+    0x44, 0x1e, 0xe5, 0x76, 0x43, 0x43, 0x52, 0x09, 0xfd, 0x91, 0x17, 0x00, 0x50, 0xda, 0x56, 0xfc,
+    0x08, 0x00, 0x00, 0x00, 0x00, 0x60, 0x02, 0x22, 0x38, 0x44, 0xc5, 0x00, 0x00, 0x02, 0x04, 0x05,
+    0xb4,
+};
+
+static int test_fddi(void)
+{
+    static const uint8_t src[4] = {30, 229, 118, 67};
+    static const uint8_t stp[3] = {0x42, 0x42, 0x03};
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+
+    pb_init(&p);
+    put_bytes(&p, FDDI_REAL_SYN, sizeof(FDDI_REAL_SYN));
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_OK);
+    FAIL_UNLESS(pv.ip_version == 4 && pv.l3 == g_buf + 21 && pv.l3_caplen == 44);
+    FAIL_UNLESS(pv.ttl == 251 && memcmp(pv.src, src, 4) == 0);
+    FAIL_UNLESS(pv.sport == 37143 && pv.dport == 80 && pv.seq == 3663133704u);
+    FAIL_UNLESS(pv.flags == TCPF_SYN && pv.window == 8760 && pv.mss == 1460);
+    FAIL_UNLESS(pv.payload_len == 0 && pv.truncated == 0);
+
+    /* async (0x50..0x57) and sync (0xd0..) LLC frames, IPv4 and IPv6 */
+    t.paylen = 20;
+    pb_init(&p);
+    put_fddi_snap(&p, 0x57, ET_IPV6);
+    put_v6_tcp(&p, &t);
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, 21, p.n));
+    pb_init(&p);
+    put_fddi_snap(&p, 0xd0, ET_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 21, p.n));
+
+    /* SMT (0x41), MAC (0xc3), 16-bit-address LLC (0x10): not IP */
+    p.b[0] = 0x41;
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_NOT_IP);
+    p.b[0] = 0xc3;
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_NOT_IP);
+    p.b[0] = 0x10;
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_NOT_IP);
+    p.b[0] = 0x50;
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_OK);
+
+    /* LLC without SNAP (spanning tree), SNAP carrying ARP, SNAP type IPv4 with IPv6 */
+    pb_init(&p);
+    put8(&p, 0x50);
+    put_eth_addrs(&p);
+    put_bytes(&p, stp, sizeof(stp));
+    put_fill(&p, 0, 35);
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_NOT_IP);
+    pb_init(&p);
+    put_fddi_snap(&p, 0x50, ET_ARP);
+    put_fill(&p, 0, 28);
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_NOT_IP);
+    pb_init(&p);
+    put_fddi_snap(&p, 0x50, ET_IPV4);
+    put_v6_tcp(&p, &t);
+    FAIL_UNLESS(dec(DLT_FDDI, &p, &pv) == DECODE_BAD_IP_VERSION);
+    /* cut in the FDDI header, in the LLC, in the SNAP */
+    for (uint32_t n = 0; n < 21; n++)
+        FAIL_UNLESS(dec_n(DLT_FDDI, &p, n, &pv) == DECODE_TRUNC_LINK);
+    FAIL_UNLESS(dec_n(DLT_FDDI, &p, 21, &pv) == DECODE_TRUNC_IP);
+    PASS;
+}
+
+static int test_nflog(void)
+{
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+    uint32_t ip, tlv, end;
+
+    t.opts = OPTS_LINUX;
+    t.optlen = sizeof(OPTS_LINUX);
+
+    /* the layout of arkime/nflog.pcap frame 1: IPv4 SYN at offset 48 */
+    t.flags = TCPF_SYN;
+    pb_init(&p);
+    ip = put_nflog_tcp(&p, NFLOG_AF_INET, 4, &t);
+    FAIL_UNLESS(ip == 48);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 48, p.n));
+    FAIL_UNLESS(pv.mss == 1460 && pv.wscale == 7 && pv.has_ts);
+
+    /* IPv6; the payload TLV right after the header */
+    t.flags = TCPF_ACK | TCPF_FIN;
+    t.paylen = 8;
+    pb_init(&p);
+    ip = put_nflog_tcp(&p, NFLOG_AF_INET6, 6, &t);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, ip, p.n));
+    pb_init(&p);
+    put_nflog_hdr(&p, NFLOG_AF_INET6, 0);
+    tlv = put_nflog_payload_hdr(&p);
+    put_v6_tcp(&p, &t);
+    nflog_fix_len(&p, tlv);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, 8, p.n));
+
+    /* IP length not a multiple of 4: TLV padding after it is not IP */
+    t.paylen = 5;
+    pb_init(&p);
+    ip = put_nflog_tcp(&p, NFLOG_AF_INET, 4, &t);
+    end = p.n;
+    nflog_pad(&p);
+    FAIL_UNLESS(p.n == end + 3);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, ip, end));
+
+    /*
+     * Copy range smaller than the packet: the TLV holds the IP and TCP
+     * headers and 2 payload bytes; what follows the TLV is not payload.
+     */
+    t.paylen = 30;
+    pb_init(&p);
+    put_nflog_hdr(&p, NFLOG_AF_INET, 0);
+    put_nflog_meta(&p);
+    tlv = put_nflog_payload_hdr(&p);
+    ip = put_v4_tcp(&p, NULL, 0, 0, &t);
+    nflog_set_len(&p, tlv, 4 + 20 + 40 + 2);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_tcp(&pv, &t));
+    FAIL_UNLESS(pv.l3 == g_buf + ip && pv.l3_caplen == 62);
+    FAIL_UNLESS(pv.truncated == 1 && pv.payload_caplen == 2 && pv.payload == g_buf + ip + 60);
+    /* a range that cuts the TCP header */
+    nflog_set_len(&p, tlv, 4 + 20 + 19);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_TRUNC_TCP);
+    /* an empty payload TLV */
+    nflog_set_len(&p, tlv, 4);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_TRUNC_IP);
+    /* a length beyond the capture: the capture ends the packet */
+    nflog_set_len(&p, tlv, 4000);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_UNLESS(pv.l3_caplen == p.n - ip && pv.truncated == 0 && pv.payload_caplen == 30);
+    /* netlink flag bits in the type field are ignored */
+    nflog_set_len(&p, tlv, p.n - tlv);
+    {
+        uint16_t ty = NFULA_PAYLOAD | 0x4000;
+
+        memcpy(p.b + tlv + 2, &ty, sizeof(ty));
+    }
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+
+    /* family: AF_INET with IPv6 inside; AF_UNSPEC, AF_BRIDGE; version 1 */
+    t.paylen = 0;
+    pb_init(&p);
+    put_nflog_hdr(&p, NFLOG_AF_INET, 0);
+    tlv = put_nflog_payload_hdr(&p);
+    put_v6_tcp(&p, &t);
+    nflog_fix_len(&p, tlv);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_BAD_IP_VERSION);
+    p.b[0] = 0;
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_NOT_IP);
+    p.b[0] = 7;
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_NOT_IP);
+    p.b[0] = NFLOG_AF_INET6;
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    p.b[1] = 1;
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_NOT_IP);
+
+    /* no payload TLV (copy mode "meta"): padded, or ending unpadded, or header only */
+    pb_init(&p);
+    put_nflog_hdr(&p, NFLOG_AF_INET, 0);
+    put_nflog_meta(&p);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_NOT_IP);
+    pb_init(&p);
+    put_nflog_hdr(&p, NFLOG_AF_INET, 0);
+    put_nflog_tlv(&p, NFULA_PREFIX, (const uint8_t *)"drop", 5);
+    FAIL_UNLESS(p.n == 16);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_NOT_IP);
+    FAIL_UNLESS(dec_n(DLT_NFLOG, &p, 13, &pv) == DECODE_NOT_IP);
+    FAIL_UNLESS(dec_n(DLT_NFLOG, &p, 12, &pv) == DECODE_TRUNC_LINK);
+    FAIL_UNLESS(dec_n(DLT_NFLOG, &p, 4, &pv) == DECODE_NOT_IP);
+    for (uint32_t n = 0; n < 4; n++)
+        FAIL_UNLESS(dec_n(DLT_NFLOG, &p, n, &pv) == DECODE_TRUNC_LINK);
+
+    /* TLV lengths 0 and 3 break the chain (and must not loop) */
+    for (uint32_t bad = 0; bad < 4; bad++) {
+        pb_init(&p);
+        put_nflog_hdr(&p, NFLOG_AF_INET, 0);
+        put16_host(&p, (uint16_t)bad);
+        put16_host(&p, NFULA_PREFIX);
+        tlv = put_nflog_payload_hdr(&p);
+        put_v4_tcp(&p, NULL, 0, 0, &t);
+        nflog_fix_len(&p, tlv);
+        FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_TRUNC_LINK);
+    }
+    /* a 4-byte TLV (empty value) is fine */
+    pb_init(&p);
+    put_nflog_hdr(&p, NFLOG_AF_INET, 0);
+    put16_host(&p, 4);
+    put16_host(&p, NFULA_PREFIX);
+    tlv = put_nflog_payload_hdr(&p);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    nflog_fix_len(&p, tlv);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 12, p.n));
+    /* a TLV claiming more than the frame, before the payload */
+    nflog_set_len(&p, 4, 1000);
+    FAIL_UNLESS(dec(DLT_NFLOG, &p, &pv) == DECODE_TRUNC_LINK);
+    PASS;
+}
+
 static int test_unsupported_link(void)
 {
     static const int ok[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW, 101,
-                             DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP};
+                             DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP, DLT_PPP,
+                             DLT_PPP_SERIAL, DLT_PPP_ETHER, DLT_C_HDLC, DLT_FDDI, DLT_NFLOG};
     struct pb p;
     struct pkt_view pv;
     struct tcp_spec t = tcp_default();
@@ -675,10 +1285,10 @@ static int test_unsupported_link(void)
     pb_init(&p);
     put_v4_tcp(&p, NULL, 0, 0, &t);
     FAIL_UNLESS(dec(DLT_IEEE802_11, &p, &pv) == DECODE_UNSUPPORTED_LINK);
-    FAIL_UNLESS(dec(DLT_PPP, &p, &pv) == DECODE_UNSUPPORTED_LINK);
+    FAIL_UNLESS(dec(DLT_SLIP, &p, &pv) == DECODE_UNSUPPORTED_LINK);
     FAIL_UNLESS(dec(-1, &p, &pv) == DECODE_UNSUPPORTED_LINK);
     FAIL_IF(decode_linktype_supported(DLT_IEEE802_11));
-    FAIL_IF(decode_linktype_supported(DLT_PPP));
+    FAIL_IF(decode_linktype_supported(DLT_SLIP));
     FAIL_IF(decode_linktype_supported(-1));
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         FAIL_UNLESS(decode_linktype_supported(ok[i]));
@@ -1360,7 +1970,21 @@ static int test_tcp_options_cut(void)
  * TRUNC_TCP inside the first 20 TCP bytes, then OK with the true lengths and
  * a prefix of the full frame's options.
  */
+static int sweep_ex(int lt, const struct pb *p, uint32_t link_end, uint32_t tcp_off,
+                    const uint32_t *not_ip_cuts, size_t n_not_ip);
+
 static int sweep(int lt, const struct pb *p, uint32_t link_end, uint32_t tcp_off)
+{
+    return sweep_ex(lt, p, link_end, tcp_off, NULL, 0);
+}
+
+/*
+ * sweep() for link headers where some cuts before the IP header look like a
+ * complete frame that carries no IP (NFLOG: a TLV chain that ends cleanly):
+ * at those caplens, not_ip_cuts[], DECODE_NOT_IP is expected.
+ */
+static int sweep_ex(int lt, const struct pb *p, uint32_t link_end, uint32_t tcp_off,
+                    const uint32_t *not_ip_cuts, size_t n_not_ip)
 {
     struct pkt_view ref, pv;
     enum decode_result want;
@@ -1372,9 +1996,12 @@ static int sweep(int lt, const struct pb *p, uint32_t link_end, uint32_t tcp_off
         enum decode_result r = dec_n(lt, p, caplen, &pv);
         uint32_t hdr_end = tcp_off + ref.tcp_hdr_len;
 
-        if (caplen < link_end)
+        if (caplen < link_end) {
             want = DECODE_TRUNC_LINK;
-        else if (caplen < tcp_off)
+            for (size_t i = 0; i < n_not_ip; i++)
+                if (not_ip_cuts[i] == caplen)
+                    want = DECODE_NOT_IP;
+        } else if (caplen < tcp_off)
             want = DECODE_TRUNC_IP;
         else if (caplen < tcp_off + 20)
             want = DECODE_TRUNC_TCP;
@@ -1476,6 +2103,80 @@ static int test_truncation_sweep(void)
     ip = put_v6_tcp(&p, &t);
     FAIL_IF(sweep(DLT_IPV6, &p, ip, ip + 40));
 
+    /* PPP: ff 03 + 2-byte protocol + IPv4 with options; compressed fields + IPv6 */
+    pb_init(&p);
+    put_ppp(&p, 1, 0, PPP_IPV4);
+    ip = put_v4_tcp(&p, ipopts, sizeof(ipopts), 0, &t);
+    FAIL_IF(sweep(DLT_PPP, &p, ip, ip + 28));
+    FAIL_IF(sweep(DLT_PPP_SERIAL, &p, ip, ip + 28));
+    pb_init(&p);
+    put_ppp(&p, 0, 1, PPP_IPV6);
+    ip = put_v6_tcp(&p, &t);
+    FAIL_IF(sweep(DLT_PPP, &p, ip, ip + 40));
+    pb_init(&p);
+    put_ppp(&p, 1, 1, PPP_IPV4);
+    ip = put_v4_tcp(&p, NULL, 0, 0, &t);
+    FAIL_IF(sweep(DLT_PPP_SERIAL, &p, ip, ip + 20));
+    pb_init(&p);
+    put_ppp(&p, 0, 0, PPP_IPV6);
+    ip = put_v6_chain_tcp(&p, &t);
+    FAIL_IF(sweep(DLT_PPP, &p, ip, p.n - t.paylen - tcp_hdr_len(&t)));
+
+    /* Cisco HDLC framing on PPP_SERIAL, and as DLT_C_HDLC */
+    pb_init(&p);
+    put_chdlc(&p, 0x0f, ET_IPV4);
+    ip = put_v4_tcp(&p, NULL, 0, 0, &t);
+    FAIL_IF(sweep(DLT_PPP_SERIAL, &p, ip, ip + 20));
+    FAIL_IF(sweep(DLT_C_HDLC, &p, ip, ip + 20));
+    pb_init(&p);
+    put_chdlc(&p, 0x8f, ET_IPV6);
+    ip = put_v6_tcp(&p, &t);
+    FAIL_IF(sweep(DLT_C_HDLC, &p, ip, ip + 40));
+
+    /* PPPoE session + PPP + IPv4 / IPv6 */
+    {
+        uint32_t h;
+
+        pb_init(&p);
+        h = put_pppoe(&p, 0);
+        put_ppp(&p, 0, 0, PPP_IPV4);
+        ip = put_v4_tcp(&p, ipopts, sizeof(ipopts), 0, &t);
+        pppoe_fix_len(&p, h);
+        FAIL_IF(sweep(DLT_PPP_ETHER, &p, ip, ip + 28));
+        pb_init(&p);
+        h = put_pppoe(&p, 0);
+        put_ppp(&p, 0, 1, PPP_IPV6);
+        ip = put_v6_tcp(&p, &t);
+        pppoe_fix_len(&p, h);
+        FAIL_IF(sweep(DLT_PPP_ETHER, &p, ip, ip + 40));
+    }
+
+    /* FDDI + LLC/SNAP + IPv4 with options / IPv6 */
+    pb_init(&p);
+    put_fddi_snap(&p, 0x50, ET_IPV4);
+    ip = put_v4_tcp(&p, ipopts, sizeof(ipopts), 0, &t);
+    FAIL_IF(sweep(DLT_FDDI, &p, ip, ip + 28));
+    pb_init(&p);
+    put_fddi_snap(&p, 0xd1, ET_IPV6);
+    ip = put_v6_tcp(&p, &t);
+    FAIL_IF(sweep(DLT_FDDI, &p, ip, ip + 40));
+
+    /*
+     * NFLOG: header + meta TLVs (ending at 12, 20 with padding 17..19 for the
+     * 5-byte prefix TLV, 28, 36, 44) + payload TLV. A cut at the end of a
+     * TLV reads as a message without a payload TLV: not IP.
+     */
+    {
+        static const uint32_t cuts[] = {4, 12, 17, 18, 19, 20, 28, 36, 44};
+
+        pb_init(&p);
+        ip = put_nflog_tcp(&p, NFLOG_AF_INET, 4, &t);
+        FAIL_IF(sweep_ex(DLT_NFLOG, &p, ip, ip + 20, cuts, sizeof(cuts) / sizeof(cuts[0])));
+        pb_init(&p);
+        ip = put_nflog_tcp(&p, NFLOG_AF_INET6, 6, &t);
+        FAIL_IF(sweep_ex(DLT_NFLOG, &p, ip, ip + 40, cuts, sizeof(cuts) / sizeof(cuts[0])));
+    }
+
     /* no options, no payload: OK exactly at the full length */
     t.optlen = 0;
     t.paylen = 0;
@@ -1523,10 +2224,12 @@ static uint32_t rng(void)
 /* Random byte flips and cuts of valid frames: no crash, coherent views. */
 static int test_mutations(void)
 {
-    static const int lts[] = {DLT_EN10MB, DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL};
+    static const int lts[] = {DLT_EN10MB, DLT_EN10MB, DLT_RAW,  DLT_LINUX_SLL,
+                              DLT_PPP,    DLT_FDDI,   DLT_NFLOG, DLT_PPP_ETHER};
     static const uint16_t tpid[2] = {0x88a8, 0x8100};
     static const uint16_t tci[2] = {1, 2};
-    struct pb base[4], p;
+    enum { NBASE = sizeof(lts) / sizeof(lts[0]) };
+    struct pb base[NBASE], p;
     struct pkt_view pv;
     struct tcp_spec t = tcp_default();
     int counts[DECODE_RESULT_COUNT] = {0};
@@ -1545,9 +2248,25 @@ static int test_mutations(void)
     pb_init(&base[3]);
     put_sll(&base[3], ET_IPV4);
     put_v4_tcp(&base[3], NULL, 0, 0, &t);
+    pb_init(&base[4]);
+    put_ppp(&base[4], 1, 0, PPP_IPV6);
+    put_v6_tcp(&base[4], &t);
+    pb_init(&base[5]);
+    put_fddi_snap(&base[5], 0x50, ET_IPV4);
+    put_v4_tcp(&base[5], NULL, 0, 0, &t);
+    pb_init(&base[6]);
+    put_nflog_tcp(&base[6], NFLOG_AF_INET, 4, &t);
+    pb_init(&base[7]);
+    {
+        uint32_t h = put_pppoe(&base[7], 0);
 
-    for (int iter = 0; iter < 200000; iter++) {
-        int k = (int)(rng() % 4);
+        put_ppp(&base[7], 0, 1, PPP_IPV4);
+        put_v4_tcp(&base[7], NULL, 0, 0, &t);
+        pppoe_fix_len(&base[7], h);
+    }
+
+    for (int iter = 0; iter < 400000; iter++) {
+        int k = (int)(rng() % NBASE);
         int flips = 1 + (int)(rng() % 4);
         uint32_t caplen;
         enum decode_result r;
@@ -1611,6 +2330,12 @@ int main(void)
     RUN(test_null);
     RUN(test_loop);
     RUN(test_raw);
+    RUN(test_ppp);
+    RUN(test_ppp_real_frame);
+    RUN(test_pppoe);
+    RUN(test_chdlc);
+    RUN(test_fddi);
+    RUN(test_nflog);
     RUN(test_unsupported_link);
     RUN(test_not_ip);
     RUN(test_ipv4_options);
