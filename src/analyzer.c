@@ -104,6 +104,7 @@ static void conn_record(struct run *r, const struct conn *c, struct rec_connecti
     rc.server_bytes = c->d[1].bytes;
     rc.rtt_ms = c->rtt >= 0 ? (double)c->rtt / 1000.0 : -1.0;
     rc.app_protocol = r->cl ? classify_name(r->cl, c, proto, plen) : NULL;
+    rc.app_guessed = c->dpi_guessed;
     rc.client_fin_frame = c->d[0].fin ? c->d[0].fin_frame : 0;
     rc.server_fin_frame = c->d[1].fin ? c->d[1].fin_frame : 0;
     rc.rst_frame = c->rst_frame;

@@ -76,6 +76,7 @@ static void conclude(struct classifier *cl, struct conn *c)
         if (!c->app_proto && !c->app_master) {
             uint8_t guessed = 0;
             store_result(c, ndpi_detection_giveup(cl->ndpi, f, 1, &guessed));
+            c->dpi_guessed = guessed != 0;
         }
         flow_put(cl, f);
         c->dpi = NULL;

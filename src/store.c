@@ -47,7 +47,7 @@ static const char schema_sql[] =
     " active_closer TEXT, client_pkts INTEGER, server_pkts INTEGER,"
     " client_bytes INTEGER, server_bytes INTEGER, rtt_ms REAL,"
     " app_protocol TEXT, client_fin_frame INTEGER, server_fin_frame INTEGER,"
-    " rst_frame INTEGER, prev_connection_id INTEGER);"
+    " rst_frame INTEGER, prev_connection_id INTEGER, app_guessed INTEGER);"
     "CREATE TABLE IF NOT EXISTS time_waits ("
     " id INTEGER PRIMARY KEY, connection_id INTEGER, side TEXT, ip TEXT,"
     " port INTEGER, start_ts REAL, start_frame INTEGER, start_file INTEGER,"
@@ -102,8 +102,9 @@ static const char *const stmt_sql[SS_COUNT] = {
         " syn_seen, client_isn, server_isn, first_frame, first_file, last_frame,"
         " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"
         " server_pkts, client_bytes, server_bytes, rtt_ms, app_protocol,"
-        " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id,"
+        " app_guessed)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_INS_TIMEWAIT] =
         "INSERT INTO time_waits (connection_id, side, ip, port, start_ts,"
         " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
@@ -703,6 +704,7 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     b_int_or_null(&b, r->server_fin_frame != 0, (int64_t)r->server_fin_frame);
     b_int_or_null(&b, r->rst_frame != 0, (int64_t)r->rst_frame);
     b_int_or_null(&b, r->prev_connection_id != 0, r->prev_connection_id);
+    b_int_or_null(&b, r->app_protocol != NULL, r->app_guessed);
     ret = b_done(st, &b);
     if (ret) {
         sqlite3_clear_bindings(b.s);

@@ -21,7 +21,8 @@
  *            first_file, last_frame, last_file, first_ts, last_ts, close_kind,
  *            active_closer, client_pkts, server_pkts, client_bytes, server_bytes,
  *            rtt_ms, app_protocol, client_fin_frame, server_fin_frame,
- *            rst_frame, prev_connection_id)
+ *            rst_frame, prev_connection_id, app_guessed (1: nDPI guessed the
+ *            protocol from ports after giving up, 0: detected from payload))
  *   time_waits(id INTEGER PRIMARY KEY, connection_id, side, ip, port, start_ts,
  *            start_frame, start_file, expected_end_ts, end_ts, end_reason,
  *            inferred, profile, profile_reason, duration_s, answers)
@@ -77,6 +78,7 @@ struct rec_connection {
     const char *app_protocol;        /* NULL when unknown / DPI off */
     uint64_t client_fin_frame, server_fin_frame, rst_frame; /* 0: NULL */
     int64_t prev_connection_id;      /* previous incarnation, 0: NULL */
+    int app_guessed;                 /* app_protocol is nDPI's guess, not a detection */
 };
 
 struct rec_timewait {

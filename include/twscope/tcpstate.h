@@ -78,6 +78,7 @@ struct conn {
     uint16_t dpi_pkts;         /* packets given to nDPI */
     uint16_t app_master, app_proto; /* nDPI result ids */
     uint8_t dpi_done;
+    uint8_t dpi_guessed;       /* the protocol ids are nDPI's guess (gave up) */
     uint8_t evicted;
     uint8_t closed_reported;   /* conn_closed() was called */
     uint32_t sweep_epoch;
