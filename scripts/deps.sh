@@ -6,7 +6,7 @@ want="build-essential cmake pkg-config libpcap-dev libndpi-dev libsqlite3-dev zl
 if [ "${1:-build}" = test ]; then
     # end-to-end tests: namespaces, tcpdump, nftables; corpus agreement: tshark;
     # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind
-    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps"
+    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium"
 fi
 missing=
 for p in $want; do

@@ -1,5 +1,5 @@
 /*
- * main.c -- the twscope command line: analyze | capture | query.
+ * main.c -- the twscope command line: analyze | capture | query | report.
  * Exit codes: 0 success, 1 error (bad input, I/O, database), 2 usage.
  */
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "twscope/capture.h"
 #include "twscope/config.h"
 #include "twscope/report.h"
+#include "twscope/report_html.h"
 #include "twscope/timewait.h"
 
 #define EXIT_USAGE 2
@@ -29,13 +30,16 @@ static void usage_main(FILE *f)
             "  twscope capture -D\n"
             "  twscope query DB REPORT [--format table|csv|json]\n"
             "  twscope query DB sql \"SELECT ...\"\n"
+            "  twscope report DB [-o report.html]\n"
             "  twscope --help | --version\n"
             "\n"
             "Commands:\n"
             "  analyze   read pcap/pcapng files (gzip too, '-' = stdin) into a SQLite database\n"
             "  capture   analyze live traffic of an interface into a SQLite database\n"
             "  query     print a report of a database: summary, connections, timewaits,\n"
-            "            findings, reuse, or the result of a read-only SQL statement\n"
+            "            findings, reuse, ports, timeline, or the result of a read-only\n"
+            "            SQL statement\n"
+            "  report    write a self-contained HTML report (charts and tables) of a database\n"
             "\n"
             "Run 'twscope COMMAND --help' for the options of a command.\n",
             TWSCOPE_VERSION);
@@ -84,6 +88,8 @@ static void usage_analyze(FILE *f, int live)
 static void usage_query(FILE *f)
 {
     fprintf(f, "Usage: twscope query DB REPORT [--format table|csv|json]\n"
+               "       twscope query DB ports [--port-range LO-HI]\n"
+               "       twscope query DB timeline [--bucket SECONDS] [--by side|host|app]\n"
                "       twscope query DB sql \"SELECT ...\" [--format ...]\n\n"
                "Reports:\n"
                "  summary      captures, connections by close kind and active closer,\n"
@@ -93,10 +99,23 @@ static void usage_query(FILE *f)
                "  findings     FIN/final-ACK retransmissions, late segments, reuse, RSTs,\n"
                "               with frame numbers and a Wireshark display filter\n"
                "  reuse        4-tuples reused by a new incarnation, with the gap\n"
+               "  ports        port exhaustion: per (client IP, server IP:port) the peak of\n"
+               "               4-tuples tied up at once (open or client TIME_WAIT), when,\n"
+               "               and the share of the ephemeral range (scope 'client'); per\n"
+               "               server endpoint the peak of server-side TIME_WAITs\n"
+               "               (scope 'server_tw')\n"
+               "  timeline     per capture and time bucket, the most TIME_WAIT periods open\n"
+               "               at once during the bucket (peak) and how many started\n"
                "  sql          run a read-only SQL statement (tables: captures, connections,\n"
                "               time_waits, findings)\n\n"
-               "  -F, --format FMT  table (default), csv (RFC 4180) or json\n"
-               "  -h, --help        this help\n");
+               "  -F, --format FMT     table (default), csv (RFC 4180) or json\n"
+               "      --port-range R   ports: ephemeral range LO-HI (default %d-%d)\n"
+               "      --bucket S       timeline: bucket width in seconds (default: a round\n"
+               "                       width giving at most ~%d buckets per capture)\n"
+               "      --by SERIES      timeline: one series per side (client/server), host\n"
+               "                       (the IP in TIME_WAIT) or app (nDPI application)\n"
+               "  -h, --help           this help\n",
+            REPORT_PORT_LO_DEFAULT, REPORT_PORT_HI_DEFAULT, REPORT_TIMELINE_BUCKETS);
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t *out)
@@ -330,21 +349,52 @@ static int cmd_analyze(int argc, char **argv, int live)
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
+enum { OPT_PORT_RANGE = 512, OPT_BUCKET, OPT_BY };
+
 static int cmd_query(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"format", required_argument, 0, 'F'},
+        {"port-range", required_argument, 0, OPT_PORT_RANGE},
+        {"bucket", required_argument, 0, OPT_BUCKET},
+        {"by", required_argument, 0, OPT_BY},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     enum report_format fmt = REPORT_TABLE;
+    struct report_opts ro;
     const char *pos[3] = {0};
     int npos = 0, opt;
 
+    memset(&ro, 0, sizeof ro);
     optind = 1;
     /* permute: options may come after the positional arguments */
     while ((opt = getopt_long(argc, argv, "F:h", longopts, NULL)) != -1) {
         switch (opt) {
+        case OPT_PORT_RANGE:
+            if (report_parse_port_range(optarg, &ro.port_lo, &ro.port_hi)) {
+                fprintf(stderr, "twscope: --port-range: want LO-HI with 1 <= LO <= HI <= 65535,"
+                                " not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_BUCKET:
+            if (parse_double("--bucket", optarg, &ro.bucket_s))
+                return EXIT_USAGE;
+            if (!(ro.bucket_s >= 0.001 && ro.bucket_s <= 1e9)) {
+                fprintf(stderr, "twscope: --bucket: from 0.001 to 1e9 seconds\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_BY: {
+            int b = report_parse_by(optarg);
+            if (b < 0) {
+                fprintf(stderr, "twscope: --by: unknown series '%s' (side, host, app)\n", optarg);
+                return EXIT_USAGE;
+            }
+            ro.by = (enum report_by)b;
+            break;
+        }
         case 'F': {
             int f = report_parse_format(optarg);
             if (f < 0) {
@@ -382,9 +432,63 @@ static int cmd_query(int argc, char **argv)
         return EXIT_USAGE;
     }
     {
-        int rc = report_run(pos[0], pos[1], pos[2], fmt, stdout, stderr);
+        int rc = report_run_opts(pos[0], pos[1], pos[2], fmt, &ro, stdout, stderr);
         return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
     }
+}
+
+static void usage_report(FILE *f)
+{
+    fprintf(f, "Usage: twscope report DB [-o FILE] [--port-range LO-HI]\n\n"
+               "Write one self-contained HTML file (inline CSS and SVG charts, nothing\n"
+               "fetched from elsewhere): captures, concurrent TIME_WAIT over time, end\n"
+               "reasons, durations, findings over time, port exhaustion, top endpoints\n"
+               "and applications, and the findings with Wireshark filters (first %d).\n\n"
+               "  -o, --output FILE    where to write (default %s; '-' = stdout)\n"
+               "      --port-range R   ephemeral range LO-HI of the port exhaustion table\n"
+               "                       (default %d-%d)\n"
+               "  -h, --help           this help\n",
+            REPORT_HTML_MAX_FINDINGS, REPORT_HTML_DEFAULT_PATH, REPORT_PORT_LO_DEFAULT,
+            REPORT_PORT_HI_DEFAULT);
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"port-range", required_argument, 0, OPT_PORT_RANGE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *out = REPORT_HTML_DEFAULT_PATH;
+    struct report_opts ro;
+    int opt, rc;
+
+    memset(&ro, 0, sizeof ro);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': out = optarg; break;
+        case OPT_PORT_RANGE:
+            if (report_parse_port_range(optarg, &ro.port_lo, &ro.port_hi)) {
+                fprintf(stderr, "twscope: --port-range: want LO-HI with 1 <= LO <= HI <= 65535,"
+                                " not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': usage_report(stdout); return 0;
+        default:
+            fprintf(stderr, "Try 'twscope report --help'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "twscope: report: need exactly one database\n"
+                        "Try 'twscope report --help'.\n");
+        return EXIT_USAGE;
+    }
+    rc = report_html_write(argv[optind], out, &ro, stderr);
+    return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
 int main(int argc, char **argv)
@@ -408,6 +512,8 @@ int main(int argc, char **argv)
         return cmd_analyze(argc - 1, argv + 1, 1);
     if (strcmp(argv[1], "query") == 0)
         return cmd_query(argc - 1, argv + 1);
+    if (strcmp(argv[1], "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "twscope: unknown command '%s'\nTry 'twscope --help'.\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -6,6 +6,12 @@
  * same way. The summary report is a (section, key, value) result set: CSV and
  * JSON print it as rows, the table format groups it into readable sections.
  *
+ * `ports` and `timeline` are parameterized SELECTs (the range, the bucket
+ * width, the capture) computed with window functions over +1/-1 events; the
+ * timeline's statement is assembled from fixed text for the series asked
+ * (--by), never from user input. report_prepare() hands these statements to
+ * report_html.c, so the HTML page and `query` always agree.
+ *
  * The table printer buffers the whole result (column widths depend on every
  * row); CSV and JSON stream row by row. The first row is fetched before any
  * output, so a statement that fails at once (a write on the read-only
@@ -80,6 +86,165 @@ static const char sql_reuse[] =
     "   AND f2.connection_id = p.id AND f2.ts >= c.first_ts ORDER BY f2.ts, f2.id LIMIT 1))"
     " WHERE c.incarnation > 1 ORDER BY c.first_ts, c.id";
 
+/* A time as UTC text with milliseconds. */
+#define UTC(t) "strftime('%Y-%m-%d %H:%M:%f', " t ", 'unixepoch')"
+
+/* The end of a TIME_WAIT period: when it ended, else when it would have. */
+#define TW_END "max(coalesce(t.end_ts, t.expected_end_ts, t.start_ts), t.start_ts)"
+
+/*
+ * Port exhaustion. ?1..?2: the ephemeral range, ?3: capture id or 0.
+ *
+ * Client scope: a 4-tuple is tied up while its connection is open
+ * [first_ts, last_ts] and while the client holds it in TIME_WAIT [start_ts,
+ * end]. Each 4-tuple's intervals are merged first (gaps and islands: an
+ * interval starting after every earlier one has ended starts a new island),
+ * so a 4-tuple counts once when its connection and TIME_WAIT overlap. Then
+ * each island is a +1 at its start and a -1 at its end; the running sum per
+ * (capture, client IP, server IP, server port), with +1 before -1 at equal
+ * times (closed intervals), is the number of 4-tuples in use at that instant.
+ * The peak row is its maximum, earliest first.
+ *
+ * Server scope: the same running sum over the server-side TIME_WAIT periods
+ * of each (capture, server IP, server port) -- the HTTP/1.0-style close that
+ * leaves the server holding the TIME_WAITs.
+ */
+static const char sql_ports[] =
+    "WITH"
+    " iv(cap, cip, cport, sip, sport, s, e) AS ("
+    "  SELECT capture_id, client_ip, client_port, server_ip, server_port, first_ts,"
+    "   max(coalesce(last_ts, first_ts), first_ts)"
+    "  FROM connections WHERE first_ts IS NOT NULL AND (?3 = 0 OR capture_id = ?3)"
+    "  UNION ALL"
+    "  SELECT c.capture_id, c.client_ip, c.client_port, c.server_ip, c.server_port,"
+    "   t.start_ts, " TW_END
+    "  FROM time_waits t JOIN connections c ON c.id = t.connection_id"
+    "  WHERE t.side = 'client' AND t.start_ts IS NOT NULL AND (?3 = 0 OR c.capture_id = ?3)),"
+    " ov AS (SELECT *, max(e) OVER (PARTITION BY cap, cip, cport, sip, sport ORDER BY s, e"
+    "  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS pe FROM iv),"
+    " isl AS (SELECT *, sum(pe IS NULL OR s > pe) OVER (PARTITION BY cap, cip, cport, sip, sport"
+    "  ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS k FROM ov),"
+    " busy AS (SELECT cap, cip, cport, sip, sport, min(s) AS s, max(e) AS e FROM isl"
+    "  GROUP BY cap, cip, cport, sip, sport, k),"
+    " cev AS (SELECT cap, cip, sip, sport, s AS t, 1 AS d FROM busy"
+    "  UNION ALL SELECT cap, cip, sip, sport, e, -1 FROM busy),"
+    " clv AS (SELECT cap, cip, sip, sport, t, sum(d) OVER (PARTITION BY cap, cip, sip, sport"
+    "  ORDER BY t, d DESC ROWS UNBOUNDED PRECEDING) AS n FROM cev),"
+    " cpk AS (SELECT cap, cip, sip, sport, t, n, row_number() OVER"
+    "  (PARTITION BY cap, cip, sip, sport ORDER BY n DESC, t) AS rn FROM clv),"
+    " cagg AS (SELECT cap, cip, sip, sport, count(DISTINCT cport) AS tuples,"
+    "  count(DISTINCT CASE WHEN cport < ?1 OR cport > ?2 THEN cport END) AS outside"
+    "  FROM busy GROUP BY cap, cip, sip, sport),"
+    " cconn AS (SELECT capture_id AS cap, client_ip AS cip, server_ip AS sip,"
+    "  server_port AS sport, count(*) AS n FROM connections"
+    "  WHERE ?3 = 0 OR capture_id = ?3 GROUP BY 1, 2, 3, 4),"
+    " ctw AS (SELECT c.capture_id AS cap, c.client_ip AS cip, c.server_ip AS sip,"
+    "  c.server_port AS sport, count(*) AS n"
+    "  FROM time_waits t JOIN connections c ON c.id = t.connection_id"
+    "  WHERE t.side = 'client' AND (?3 = 0 OR c.capture_id = ?3) GROUP BY 1, 2, 3, 4),"
+    " sv(cap, sip, sport, cip, cport, s, e) AS ("
+    "  SELECT c.capture_id, t.ip, t.port, c.client_ip, c.client_port, t.start_ts, " TW_END
+    "  FROM time_waits t JOIN connections c ON c.id = t.connection_id"
+    "  WHERE t.side = 'server' AND t.start_ts IS NOT NULL AND (?3 = 0 OR c.capture_id = ?3)),"
+    " sev AS (SELECT cap, sip, sport, s AS t, 1 AS d FROM sv"
+    "  UNION ALL SELECT cap, sip, sport, e, -1 FROM sv),"
+    " slv AS (SELECT cap, sip, sport, t, sum(d) OVER (PARTITION BY cap, sip, sport"
+    "  ORDER BY t, d DESC ROWS UNBOUNDED PRECEDING) AS n FROM sev),"
+    " spk AS (SELECT cap, sip, sport, t, n, row_number() OVER"
+    "  (PARTITION BY cap, sip, sport ORDER BY n DESC, t) AS rn FROM slv),"
+    " sagg AS (SELECT cap, sip, sport, count(*) AS tws,"
+    "  count(DISTINCT cip || ' ' || cport) AS tuples FROM sv GROUP BY cap, sip, sport),"
+    " sconn AS (SELECT capture_id AS cap, server_ip AS sip, server_port AS sport,"
+    "  count(*) AS n FROM connections WHERE ?3 = 0 OR capture_id = ?3 GROUP BY 1, 2, 3)"
+    " SELECT scope, capture_id, client_ip, server, peak, peak_ts, peak_utc, share_pct,"
+    "  port_range, tuples, connections, time_waits, outside_range FROM ("
+    "  SELECT 0 AS o, 'client' AS scope, p.cap AS capture_id, p.cip AS client_ip,"
+    "   " EP("p.sip", "p.sport") " AS server, p.n AS peak, p.t AS peak_ts,"
+    "   " UTC("p.t") " AS peak_utc, 100.0 * p.n / (?2 - ?1 + 1) AS share_pct,"
+    "   ?1 || '-' || ?2 AS port_range, a.tuples AS tuples, coalesce(cc.n, 0) AS connections,"
+    "   coalesce(w.n, 0) AS time_waits, a.outside AS outside_range"
+    "  FROM cpk p JOIN cagg a ON a.cap = p.cap AND a.cip = p.cip AND a.sip = p.sip"
+    "   AND a.sport = p.sport"
+    "  LEFT JOIN cconn cc ON cc.cap = p.cap AND cc.cip = p.cip AND cc.sip = p.sip"
+    "   AND cc.sport = p.sport"
+    "  LEFT JOIN ctw w ON w.cap = p.cap AND w.cip = p.cip AND w.sip = p.sip"
+    "   AND w.sport = p.sport"
+    "  WHERE p.rn = 1"
+    "  UNION ALL"
+    "  SELECT 1, 'server_tw', p.cap, NULL, " EP("p.sip", "p.sport") ", p.n, p.t,"
+    "   " UTC("p.t") ", NULL, NULL, a.tuples, coalesce(sc.n, 0), a.tws, NULL"
+    "  FROM spk p JOIN sagg a ON a.cap = p.cap AND a.sip = p.sip AND a.sport = p.sport"
+    "  LEFT JOIN sconn sc ON sc.cap = p.cap AND sc.sip = p.sip AND sc.sport = p.sport"
+    "  WHERE p.rn = 1)"
+    " ORDER BY o, peak DESC, peak_ts, capture_id, client_ip, server";
+
+/*
+ * Timeline: the part shared by the report and its bucket-count check. %s is
+ * the series key over time_waits t / connections c. ?1: bucket width or 0
+ * (auto), ?2: capture id or 0, ?3: buckets wanted in auto mode.
+ *
+ * A capture's time axis runs from its first packet (or first TIME_WAIT) to
+ * its last packet (or last TIME_WAIT end), cut in buckets aligned on
+ * multiples of the width. In auto mode the width is the smallest round value
+ * (1-2-5 steps, then minutes, hours, days) giving at most ?3 buckets.
+ */
+#define TIMELINE_CTES                                                                   \
+    "WITH"                                                                              \
+    " nice(v) AS (VALUES (0.001), (0.002), (0.005), (0.01), (0.02), (0.05), (0.1),"     \
+    "  (0.2), (0.5), (1), (2), (5), (10), (15), (30), (60), (120), (300), (600), (900)," \
+    "  (1800), (3600), (7200), (10800), (21600), (43200), (86400), (172800), (604800)),"  \
+    " tw(cap, key, s, e) AS (SELECT c.capture_id, %s, t.start_ts, " TW_END              \
+    "  FROM time_waits t JOIN connections c ON c.id = t.connection_id"                  \
+    "  WHERE t.start_ts IS NOT NULL AND (?2 = 0 OR c.capture_id = ?2)),"                \
+    " span AS (SELECT tw.cap AS cap,"                                                   \
+    "  coalesce(min(min(tw.s), nullif(p.first_ts, 0)), min(tw.s)) AS t0,"               \
+    "  coalesce(max(max(tw.e), nullif(p.last_ts, 0)), max(tw.e)) AS t1"                 \
+    "  FROM tw LEFT JOIN captures p ON p.id = tw.cap GROUP BY tw.cap),"                 \
+    " st0 AS (SELECT cap, t0, t1, CASE WHEN ?1 > 0 THEN ?1 ELSE coalesce("              \
+    "  (SELECT min(v) FROM nice WHERE v >= (t1 - t0) / ?3),"                             \
+    "  86400.0 * (CAST((t1 - t0) / ?3 / 86400 AS INTEGER) + 1)) END AS w FROM span),"    \
+    " st1 AS (SELECT cap, CAST(t0 / w AS INTEGER) * w AS t0, t1, w FROM st0),"          \
+    " steps AS (SELECT cap, t0, w, max(1, CAST((t1 - t0) / w AS INTEGER)"               \
+    "  + ((t1 - t0) / w > CAST((t1 - t0) / w AS INTEGER))) AS nb FROM st1)"
+
+/*
+ * The rest: each period is a +1 at its start and a -1 at its end; the running
+ * sum per (capture, series), +1 first at equal times, is the number open at
+ * that instant. Per bucket: the level carried in from earlier buckets (the sum
+ * of their net changes) and the highest level reached inside; the peak is the
+ * larger. Every (series, bucket) is generated, so empty buckets carry the
+ * level of the last event. First %s: ", key AS <name>" or "", second: the
+ * filter dropping zero rows of split series (or "").
+ */
+#define TIMELINE_REST                                                                   \
+    ","                                                                                 \
+    " seq(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM seq"                              \
+    "  WHERE b + 1 < (SELECT max(nb) FROM steps)),"                                     \
+    " ev AS (SELECT cap, key, s AS t, 1 AS d FROM tw"                                   \
+    "  UNION ALL SELECT cap, key, e, -1 FROM tw),"                                      \
+    " lv AS (SELECT e.cap, e.key, e.d,"                                                 \
+    "  max(0, min(st.nb - 1, CAST((e.t - st.t0) / st.w AS INTEGER))) AS b,"             \
+    "  sum(e.d) OVER (PARTITION BY e.cap, e.key ORDER BY e.t, e.d DESC"                 \
+    "   ROWS UNBOUNDED PRECEDING) AS n"                                                 \
+    "  FROM ev e JOIN steps st ON st.cap = e.cap),"                                     \
+    " pb AS (SELECT cap, key, b, max(n) AS mx, sum(d) AS net, sum(d > 0) AS started"    \
+    "  FROM lv GROUP BY cap, key, b),"                                                  \
+    " series AS (SELECT DISTINCT cap, key FROM tw),"                                    \
+    " dense AS (SELECT s.cap, s.key, q.b, pb.mx, coalesce(pb.net, 0) AS net,"           \
+    "  coalesce(pb.started, 0) AS started"                                              \
+    "  FROM series s JOIN steps st ON st.cap = s.cap JOIN seq q ON q.b < st.nb"         \
+    "  LEFT JOIN pb ON pb.cap = s.cap AND pb.key = s.key AND pb.b = q.b),"              \
+    " res AS (SELECT cap, key, b, started, max(c, coalesce(mx, c)) AS peak FROM"        \
+    "  (SELECT *, coalesce(sum(net) OVER (PARTITION BY cap, key ORDER BY b"             \
+    "   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS c FROM dense))"        \
+    " SELECT r.cap AS capture_id, st.t0 + r.b * st.w AS bucket_start,"                  \
+    "  strftime(CASE WHEN st.w < 1 THEN '%%Y-%%m-%%d %%H:%%M:%%f'"                      \
+    "   ELSE '%%Y-%%m-%%d %%H:%%M:%%S' END, st.t0 + r.b * st.w, 'unixepoch') AS bucket_utc," \
+    "  CASE WHEN st.w = CAST(st.w AS INTEGER) THEN CAST(st.w AS INTEGER) ELSE st.w END"  \
+    "  AS bucket_s%s, r.peak AS peak, r.started AS started"                             \
+    " FROM res r JOIN steps st ON st.cap = r.cap%s"                                     \
+    " ORDER BY r.cap, r.b, r.key"
+
 /* Grouped counts of one column as summary rows, biggest first. */
 #define COUNT_BY(o1, section, expr, table, limit)                                     \
     " UNION ALL SELECT * FROM (SELECT " #o1 ", -count(*), 0, " expr ", '" section     \
@@ -136,14 +301,24 @@ static const char sql_summary[] =
     COUNT_BY(10, "app_protocol", "coalesce(app_protocol, 'unknown')", "connections", 10)
     ") ORDER BY o1, o2, o3, o4";
 
+enum report_kind {
+    RK_STATIC,                       /* sql is the whole statement, no parameter */
+    RK_PORTS,                        /* sql_ports with the range and capture bound */
+    RK_TIMELINE,                     /* built from TIMELINE_* for the series asked */
+    RK_SQL,                          /* the statement is the argument */
+};
+
 struct report_def {
     const char *name;
-    const char *sql;                 /* NULL: the statement is the argument */
+    const char *sql;                 /* RK_STATIC, RK_PORTS */
+    enum report_kind kind;
 };
 
 static const struct report_def reports[] = {
-    {"summary", sql_summary},   {"connections", sql_connections}, {"timewaits", sql_timewaits},
-    {"findings", sql_findings}, {"reuse", sql_reuse},             {"sql", NULL},
+    {"summary", sql_summary, RK_STATIC},   {"connections", sql_connections, RK_STATIC},
+    {"timewaits", sql_timewaits, RK_STATIC}, {"findings", sql_findings, RK_STATIC},
+    {"reuse", sql_reuse, RK_STATIC},       {"ports", sql_ports, RK_PORTS},
+    {"timeline", NULL, RK_TIMELINE},       {"sql", NULL, RK_SQL},
 };
 
 #define NREPORTS (sizeof reports / sizeof reports[0])
@@ -168,6 +343,8 @@ static void fmt_real_table(char *buf, size_t n, double v, const char *col)
     if (!isfinite(v) || fabs(v) >= 1e15)
         snprintf(buf, n, "%g", v);
     else if (len >= 3 && strcmp(col + len - 3, "_ms") == 0)
+        snprintf(buf, n, "%.3f", v);
+    else if (len >= 4 && strcmp(col + len - 4, "_pct") == 0)
         snprintf(buf, n, "%.3f", v);
     else
         snprintf(buf, n, "%.6f", v);
@@ -709,23 +886,173 @@ static int only_trailer(const char *s)
     return 1;
 }
 
-int report_run(const char *path, const char *name, const char *arg, enum report_format fmt,
-               FILE *out, FILE *err)
+static const struct report_def *find_report(const char *name)
 {
-    const struct report_def *def = NULL;
+    for (size_t i = 0; name && i < NREPORTS; i++)
+        if (strcmp(name, reports[i].name) == 0)
+            return &reports[i];
+    return NULL;
+}
+
+static void opts_fill(struct report_opts *o, const struct report_opts *given)
+{
+    if (given)
+        *o = *given;
+    else
+        memset(o, 0, sizeof *o);
+    if (o->port_lo == 0 && o->port_hi == 0) {
+        o->port_lo = REPORT_PORT_LO_DEFAULT;
+        o->port_hi = REPORT_PORT_HI_DEFAULT;
+    }
+}
+
+static int prepare_msg(sqlite3 *db, const char *sql, sqlite3_stmt **s, FILE *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
+        fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+        sqlite3_finalize(*s);
+        *s = NULL;
+        return TW_ERR_DB;
+    }
+    return 0;
+}
+
+/*
+ * The timeline statement for o->by, after checking that a fixed bucket width
+ * does not ask for more than REPORT_TIMELINE_MAX_BUCKETS buckets in all.
+ */
+static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_stmt **out,
+                            FILE *err)
+{
+    static const char *const keys[] = {
+        [REPORT_BY_NONE] = "'all'",
+        [REPORT_BY_SIDE] = "coalesce(t.side, 'unknown')",
+        [REPORT_BY_HOST] = "coalesce(t.ip, 'unknown')",
+        [REPORT_BY_APP] = "coalesce(c.app_protocol, 'unknown')",
+    };
+    static const char *const cols[] = {
+        [REPORT_BY_NONE] = "", [REPORT_BY_SIDE] = ", r.key AS side",
+        [REPORT_BY_HOST] = ", r.key AS host", [REPORT_BY_APP] = ", r.key AS app",
+    };
+    const char *filter = o->by == REPORT_BY_NONE ? "" : " WHERE r.peak > 0";
+    sqlite3_stmt *s = NULL;
+    char *sql = NULL;
+    size_t len;
+    int ret = 0;
+
+    *out = NULL;
+    if ((unsigned)o->by > REPORT_BY_APP || !(o->bucket_s >= 0) || !isfinite(o->bucket_s)) {
+        fprintf(err, "query: bad timeline options\n");
+        return TW_ERR_USAGE;
+    }
+    len = sizeof(TIMELINE_CTES TIMELINE_REST) + 256;
+    sql = malloc(len);
+    if (!sql) {
+        fprintf(err, "query: out of memory\n");
+        return TW_ERR_NOMEM;
+    }
+    if (o->bucket_s > 0) {
+        sqlite3_int64 nb = 0;
+        snprintf(sql, len, TIMELINE_CTES " SELECT coalesce(sum(nb), 0) FROM steps", "'all'");
+        ret = prepare_msg(db, sql, &s, err);
+        if (ret)
+            goto out;
+        sqlite3_bind_double(s, 1, o->bucket_s);
+        sqlite3_bind_int64(s, 2, o->capture_id);
+        sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
+        if (sqlite3_step(s) != SQLITE_ROW) {
+            fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+            ret = TW_ERR_DB;
+            goto out;
+        }
+        nb = sqlite3_column_int64(s, 0);
+        if (nb > REPORT_TIMELINE_MAX_BUCKETS) {
+            fprintf(err,
+                    "query: --bucket %g makes %lld buckets (at most %d); choose a larger"
+                    " bucket\n",
+                    o->bucket_s, (long long)nb, REPORT_TIMELINE_MAX_BUCKETS);
+            ret = TW_ERR_USAGE;
+            goto out;
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    snprintf(sql, len, TIMELINE_CTES TIMELINE_REST, keys[o->by], cols[o->by], filter);
+    ret = prepare_msg(db, sql, &s, err);
+    if (ret)
+        goto out;
+    sqlite3_bind_double(s, 1, o->bucket_s);
+    sqlite3_bind_int64(s, 2, o->capture_id);
+    sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
+    *out = s;
+    s = NULL;
+out:
+    sqlite3_finalize(s);
+    free(sql);
+    return ret;
+}
+
+/* Prepare a built-in report (not RK_SQL) with its parameters bound. */
+static int prepare_def(sqlite3 *db, const struct report_def *def, const struct report_opts *o,
+                       sqlite3_stmt **out, FILE *err)
+{
+    int ret;
+
+    *out = NULL;
+    switch (def->kind) {
+    case RK_STATIC:
+        return prepare_msg(db, def->sql, out, err);
+    case RK_PORTS:
+        if (o->port_lo < 1 || o->port_lo > o->port_hi || o->port_hi > 65535) {
+            fprintf(err, "query: bad port range %u-%u\n", o->port_lo, o->port_hi);
+            return TW_ERR_USAGE;
+        }
+        ret = prepare_msg(db, def->sql, out, err);
+        if (ret)
+            return ret;
+        sqlite3_bind_int(*out, 1, (int)o->port_lo);
+        sqlite3_bind_int(*out, 2, (int)o->port_hi);
+        sqlite3_bind_int64(*out, 3, o->capture_id);
+        return 0;
+    case RK_TIMELINE:
+        return prepare_timeline(db, o, out, err);
+    case RK_SQL:
+        break;
+    }
+    fprintf(err, "query: not a built-in report: %s\n", def->name);
+    return TW_ERR_USAGE;
+}
+
+int report_prepare(struct sqlite3 *db, const char *name, const struct report_opts *opts,
+                   struct sqlite3_stmt **out, FILE *err)
+{
+    const struct report_def *def = find_report(name);
+    struct report_opts o;
+
+    *out = NULL;
+    if (!def || def->kind == RK_SQL) {
+        fprintf(err, "query: unknown report '%s'\n", name ? name : "");
+        return TW_ERR_USAGE;
+    }
+    opts_fill(&o, opts);
+    return prepare_def(db, def, &o, out, err);
+}
+
+int report_run_opts(const char *path, const char *name, const char *arg, enum report_format fmt,
+                    const struct report_opts *opts, FILE *out, FILE *err)
+{
+    const struct report_def *def = find_report(name);
+    struct report_opts o;
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
-    const char *sql, *tail = NULL;
+    const char *tail = NULL;
     char msg[512];
     int rc, ret;
 
-    for (size_t i = 0; name && i < NREPORTS; i++)
-        if (strcmp(name, reports[i].name) == 0)
-            def = &reports[i];
     if (!def) {
         fprintf(err,
                 "query: unknown report '%s' (summary, connections, timewaits, findings,"
-                " reuse, sql)\n",
+                " reuse, ports, timeline, sql)\n",
                 name ? name : "");
         return TW_ERR_USAGE;
     }
@@ -733,32 +1060,47 @@ int report_run(const char *path, const char *name, const char *arg, enum report_
         fprintf(err, "query: unknown output format\n");
         return TW_ERR_USAGE;
     }
-    sql = def->sql ? def->sql : arg;
-    if (!sql || only_trailer(sql)) {
+    if (opts && (opts->port_lo || opts->port_hi) && def->kind != RK_PORTS) {
+        fprintf(err, "query: --port-range applies to the ports report only\n");
+        return TW_ERR_USAGE;
+    }
+    if (opts && (opts->bucket_s != 0 || opts->by != REPORT_BY_NONE) &&
+        def->kind != RK_TIMELINE) {
+        fprintf(err, "query: --bucket and --by apply to the timeline report only\n");
+        return TW_ERR_USAGE;
+    }
+    if (def->kind == RK_SQL && (!arg || only_trailer(arg))) {
         fprintf(err, "query: sql needs a statement\n");
         return TW_ERR_USAGE;
     }
+    opts_fill(&o, opts);
 
     ret = store_open_readonly(path, &db, msg, sizeof msg);
     if (ret) {
         fprintf(err, "%s\n", msg);
         return ret;
     }
-    rc = sqlite3_prepare_v2(db, sql, -1, &s, &tail);
-    if (rc != SQLITE_OK) {
-        fprintf(err, "query: %s\n", sqlite3_errmsg(db));
-        ret = TW_ERR_DB;
-        goto out;
-    }
-    if (!s) {
-        fprintf(err, "query: sql needs a statement\n");
-        ret = TW_ERR_USAGE;
-        goto out;
-    }
-    if (tail && !only_trailer(tail)) {
-        fprintf(err, "query: only one SQL statement is allowed\n");
-        ret = TW_ERR_USAGE;
-        goto out;
+    if (def->kind != RK_SQL) {
+        ret = prepare_def(db, def, &o, &s, err);
+        if (ret)
+            goto out;
+    } else {
+        rc = sqlite3_prepare_v2(db, arg, -1, &s, &tail);
+        if (rc != SQLITE_OK) {
+            fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+            ret = TW_ERR_DB;
+            goto out;
+        }
+        if (!s) {
+            fprintf(err, "query: sql needs a statement\n");
+            ret = TW_ERR_USAGE;
+            goto out;
+        }
+        if (tail && !only_trailer(tail)) {
+            fprintf(err, "query: only one SQL statement is allowed\n");
+            ret = TW_ERR_USAGE;
+            goto out;
+        }
     }
     ret = emit(out, err, db, s, fmt, def->sql == sql_summary && fmt == REPORT_TABLE);
     if (ret == 0 && (fflush(out) != 0 || ferror(out))) {
@@ -769,6 +1111,12 @@ out:
     sqlite3_finalize(s);
     sqlite3_close(db);
     return ret;
+}
+
+int report_run(const char *path, const char *name, const char *arg, enum report_format fmt,
+               FILE *out, FILE *err)
+{
+    return report_run_opts(path, name, arg, fmt, NULL, out, err);
 }
 
 int report_parse_format(const char *s)
@@ -782,4 +1130,48 @@ int report_parse_format(const char *s)
     if (strcmp(s, "json") == 0)
         return REPORT_JSON;
     return -1;
+}
+
+int report_parse_by(const char *s)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "side") == 0)
+        return REPORT_BY_SIDE;
+    if (strcmp(s, "host") == 0)
+        return REPORT_BY_HOST;
+    if (strcmp(s, "app") == 0)
+        return REPORT_BY_APP;
+    return -1;
+}
+
+/* A decimal port number 1..65535 at *s; advances *s. -1 if none. */
+static long parse_port(const char **s)
+{
+    long v = 0;
+    int digits = 0;
+
+    while (**s >= '0' && **s <= '9' && digits < 6) {
+        v = v * 10 + (**s - '0');
+        (*s)++;
+        digits++;
+    }
+    return digits && v >= 1 && v <= 65535 ? v : -1;
+}
+
+int report_parse_port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+    long a, b;
+
+    if (!s)
+        return -1;
+    a = parse_port(&s);
+    if (a < 0 || *s++ != '-')
+        return -1;
+    b = parse_port(&s);
+    if (b < 0 || *s || a > b)
+        return -1;
+    *lo = (unsigned)a;
+    *hi = (unsigned)b;
+    return 0;
 }

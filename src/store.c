@@ -495,7 +495,8 @@ int store_open(const char *path, int overwrite, struct store **out, char *err, s
         set_err(err, errlen, "no database path given");
         return TW_ERR_USAGE;
     }
-    ret = db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err, errlen);
+    ret = db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, &db, err,
+                  errlen);
     if (ret)
         return ret;
 

@@ -1,0 +1,1696 @@
+/*
+ * report_html.c -- `twscope report`: one self-contained HTML file per database.
+ *
+ * The page is written top to bottom in one pass, after the little that must
+ * be known first (captures, finding kinds, the timeline rows of the charted
+ * captures) has been loaded. Everything else streams from SQL to the file.
+ *
+ * Charts are inline SVG in a fixed coordinate space (viewBox), scaled by the
+ * browser. Time charts use the buckets of the `timeline` report (a round
+ * width, at most ~60 per capture); each capture gets its own time axis, and
+ * only the REPORT_HTML_MAX_CHARTED captures with the most TIME_WAIT periods
+ * and findings are charted (the page says so).
+ *
+ * The timeline is drawn in TIMELINE_COLOR and nothing else uses that color, so
+ * a test can find the chart in a screenshot.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "twscope/common.h"
+#include "twscope/config.h"
+#include "twscope/report.h"
+#include "twscope/report_html.h"
+#include "twscope/store.h"
+
+#define TIMELINE_COLOR "#d9480f"     /* total concurrent TIME_WAIT: unique on the page */
+#define CLIENT_COLOR "#1971c2"
+#define SERVER_COLOR "#2f9e44"
+#define MAX_KINDS 8                  /* finding kinds with their own color; more: "other" */
+#define SOURCE_CUT 160               /* characters of a capture source shown in titles */
+#define DETAIL_CUT 1000              /* characters of a finding detail shown */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+struct cap_info {
+    int64_t id;
+    char *source, *error, *profile; /* malloc'd copies, or NULL */
+    int64_t files, packets, tcp_packets, conns, tws, finds;
+    double first_ts, last_ts;
+    int complete;
+    int64_t peak;                    /* most TIME_WAIT periods at once */
+    double peak_ts;                  /* when first reached */
+    int charted;                     /* gets time charts */
+    /* chart data, charted captures only */
+    int nb;                          /* buckets */
+    double t0, w;                    /* first bucket start, width (s) */
+    int64_t *tot, *cli, *srv, *started; /* per bucket: peak total/client/server, started */
+    int64_t *kinds;                  /* nb * (MAX_KINDS + 1) finding counts */
+};
+
+struct html {
+    FILE *o;
+    sqlite3 *db;
+    FILE *err;
+    int ret;                         /* first error, TW_ERR_* */
+    struct report_opts opts;
+    struct cap_info *caps;
+    size_t ncaps;
+    char *kind[MAX_KINDS];           /* finding kinds by count, malloc'd */
+    int nkinds;
+    int other_kinds;                 /* 1 if some kind is beyond MAX_KINDS */
+    int64_t total_findings;
+};
+
+/* ---- errors and SQL helpers ---- */
+
+static void fail_db(struct html *h)
+{
+    if (!h->ret) {
+        fprintf(h->err, "report: %s\n", sqlite3_errmsg(h->db));
+        h->ret = TW_ERR_DB;
+    }
+}
+
+static void fail_nomem(struct html *h)
+{
+    if (!h->ret) {
+        fprintf(h->err, "report: out of memory\n");
+        h->ret = TW_ERR_NOMEM;
+    }
+}
+
+/* Prepared statement, or NULL after an error (then h->ret is set). */
+static sqlite3_stmt *prep(struct html *h, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+
+    if (h->ret)
+        return NULL;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        fail_db(h);
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* 1 while s has a row; 0 at the end or after an error (h->ret set). */
+static int row(struct html *h, sqlite3_stmt *s)
+{
+    int rc;
+
+    if (!s || h->ret)
+        return 0;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc != SQLITE_DONE)
+        fail_db(h);
+    return 0;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+static char *dup_col(struct html *h, sqlite3_stmt *s, int i)
+{
+    const char *t = col_text(s, i);
+    char *p;
+
+    if (!t)
+        return NULL;
+    p = strdup(t);
+    if (!p)
+        fail_nomem(h);
+    return p;
+}
+
+static int64_t scalar_int(struct html *h, const char *sql)
+{
+    sqlite3_stmt *s = prep(h, sql);
+    int64_t v = 0;
+
+    if (row(h, s))
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* ---- escaping ---- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xbf;
+    int len;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if ((size_t)len > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (int k = 2; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/*
+ * Text or attribute value: the five markup characters as entities, control
+ * characters as spaces, invalid UTF-8 as U+FFFD. At most max characters
+ * (code points) are written, then an ellipsis; max 0 = no limit.
+ */
+static void esc_cut(FILE *o, const char *str, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)(str ? str : "");
+    size_t n = strlen((const char *)s), i = 0, chars = 0;
+
+    while (i < n) {
+        unsigned c = s[i];
+        if (max && chars++ == max) {
+            fputs("\xe2\x80\xa6", o);
+            return;
+        }
+        switch (c) {
+        case '&': fputs("&amp;", o); i++; continue;
+        case '<': fputs("&lt;", o); i++; continue;
+        case '>': fputs("&gt;", o); i++; continue;
+        case '"': fputs("&quot;", o); i++; continue;
+        case '\'': fputs("&#39;", o); i++; continue;
+        default: break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            fputc(c == '\n' || c == '\t' ? (int)c : ' ', o);
+            i++;
+        } else if (c < 0x80) {
+            fputc((int)c, o);
+            i++;
+        } else {
+            int len = utf8_len(s + i, n - i);
+            if (len) {
+                fwrite(s + i, 1, (size_t)len, o);
+                i += (size_t)len;
+            } else {
+                fputs("\xef\xbf\xbd", o);
+                i++;
+            }
+        }
+    }
+}
+
+static void esc(FILE *o, const char *s)
+{
+    esc_cut(o, s, 0);
+}
+
+/* ---- numbers and times ---- */
+
+/* t as UTC with strftime format fmt and `digits` (0, 3, 6) fraction digits. */
+static void fmt_time(char *buf, size_t n, double t, const char *fmt, int digits)
+{
+    double fl = floor(t);
+    time_t sec = (time_t)fl;
+    struct tm tm;
+    size_t len;
+
+    if (!isfinite(t) || fabs(t) > 1e14 || !gmtime_r(&sec, &tm)) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    len = strftime(buf, n, fmt, &tm);
+    if (digits > 0 && len < n) {
+        long scale = digits >= 6 ? 1000000 : 1000;
+        long frac = (long)((t - fl) * (double)scale + 0.5);
+        if (frac >= scale)
+            frac = scale - 1;
+        snprintf(buf + len, n - len, ".%0*ld", digits >= 6 ? 6 : 3, frac);
+    }
+}
+
+static void fmt_duration(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, n, "-");
+    else if (s < 1)
+        snprintf(buf, n, "%.0f ms", s * 1000);
+    else if (s < 60)
+        snprintf(buf, n, "%.1f s", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
+    else if (s < 86400)
+        snprintf(buf, n, "%d h %02d min", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else
+        snprintf(buf, n, "%.1f days", s / 86400);
+}
+
+/* A duration in seconds as an axis label: "90 s", "5 min", "2 h", "3 d". */
+static void fmt_secs_label(char *buf, size_t n, double s)
+{
+    if (s != 0 && fabs(s) < 1)
+        snprintf(buf, n, "%g ms", s * 1000);
+    else if (fabs(s) < 120)
+        snprintf(buf, n, "%g s", s);
+    else if (fabs(s) < 7200)
+        snprintf(buf, n, "%g min", s / 60);
+    else if (fabs(s) < 172800)
+        snprintf(buf, n, "%g h", s / 3600);
+    else
+        snprintf(buf, n, "%g d", s / 86400);
+}
+
+/* Smallest 1, 2 or 5 times a power of ten that is >= v (1 for v <= 0). */
+static double nice125(double v)
+{
+    double p;
+
+    if (!(v > 0) || !isfinite(v))
+        return 1;
+    p = pow(10, floor(log10(v)));
+    if (v <= p * 1.000001)
+        return p;
+    if (v <= 2 * p * 1.000001)
+        return 2 * p;
+    if (v <= 5 * p * 1.000001)
+        return 5 * p;
+    return 10 * p;
+}
+
+/* Round time step >= span/n: the timeline report's auto bucket rule. */
+static double nice_time_step(double span, int n)
+{
+    static const double steps[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
+                                   0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
+                                   1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
+                                   604800};
+    double want = span / n;
+
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (steps[i] >= want)
+            return steps[i];
+    return 86400.0 * (floor(want / 86400) + 1);
+}
+
+static const char *flag_letters(int f, char *buf)
+{
+    static const char letters[] = "FSRPAUEC";
+    int k = 0;
+
+    for (int i = 0; i < 8; i++)
+        if (f & (1 << i))
+            buf[k++] = letters[i];
+    buf[k] = '\0';
+    return buf;
+}
+
+/* ---- colors ---- */
+
+static const char *reason_color(const char *r)
+{
+    static const struct { const char *name, *color; } map[] = {
+        {"expired", "#5c7cfa"}, {"reused", "#f59f00"},  {"rst", "#e03131"},
+        {"capture_end", "#adb5bd"}, {"evicted", "#845ef7"},
+    };
+
+    for (size_t i = 0; r && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(r, map[i].name) == 0)
+            return map[i].color;
+    return "#495057";
+}
+
+/* Color of finding kind index k (MAX_KINDS = "other"). */
+static const char *kind_color(const struct html *h, int k)
+{
+    static const struct { const char *name, *color; } map[] = {
+        {"fin_retransmission", "#1c7ed6"}, {"final_ack_retransmission", "#0ca678"},
+        {"late_segment", "#fab005"},       {"tw_reuse", "#ae3ec9"},
+        {"tw_rst", "#e03131"},
+    };
+    static const char *const spare[] = {"#15aabf", "#82c91e", "#f06595", "#7950f2",
+                                        "#66a80f", "#1098ad", "#e64980", "#5f3dc4"};
+
+    if (k >= MAX_KINDS || k >= h->nkinds)
+        return "#868e96";
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(h->kind[k], map[i].name) == 0)
+            return map[i].color;
+    return spare[k % 8];
+}
+
+static int kind_index(const struct html *h, const char *kind)
+{
+    for (int k = 0; kind && k < h->nkinds; k++)
+        if (strcmp(kind, h->kind[k]) == 0)
+            return k;
+    return MAX_KINDS;
+}
+
+/* ---- loading ---- */
+
+static void caps_free(struct html *h)
+{
+    for (size_t i = 0; i < h->ncaps; i++) {
+        struct cap_info *c = &h->caps[i];
+        free(c->source);
+        free(c->error);
+        free(c->profile);
+        free(c->tot);
+        free(c->cli);
+        free(c->srv);
+        free(c->started);
+        free(c->kinds);
+    }
+    free(h->caps);
+    for (int k = 0; k < h->nkinds; k++)
+        free(h->kind[k]);
+}
+
+static struct cap_info *cap_by_id(struct html *h, int64_t id)
+{
+    for (size_t i = 0; i < h->ncaps; i++)
+        if (h->caps[i].id == id)
+            return &h->caps[i];
+    return NULL;
+}
+
+static void load_captures(struct html *h)
+{
+    static const char sql[] =
+        "WITH cc AS (SELECT capture_id AS cap, count(*) AS n FROM connections GROUP BY 1),"
+        " tc AS (SELECT c.capture_id AS cap, count(*) AS n FROM time_waits t"
+        "  JOIN connections c ON c.id = t.connection_id GROUP BY 1),"
+        " fc AS (SELECT c.capture_id AS cap, count(*) AS n FROM findings f"
+        "  JOIN connections c ON c.id = f.connection_id GROUP BY 1)"
+        " SELECT p.id, p.source, p.files, p.first_ts, p.last_ts, p.packets, p.tcp_packets,"
+        "  p.complete, p.error, p.tw_profile, coalesce(cc.n, 0), coalesce(tc.n, 0),"
+        "  coalesce(fc.n, 0)"
+        " FROM captures p LEFT JOIN cc ON cc.cap = p.id LEFT JOIN tc ON tc.cap = p.id"
+        " LEFT JOIN fc ON fc.cap = p.id ORDER BY p.id";
+    sqlite3_stmt *s = prep(h, sql);
+    size_t cap = 0;
+
+    while (row(h, s)) {
+        struct cap_info *c;
+        if (h->ncaps == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct cap_info *p = realloc(h->caps, ncap * sizeof *p);
+            if (!p) {
+                fail_nomem(h);
+                break;
+            }
+            h->caps = p;
+            cap = ncap;
+        }
+        c = &h->caps[h->ncaps++];
+        memset(c, 0, sizeof *c);
+        c->id = sqlite3_column_int64(s, 0);
+        c->source = dup_col(h, s, 1);
+        c->files = sqlite3_column_int64(s, 2);
+        c->first_ts = sqlite3_column_double(s, 3);
+        c->last_ts = sqlite3_column_double(s, 4);
+        c->packets = sqlite3_column_int64(s, 5);
+        c->tcp_packets = sqlite3_column_int64(s, 6);
+        c->complete = sqlite3_column_int(s, 7);
+        c->error = dup_col(h, s, 8);
+        c->profile = dup_col(h, s, 9);
+        c->conns = sqlite3_column_int64(s, 10);
+        c->tws = sqlite3_column_int64(s, 11);
+        c->finds = sqlite3_column_int64(s, 12);
+    }
+    sqlite3_finalize(s);
+}
+
+static void load_kinds(struct html *h)
+{
+    sqlite3_stmt *s = prep(h, "SELECT coalesce(kind, 'unknown'), count(*) FROM findings"
+                              " GROUP BY 1 ORDER BY 2 DESC, 1");
+
+    while (row(h, s)) {
+        h->total_findings += sqlite3_column_int64(s, 1);
+        if (h->nkinds == MAX_KINDS) {
+            h->other_kinds = 1;
+            continue;
+        }
+        h->kind[h->nkinds] = dup_col(h, s, 0);
+        if (h->kind[h->nkinds])
+            h->nkinds++;
+    }
+    sqlite3_finalize(s);
+}
+
+/* The REPORT_HTML_MAX_CHARTED captures with the most TIME_WAITs + findings. */
+static void choose_charted(struct html *h)
+{
+    for (int k = 0; k < REPORT_HTML_MAX_CHARTED; k++) {
+        struct cap_info *best = NULL;
+        for (size_t i = 0; i < h->ncaps; i++) {
+            struct cap_info *c = &h->caps[i];
+            if (c->charted || c->tws + c->finds == 0)
+                continue;
+            if (!best || c->tws + c->finds > best->tws + best->finds)
+                best = c;
+        }
+        if (!best)
+            break;
+        best->charted = 1;
+    }
+}
+
+static int alloc_buckets(struct html *h, struct cap_info *c, int nb, double t0, double w)
+{
+    c->nb = nb;
+    c->t0 = t0;
+    c->w = w;
+    c->tot = calloc((size_t)nb, sizeof *c->tot);
+    c->cli = calloc((size_t)nb, sizeof *c->cli);
+    c->srv = calloc((size_t)nb, sizeof *c->srv);
+    c->started = calloc((size_t)nb, sizeof *c->started);
+    c->kinds = calloc((size_t)nb * (MAX_KINDS + 1), sizeof *c->kinds);
+    if (!c->tot || !c->cli || !c->srv || !c->started || !c->kinds) {
+        fail_nomem(h);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Timeline rows of every capture, kept for the charted ones. The total series is dense (one row per bucket), so its
+ * first pass gives each capture's t0, width and bucket count.
+ */
+static void load_timeline(struct html *h)
+{
+    struct report_opts o = h->opts;
+    sqlite3_stmt *s = NULL;
+    struct cap_info *c = NULL;
+    int64_t cur = -1;
+    int n = 0;
+
+    o.bucket_s = 0;
+    o.by = REPORT_BY_NONE;
+    o.capture_id = 0;
+    /* first pass: count buckets per capture, peaks */
+    if (h->ret || report_prepare(h->db, "timeline", &o, &s, h->err)) {
+        if (!h->ret)
+            h->ret = TW_ERR_DB;
+        return;
+    }
+    while (row(h, s)) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        if (id != cur) {
+            if (c && c->charted && alloc_buckets(h, c, n, c->t0, c->w))
+                break;
+            cur = id;
+            n = 0;
+            c = cap_by_id(h, id);
+            if (c) {
+                c->t0 = sqlite3_column_double(s, 1);
+                c->w = sqlite3_column_double(s, 3);
+            }
+        }
+        n++;
+    }
+    if (!h->ret && c && c->charted && !c->tot)
+        alloc_buckets(h, c, n, c->t0, c->w);
+    sqlite3_reset(s);
+    /* second pass: fill the charted captures */
+    while (row(h, s)) {
+        c = cap_by_id(h, sqlite3_column_int64(s, 0));
+        if (c && c->tot) {
+            long b = lround((sqlite3_column_double(s, 1) - c->t0) / c->w);
+            if (b >= 0 && b < c->nb) {
+                c->tot[b] = sqlite3_column_int64(s, 4);
+                c->started[b] = sqlite3_column_int64(s, 5);
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+
+    o.by = REPORT_BY_SIDE;
+    if (h->ret || report_prepare(h->db, "timeline", &o, &s, h->err)) {
+        if (!h->ret)
+            h->ret = TW_ERR_DB;
+        return;
+    }
+    while (row(h, s)) {
+        const char *side;
+        long b;
+        c = cap_by_id(h, sqlite3_column_int64(s, 0));
+        if (!c || !c->tot)
+            continue;
+        b = lround((sqlite3_column_double(s, 1) - c->t0) / c->w);
+        side = col_text(s, 4);
+        if (b < 0 || b >= c->nb || !side)
+            continue;
+        if (strcmp(side, "client") == 0)
+            c->cli[b] = sqlite3_column_int64(s, 5);
+        else if (strcmp(side, "server") == 0)
+            c->srv[b] = sqlite3_column_int64(s, 5);
+    }
+    sqlite3_finalize(s);
+}
+
+/*
+ * The exact peak of concurrent TIME_WAIT periods of each capture and its
+ * instant: the timeline's running sum without buckets (the timeline's largest
+ * bucket peak is the same number).
+ */
+static void load_peaks(struct html *h)
+{
+    static const char sql[] =
+        "WITH tw AS (SELECT c.capture_id AS cap, t.start_ts AS s,"
+        "  max(coalesce(t.end_ts, t.expected_end_ts, t.start_ts), t.start_ts) AS e"
+        "  FROM time_waits t JOIN connections c ON c.id = t.connection_id"
+        "  WHERE t.start_ts IS NOT NULL),"
+        " ev AS (SELECT cap, s AS t, 1 AS d FROM tw UNION ALL SELECT cap, e, -1 FROM tw),"
+        " lv AS (SELECT cap, t, sum(d) OVER (PARTITION BY cap ORDER BY t, d DESC"
+        "  ROWS UNBOUNDED PRECEDING) AS n FROM ev),"
+        " pk AS (SELECT cap, t, n, row_number() OVER (PARTITION BY cap ORDER BY n DESC, t)"
+        "  AS rn FROM lv)"
+        " SELECT cap, n, t FROM pk WHERE rn = 1";
+    sqlite3_stmt *s = prep(h, sql);
+
+    while (row(h, s)) {
+        struct cap_info *c = cap_by_id(h, sqlite3_column_int64(s, 0));
+        if (c) {
+            c->peak = sqlite3_column_int64(s, 1);
+            c->peak_ts = sqlite3_column_double(s, 2);
+        }
+    }
+    sqlite3_finalize(s);
+}
+
+/* Findings per bucket and kind for the charted captures. */
+static void load_finding_buckets(struct html *h)
+{
+    static const char sql[] =
+        "SELECT max(0, min(?3 - 1, CAST((f.ts - ?1) / ?2 AS INTEGER))),"
+        " coalesce(f.kind, 'unknown'), count(*)"
+        " FROM findings f JOIN connections c ON c.id = f.connection_id"
+        " WHERE c.capture_id = ?4 AND f.ts IS NOT NULL GROUP BY 1, 2";
+    sqlite3_stmt *s = prep(h, sql);
+
+    for (size_t i = 0; s && i < h->ncaps && !h->ret; i++) {
+        struct cap_info *c = &h->caps[i];
+        if (!c->charted)
+            continue;
+        if (!c->tot) {
+            /* no TIME_WAIT: an axis over the capture, as the timeline would cut it */
+            double span = c->last_ts - c->first_ts, w, t0;
+            int nb;
+            if (span < 0)
+                span = 0;
+            w = nice_time_step(span, REPORT_TIMELINE_BUCKETS);
+            t0 = floor(c->first_ts / w) * w;
+            nb = (int)ceil((c->last_ts - t0) / w);
+            if (nb < 1)
+                nb = 1;
+            if (nb > 4 * REPORT_TIMELINE_BUCKETS)
+                nb = 4 * REPORT_TIMELINE_BUCKETS;
+            if (alloc_buckets(h, c, nb, t0, w))
+                break;
+        }
+        sqlite3_bind_double(s, 1, c->t0);
+        sqlite3_bind_double(s, 2, c->w);
+        sqlite3_bind_int(s, 3, c->nb);
+        sqlite3_bind_int64(s, 4, c->id);
+        while (row(h, s)) {
+            int b = sqlite3_column_int(s, 0);
+            int k = kind_index(h, col_text(s, 1));
+            if (b >= 0 && b < c->nb)
+                c->kinds[(size_t)b * (MAX_KINDS + 1) + (size_t)k] += sqlite3_column_int64(s, 2);
+        }
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+}
+
+/* ---- SVG ---- */
+
+/* Plot area of a chart inside a W x H viewBox. */
+struct plot {
+    double W, H;                     /* viewBox size */
+    double x0, x1, y0, y1;           /* plot area: left, right, top, bottom */
+    double ymax, ystep;              /* value axis */
+};
+
+static void plot_init(struct plot *p, double W, double H, double ymax)
+{
+    p->W = W;
+    p->H = H;
+    p->x0 = 58;
+    p->x1 = W - 14;
+    p->y0 = 14;
+    p->y1 = H - 40;
+    if (ymax < 1)
+        ymax = 1;
+    p->ystep = nice125(ymax / 5);
+    if (p->ystep < 1)
+        p->ystep = 1;
+    p->ymax = ceil(ymax / p->ystep) * p->ystep;
+    {
+        /* room for the widest value label */
+        char b[32];
+        int len = snprintf(b, sizeof b, "%.0f", p->ymax);
+        if (len > 4)
+            p->x0 = 30 + 7 * len;
+    }
+}
+
+static double py(const struct plot *p, double v)
+{
+    return p->y1 - v * (p->y1 - p->y0) / p->ymax;
+}
+
+static void svg_open(FILE *o, const struct plot *p, const char *label)
+{
+    fprintf(o, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
+            p->W, p->H);
+    esc(o, label);
+    fputs("\">\n", o);
+}
+
+/* Horizontal grid lines and value labels; label = axis title (vertical). */
+static void axis_values(FILE *o, const struct plot *p, const char *label)
+{
+    for (double v = 0; v <= p->ymax + 1e-9; v += p->ystep) {
+        double y = py(p, v);
+        fprintf(o, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                   "<text class=\"yl\" x=\"%.1f\" y=\"%.1f\">%.0f</text>\n",
+                p->x0, y, p->x1, y, p->x0 - 6, y + 4, v);
+    }
+    fprintf(o, "<text class=\"at\" transform=\"translate(13 %.1f) rotate(-90)\">", (p->y0 + p->y1) / 2);
+    esc(o, label);
+    fputs("</text>\n", o);
+    fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+               "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+            p->x0, p->y0, p->x0, p->y1, p->x0, p->y1, p->x1, p->y1);
+}
+
+/* Time ticks under the plot for [t0, t1], and the axis caption. */
+static void axis_time(FILE *o, const struct plot *p, double t0, double t1, double w)
+{
+    double span = t1 - t0, step, first;
+    const char *fmt;
+    int digits = 0, ticks = 0;
+    char buf[64], from[64], wb[32];
+
+    if (!(span > 0))
+        span = 1;
+    step = nice_time_step(span, 7);
+    if (step < 1) {
+        fmt = "%H:%M:%S";
+        digits = 3;
+    } else if (span <= 1.5 * 86400) {
+        fmt = step >= 60 ? "%H:%M" : "%H:%M:%S";
+    } else if (step < 86400) {
+        fmt = "%m-%d %H:%M";
+    } else {
+        fmt = "%Y-%m-%d";
+    }
+    first = ceil(t0 / step - 1e-9) * step;
+    for (double t = first; t <= t1 + 1e-9 && ticks < 24; t += step, ticks++) {
+        double x = p->x0 + (t - t0) * (p->x1 - p->x0) / span;
+        fmt_time(buf, sizeof buf, t, fmt, digits);
+        fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                   "<text class=\"xl\" x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+                x, p->y1, x, p->y1 + 5, x, p->y1 + 17, buf);
+    }
+    fmt_time(from, sizeof from, t0, "%Y-%m-%d %H:%M:%S", step < 1 ? 3 : 0);
+    fmt_secs_label(wb, sizeof wb, w);
+    fprintf(o, "<text class=\"at\" x=\"%.1f\" y=\"%.1f\">time (UTC) from %s, buckets of %s</text>\n",
+            (p->x0 + p->x1) / 2, p->H - 6, from, wb);
+}
+
+static void svg_empty(FILE *o, const struct plot *p, const char *msg)
+{
+    fprintf(o, "<rect class=\"empty\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>"
+               "<text class=\"none\" x=\"%.1f\" y=\"%.1f\">",
+            p->x0, p->y0, p->x1 - p->x0, p->y1 - p->y0, (p->x0 + p->x1) / 2,
+            (p->y0 + p->y1) / 2 + 5);
+    esc(o, msg);
+    fputs("</text>\n", o);
+}
+
+/* A step line (and, with fill, the area under it) of v[0..nb-1]. */
+static void step_path(FILE *o, const struct plot *p, const int64_t *v, int nb, const char *cls,
+                      int area)
+{
+    double bw = (p->x1 - p->x0) / nb;
+
+    fprintf(o, "<path class=\"%s\" d=\"M%.1f %.1f", cls, p->x0, area ? p->y1 : py(p, (double)v[0]));
+    for (int i = 0; i < nb; i++)
+        fprintf(o, "V%.1fH%.1f", py(p, (double)v[i]), p->x0 + (i + 1) * bw);
+    if (area)
+        fprintf(o, "V%.1fZ", p->y1);
+    fputs("\"/>\n", o);
+}
+
+static void legend_item(FILE *o, const char *color, const char *label, int line)
+{
+    fprintf(o, "<span class=\"li\"><span class=\"%s\" style=\"background:%s\"></span>",
+            line ? "sw ln" : "sw", color);
+    esc(o, label);
+    fputs("</span>", o);
+}
+
+static void chart_timeline(struct html *h, const struct cap_info *c)
+{
+    FILE *o = h->o;
+    struct plot p;
+    int64_t ymax = 0;
+    int any_cli = 0, any_srv = 0;
+    double bw;
+
+    for (int i = 0; c && i < c->nb; i++) {
+        if (c->tot[i] > ymax)
+            ymax = c->tot[i];
+        any_cli |= c->cli[i] > 0;
+        any_srv |= c->srv[i] > 0;
+    }
+    plot_init(&p, 1100, c && c->tws ? 300 : 130, (double)ymax);
+    svg_open(o, &p, "concurrent TIME_WAIT periods over time");
+    axis_values(o, &p, "TIME_WAIT at once");
+    if (!c || !c->tws || c->nb == 0) {
+        svg_empty(o, &p, "no TIME_WAIT periods");
+        fputs("</svg>\n", o);
+        return;
+    }
+    axis_time(o, &p, c->t0, c->t0 + c->nb * c->w, c->w);
+    step_path(o, &p, c->tot, c->nb, "tla", 1);
+    if (any_cli)
+        step_path(o, &p, c->cli, c->nb, "tlc", 0);
+    if (any_srv)
+        step_path(o, &p, c->srv, c->nb, "tls", 0);
+    step_path(o, &p, c->tot, c->nb, "tl", 0);
+    /* hover boxes: one per bucket */
+    bw = (p.x1 - p.x0) / c->nb;
+    for (int i = 0; i < c->nb; i++) {
+        char a[64];
+        fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
+        fprintf(o, "<rect class=\"hov\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
+                   "<title>%s UTC: at most %lld at once (client %lld, server %lld), %lld started"
+                   "</title></rect>\n",
+                p.x0 + i * bw, p.y0, bw, p.y1 - p.y0, a, (long long)c->tot[i],
+                (long long)c->cli[i], (long long)c->srv[i], (long long)c->started[i]);
+    }
+    fputs("</svg>\n<div class=\"legend\">", o);
+    legend_item(o, TIMELINE_COLOR, "all TIME_WAIT periods (most at once per bucket)", 0);
+    if (any_cli)
+        legend_item(o, CLIENT_COLOR, "client side", 1);
+    if (any_srv)
+        legend_item(o, SERVER_COLOR, "server side", 1);
+    fputs("</div>\n", o);
+}
+
+static void chart_findings_time(struct html *h, const struct cap_info *c)
+{
+    FILE *o = h->o;
+    struct plot p;
+    int64_t ymax = 0;
+    double bw;
+    int used[MAX_KINDS + 1] = {0};
+
+    for (int i = 0; i < c->nb; i++) {
+        int64_t sum = 0;
+        for (int k = 0; k <= MAX_KINDS; k++) {
+            int64_t v = c->kinds[(size_t)i * (MAX_KINDS + 1) + (size_t)k];
+            sum += v;
+            used[k] |= v > 0;
+        }
+        if (sum > ymax)
+            ymax = sum;
+    }
+    plot_init(&p, 1100, 200, (double)ymax);
+    svg_open(o, &p, "findings over time by kind");
+    axis_values(o, &p, "findings");
+    if (ymax == 0) {
+        svg_empty(o, &p, "no findings");
+        fputs("</svg>\n", o);
+        return;
+    }
+    axis_time(o, &p, c->t0, c->t0 + c->nb * c->w, c->w);
+    bw = (p.x1 - p.x0) / c->nb;
+    for (int i = 0; i < c->nb; i++) {
+        double base = 0;
+        for (int k = 0; k <= MAX_KINDS; k++) {
+            int64_t v = c->kinds[(size_t)i * (MAX_KINDS + 1) + (size_t)k];
+            char a[64];
+            if (!v)
+                continue;
+            fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
+            fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                       "<title>%s UTC: %lld ",
+                    p.x0 + i * bw + (bw > 3 ? 0.5 : 0), py(&p, base + (double)v),
+                    bw > 3 ? bw - 1 : bw, py(&p, base) - py(&p, base + (double)v),
+                    kind_color(h, k), a, (long long)v);
+            esc(o, k < h->nkinds ? h->kind[k] : "other");
+            fputs("</title></rect>\n", o);
+            base += (double)v;
+        }
+    }
+    fputs("</svg>\n<div class=\"legend\">", o);
+    for (int k = 0; k <= MAX_KINDS; k++)
+        if (used[k])
+            legend_item(o, kind_color(h, k), k < h->nkinds ? h->kind[k] : "other", 0);
+    fputs("</div>\n", o);
+}
+
+/* Horizontal bars: TIME_WAIT periods by end reason, client and server stacked. */
+static void chart_end_reasons(struct html *h)
+{
+    static const char sql[] =
+        "SELECT coalesce(end_reason, 'unknown') AS r, sum(side = 'client'),"
+        " sum(side = 'server'), count(*) FROM time_waits GROUP BY r"
+        " ORDER BY count(*) DESC, r LIMIT 12";
+    sqlite3_stmt *s = prep(h, sql);
+    FILE *o = h->o;
+    char *names[12];
+    int64_t cl[12], sv[12], tot[12], max = 0;
+    int n = 0;
+    struct plot p;
+
+    while (row(h, s) && n < 12) {
+        names[n] = dup_col(h, s, 0);
+        cl[n] = sqlite3_column_int64(s, 1);
+        sv[n] = sqlite3_column_int64(s, 2);
+        tot[n] = sqlite3_column_int64(s, 3);
+        if (tot[n] > max)
+            max = tot[n];
+        n++;
+    }
+    sqlite3_finalize(s);
+    plot_init(&p, 540, 60 + 30 * (n ? n : 3), 1);
+    p.x0 = 110;
+    p.x1 = 470;
+    svg_open(o, &p, "TIME_WAIT periods by end reason");
+    if (n == 0) {
+        svg_empty(o, &p, "no TIME_WAIT periods");
+    } else {
+        double scale = (p.x1 - p.x0) / (double)max;
+        for (int i = 0; i < n; i++) {
+            double y = p.y0 + 6 + i * 30, wc = (double)cl[i] * scale, ws = (double)sv[i] * scale;
+            double wo = (double)(tot[i] - cl[i] - sv[i]) * scale;
+            fprintf(o, "<text class=\"yl\" x=\"%.1f\" y=\"%.1f\">", p.x0 - 8, y + 15);
+            esc(o, names[i]);
+            fputs("</text>", o);
+            fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"%s\">"
+                       "<title>client side: %lld</title></rect>",
+                    p.x0, y, wc, CLIENT_COLOR, (long long)cl[i]);
+            fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"%s\">"
+                       "<title>server side: %lld</title></rect>",
+                    p.x0 + wc, y, ws, SERVER_COLOR, (long long)sv[i]);
+            if (wo > 0)
+                fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"#868e96\">"
+                           "<title>other side: %lld</title></rect>",
+                        p.x0 + wc + ws, y, wo, (long long)(tot[i] - cl[i] - sv[i]));
+            fprintf(o, "<text class=\"vl\" x=\"%.1f\" y=\"%.1f\">%lld</text>\n",
+                    p.x0 + wc + ws + (wo > 0 ? wo : 0) + 5, y + 15, (long long)tot[i]);
+        }
+        fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                p.x0, p.y0, p.x0, p.y0 + 12 + 30 * n);
+    }
+    fputs("</svg>\n<div class=\"legend\">", o);
+    legend_item(o, CLIENT_COLOR, "client side", 0);
+    legend_item(o, SERVER_COLOR, "server side", 0);
+    fputs("</div>\n", o);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+}
+
+/* Histogram of how long TIME_WAIT periods lasted, stacked by end reason. */
+static void chart_durations(struct html *h)
+{
+#define DUR "max(0, coalesce(end_ts, expected_end_ts, start_ts) - start_ts)"
+    static const char sql_max[] = "SELECT max(" DUR "), count(*) FROM time_waits"
+                                  " WHERE start_ts IS NOT NULL";
+    static const char sql_bins[] =
+        "SELECT CAST(" DUR " / ?1 AS INTEGER) AS b, coalesce(end_reason, 'unknown') AS r,"
+        " count(*) FROM time_waits WHERE start_ts IS NOT NULL GROUP BY b, r";
+    static const char sql_msl[] =
+        "SELECT duration_s, count(*) FROM time_waits WHERE duration_s > 0"
+        " GROUP BY duration_s ORDER BY count(*) DESC LIMIT 3";
+#undef DUR
+    static const char *const reasons[] = {"expired", "reused", "rst", "capture_end", "evicted",
+                                          "other"};
+    enum { NR = 6, MAXBINS = 40 };
+    int64_t bins[MAXBINS][NR], ymax = 0, n = 0;
+    int used[NR] = {0}, nb = 0;
+    double maxd = 0, w;
+    sqlite3_stmt *s = prep(h, sql_max);
+    FILE *o = h->o;
+    struct plot p;
+
+    memset(bins, 0, sizeof bins);
+    if (row(h, s)) {
+        maxd = sqlite3_column_double(s, 0);
+        n = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    w = nice125(maxd / 30);
+    if (maxd > 0 && w > maxd)
+        w = maxd;
+    nb = n ? (int)floor(maxd / w) + 1 : 0;
+    if (nb > MAXBINS)
+        nb = MAXBINS;
+    s = prep(h, sql_bins);
+    if (s)
+        sqlite3_bind_double(s, 1, w);
+    while (row(h, s)) {
+        int b = sqlite3_column_int(s, 0), r = NR - 1;
+        const char *name = col_text(s, 1);
+        for (int k = 0; name && k < NR - 1; k++)
+            if (strcmp(name, reasons[k]) == 0)
+                r = k;
+        if (b < 0)
+            b = 0;
+        if (b >= nb)
+            b = nb - 1;
+        if (b >= 0) {
+            bins[b][r] += sqlite3_column_int64(s, 2);
+            used[r] = 1;
+        }
+    }
+    sqlite3_finalize(s);
+    for (int b = 0; b < nb; b++) {
+        int64_t sum = 0;
+        for (int r = 0; r < NR; r++)
+            sum += bins[b][r];
+        if (sum > ymax)
+            ymax = sum;
+    }
+    plot_init(&p, 540, 260, (double)ymax);
+    svg_open(o, &p, "histogram of TIME_WAIT durations");
+    axis_values(o, &p, "TIME_WAIT periods");
+    if (nb == 0) {
+        svg_empty(o, &p, "no TIME_WAIT periods");
+        fputs("</svg>\n", o);
+        return;
+    }
+    {
+        double span = nb * w, bw = (p.x1 - p.x0) / nb, lstep = nice125(span / 6);
+        for (int b = 0; b < nb; b++) {
+            double base = 0;
+            for (int r = 0; r < NR; r++) {
+                int64_t v = bins[b][r];
+                char lo[32], hi[32];
+                if (!v)
+                    continue;
+                fmt_secs_label(lo, sizeof lo, b * w);
+                fmt_secs_label(hi, sizeof hi, (b + 1) * w);
+                fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                           "<title>%s to %s: %lld %s</title></rect>\n",
+                        p.x0 + b * bw + (bw > 3 ? 0.5 : 0), py(&p, base + (double)v),
+                        bw > 3 ? bw - 1 : bw, py(&p, base) - py(&p, base + (double)v),
+                        reason_color(reasons[r]), lo, hi, (long long)v, reasons[r]);
+                base += (double)v;
+            }
+        }
+        for (double v = 0; v <= span + 1e-9; v += lstep) {
+            double x = p.x0 + v * (p.x1 - p.x0) / span;
+            char l[32];
+            fmt_secs_label(l, sizeof l, v);
+            fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                       "<text class=\"xl\" x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+                    x, p.y1, x, p.y1 + 5, x, p.y1 + 17, l);
+        }
+        /* the 2*MSL values used: where "expired" periods end */
+        s = prep(h, sql_msl);
+        while (row(h, s)) {
+            double d = sqlite3_column_double(s, 0), x;
+            char l[32];
+            if (d > span)
+                continue;
+            x = p.x0 + d * (p.x1 - p.x0) / span;
+            fmt_secs_label(l, sizeof l, d);
+            fprintf(o, "<line class=\"msl\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                       "<text class=\"ml\" x=\"%.1f\" y=\"%.1f\">2MSL %s</text>\n",
+                    x, p.y0, x, p.y1, x - 3, p.y0 + 10, l);
+        }
+        sqlite3_finalize(s);
+        fprintf(o, "<text class=\"at\" x=\"%.1f\" y=\"%.1f\">time spent in TIME_WAIT (end - start)"
+                   "</text>\n",
+                (p.x0 + p.x1) / 2, p.H - 6);
+    }
+    fputs("</svg>\n<div class=\"legend\">", o);
+    for (int r = 0; r < NR; r++)
+        if (used[r])
+            legend_item(o, reason_color(reasons[r]), reasons[r], 0);
+    fputs("</div>\n", o);
+}
+
+/* ---- page parts ---- */
+
+static const char page_style[] =
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#212529;"
+    "background:#f8f9fa;margin:0}"
+    "main{max-width:1180px;margin:0 auto;padding:16px 20px 40px}"
+    "h1{font-size:24px;margin:8px 0 2px}h2{font-size:19px;margin:28px 0 8px;"
+    "border-bottom:2px solid #dee2e6;padding-bottom:4px}h3{font-size:15px;margin:18px 0 4px}"
+    ".meta{color:#495057;margin:0 0 12px}.muted{color:#868e96}"
+    ".cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}"
+    ".card{background:#fff;border:1px solid #dee2e6;border-radius:6px;padding:8px 14px;"
+    "min-width:130px}.card b{display:block;font-size:20px}.card span{color:#495057;font-size:12px}"
+    ".chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #dee2e6;"
+    "border-radius:6px;margin:4px 0}"
+    ".chart text{font-size:11px;fill:#495057}.chart .yl{text-anchor:end}"
+    ".chart .xl{text-anchor:middle}.chart .at{text-anchor:middle;font-size:11px;fill:#343a40}"
+    ".chart .vl{fill:#212529}.chart .none{text-anchor:middle;font-size:16px;fill:#868e96}"
+    ".chart .ml{text-anchor:end;font-size:10px;fill:#343a40}"
+    ".grid{stroke:#e9ecef;stroke-width:1}.axis{stroke:#868e96;stroke-width:1}"
+    ".msl{stroke:#343a40;stroke-width:1;stroke-dasharray:4 3}"
+    ".empty{fill:#f8f9fa;stroke:#dee2e6}"
+    ".tla{fill:#fbe3d6;stroke:none}.tl{fill:none;stroke:" TIMELINE_COLOR ";stroke-width:2.5}"
+    ".tlc{fill:none;stroke:" CLIENT_COLOR ";stroke-width:1.5;stroke-dasharray:5 3}"
+    ".tls{fill:none;stroke:" SERVER_COLOR ";stroke-width:1.5;stroke-dasharray:2 2}"
+    ".hov{fill:transparent}.hov:hover{fill:rgba(0,0,0,.06)}"
+    ".legend{font-size:12px;color:#495057;margin:0 0 8px}.li{margin-right:16px;white-space:nowrap}"
+    ".sw{display:inline-block;width:11px;height:11px;margin-right:5px;vertical-align:-1px;"
+    "border-radius:2px}.sw.ln{height:3px;vertical-align:3px}"
+    ".two{display:grid;grid-template-columns:1fr 1fr;gap:16px}"
+    "@media (max-width:900px){.two{grid-template-columns:1fr}}"
+    "table{border-collapse:collapse;background:#fff;width:100%;font-size:12.5px;margin:4px 0}"
+    "th,td{border:1px solid #dee2e6;padding:3px 6px;text-align:left;vertical-align:top}"
+    "th{background:#f1f3f5;position:sticky;top:0}td.n{text-align:right;"
+    "font-variant-numeric:tabular-nums;white-space:nowrap}"
+    ".src{word-break:break-all}.detail{font-family:ui-monospace,Menlo,Consolas,monospace;"
+    "font-size:11.5px;word-break:break-all;color:#343a40}"
+    "code.wf{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11.5px;"
+    "background:#f1f3f5;padding:1px 3px;user-select:all;-webkit-user-select:all;"
+    "word-break:break-all}"
+    "button.cp{font-size:10.5px;padding:0 5px;margin:0 0 0 4px;cursor:pointer}"
+    ".wfl{margin:1px 0}.note{background:#fff9db;border:1px solid #ffe066;padding:6px 10px;"
+    "border-radius:4px;margin:6px 0}"
+    ".bar{display:inline-block;width:90px;height:9px;background:#e9ecef;margin-right:6px;"
+    "vertical-align:0}.bar i{display:block;height:100%;background:#1971c2}"
+    ".bar i.warn{background:#f59f00}.bar i.bad{background:#e03131}"
+    ".nw{white-space:nowrap}.k{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px}"
+    "details summary{cursor:pointer;color:#1971c2}footer{color:#868e96;font-size:12px;"
+    "margin-top:30px}";
+
+/* Copy buttons; the page works without it (the filters select on click). */
+static const char page_script[] =
+    "document.addEventListener('click',function(e){"
+    "var b=e.target.closest&&e.target.closest('button[data-copy]');if(!b)return;"
+    "var t=b.getAttribute('data-copy'),done=function(){b.textContent='copied';"
+    "setTimeout(function(){b.textContent='copy'},1200)};"
+    "if(navigator.clipboard&&navigator.clipboard.writeText){"
+    "navigator.clipboard.writeText(t).then(done,function(){})}else{"
+    "var r=document.createRange();r.selectNodeContents(b.previousElementSibling);"
+    "var s=getSelection();s.removeAllRanges();s.addRange(r);"
+    "try{document.execCommand('copy');done()}catch(x){}}});";
+
+static void card(FILE *o, const char *value, const char *label)
+{
+    fputs("<div class=\"card\"><b>", o);
+    esc(o, value);
+    fputs("</b><span>", o);
+    esc(o, label);
+    fputs("</span></div>\n", o);
+}
+
+static void page_head(struct html *h, const char *db_path)
+{
+    FILE *o = h->o;
+
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"
+          " style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
+          "<meta name=\"generator\" content=\"twscope " TWSCOPE_VERSION "\">\n<title>twscope report: ",
+          o);
+    esc(o, db_path);
+    fprintf(o, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n", page_style);
+}
+
+static void page_header(struct html *h, const char *db_path)
+{
+    FILE *o = h->o;
+    int64_t packets = 0, conns, reused, tws, tw_cli, tw_srv, incomplete = 0, best_peak = 0;
+    double first = 0, last = 0, best_ts = 0;
+    int64_t best_cap = 0;
+    char buf[128], b2[160], now[64];
+    time_t t = time(NULL);
+    struct tm tm;
+
+    conns = scalar_int(h, "SELECT count(*) FROM connections");
+    reused = scalar_int(h, "SELECT count(*) FROM connections WHERE incarnation > 1");
+    tws = scalar_int(h, "SELECT count(*) FROM time_waits");
+    tw_cli = scalar_int(h, "SELECT count(*) FROM time_waits WHERE side = 'client'");
+    tw_srv = scalar_int(h, "SELECT count(*) FROM time_waits WHERE side = 'server'");
+    for (size_t i = 0; i < h->ncaps; i++) {
+        const struct cap_info *c = &h->caps[i];
+        packets += c->packets;
+        incomplete += !c->complete;
+        if (c->first_ts > 0 && (first == 0 || c->first_ts < first))
+            first = c->first_ts;
+        if (c->first_ts > 0 && c->last_ts > last)
+            last = c->last_ts;
+        if (c->peak > best_peak) {
+            best_peak = c->peak;
+            best_ts = c->peak_ts;
+            best_cap = c->id;
+        }
+    }
+    if (gmtime_r(&t, &tm))
+        strftime(now, sizeof now, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    else
+        snprintf(now, sizeof now, "?");
+
+    fputs("<header>\n<h1>twscope report</h1>\n<p class=\"meta\">Database <b>", o);
+    esc(o, db_path);
+    fprintf(o, "</b>, written %s by twscope " TWSCOPE_VERSION ".", now);
+    if (first > 0) {
+        char a[64], b[64];
+        fmt_time(a, sizeof a, first, "%Y-%m-%d %H:%M:%S", 0);
+        fmt_time(b, sizeof b, last, "%Y-%m-%d %H:%M:%S", 0);
+        fprintf(o, " Packets from %s to %s UTC.", a, b);
+    }
+    fputs("</p>\n<div class=\"cards\">\n", o);
+    snprintf(buf, sizeof buf, "%zu", h->ncaps);
+    snprintf(b2, sizeof b2, "captures%s", incomplete ? " (some cut short)" : "");
+    card(o, buf, b2);
+    snprintf(buf, sizeof buf, "%lld", (long long)packets);
+    card(o, buf, "packets");
+    snprintf(buf, sizeof buf, "%lld", (long long)conns);
+    snprintf(b2, sizeof b2, "connections, %lld reusing a 4-tuple", (long long)reused);
+    card(o, buf, b2);
+    snprintf(buf, sizeof buf, "%lld", (long long)tws);
+    snprintf(b2, sizeof b2, "TIME_WAIT periods (client %lld, server %lld)", (long long)tw_cli,
+             (long long)tw_srv);
+    card(o, buf, b2);
+    snprintf(buf, sizeof buf, "%lld", (long long)best_peak);
+    if (best_peak) {
+        char a[64];
+        fmt_time(a, sizeof a, best_ts, "%Y-%m-%d %H:%M:%S", 3);
+        snprintf(b2, sizeof b2, "most TIME_WAIT at once (capture %lld, %s)", (long long)best_cap,
+                 a);
+    } else {
+        snprintf(b2, sizeof b2, "most TIME_WAIT at once");
+    }
+    card(o, buf, b2);
+    snprintf(buf, sizeof buf, "%lld", (long long)h->total_findings);
+    card(o, buf, "findings");
+    fputs("</div>\n", o);
+
+    /* the captures table, folded when long */
+    fprintf(o, "<details%s><summary>Captures (%zu)</summary>\n", h->ncaps <= 5 ? " open" : "",
+            h->ncaps);
+    fputs("<table><tr><th>#</th><th>source</th><th>first packet (UTC)</th><th>duration</th>"
+          "<th>packets</th><th>TCP</th><th>connections</th><th>TIME_WAIT</th>"
+          "<th>most at once</th><th>findings</th><th>2MSL profile</th><th>status</th></tr>\n",
+          o);
+    for (size_t i = 0; i < h->ncaps && i < REPORT_HTML_MAX_CAPTURES; i++) {
+        const struct cap_info *c = &h->caps[i];
+        char a[64], d[64];
+        fmt_time(a, sizeof a, c->first_ts, "%Y-%m-%d %H:%M:%S", 3);
+        fmt_duration(d, sizeof d, c->last_ts - c->first_ts);
+        fprintf(o, "<tr><td class=\"n\">%lld</td><td class=\"src\">", (long long)c->id);
+        esc_cut(o, c->source, 600);
+        if (c->files > 1)
+            fprintf(o, " <span class=\"muted\">(%lld files)</span>", (long long)c->files);
+        fprintf(o, "</td><td>%s</td><td class=\"n\">%s</td><td class=\"n\">%lld</td>"
+                   "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                   "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td>",
+                c->first_ts > 0 ? a : "-", c->first_ts > 0 ? d : "-", (long long)c->packets,
+                (long long)c->tcp_packets, (long long)c->conns, (long long)c->tws,
+                (long long)c->peak, (long long)c->finds);
+        esc(o, c->profile);
+        fputs("</td><td>", o);
+        if (c->complete)
+            fputs("complete", o);
+        else {
+            fputs("<b>cut short</b>", o);
+            if (c->error) {
+                fputs(": ", o);
+                esc_cut(o, c->error, 300);
+            }
+        }
+        fputs("</td></tr>\n", o);
+    }
+    fputs("</table>\n", o);
+    if (h->ncaps > REPORT_HTML_MAX_CAPTURES)
+        fprintf(o, "<p class=\"note\">Showing the first %d of %zu captures.</p>\n",
+                REPORT_HTML_MAX_CAPTURES, h->ncaps);
+    fputs("</details>\n</header>\n", o);
+}
+
+static void section_timelines(struct html *h)
+{
+    FILE *o = h->o;
+    size_t charted = 0, with_data = 0;
+
+    fputs("<section id=\"timeline\">\n<h2>Concurrent TIME_WAIT over time</h2>\n"
+          "<p class=\"muted\">Per capture and time bucket, the most TIME_WAIT periods open at"
+          " the same instant during the bucket (a period counts from the final ACK, or the"
+          " inferred start, to its end). Below each: the findings of that capture per"
+          " bucket.</p>\n",
+          o);
+    for (size_t i = 0; i < h->ncaps; i++) {
+        const struct cap_info *c = &h->caps[i];
+        with_data += c->tws + c->finds > 0;
+        if (!c->charted || !c->tot)
+            continue;
+        charted++;
+        fprintf(o, "<h3>Capture %lld: ", (long long)c->id);
+        esc_cut(o, c->source, SOURCE_CUT);
+        fprintf(o, " <span class=\"muted\">(%lld TIME_WAIT periods, at most %lld at once;"
+                   " %lld findings)</span></h3>\n",
+                (long long)c->tws, (long long)c->peak, (long long)c->finds);
+        chart_timeline(h, c);
+        chart_findings_time(h, c);
+    }
+    if (charted == 0)
+        chart_timeline(h, NULL);
+    if (with_data > charted)
+        fprintf(o, "<p class=\"note\">Charted: the %zu captures with the most TIME_WAIT periods"
+                   " and findings; %zu more have some (twscope query DB timeline lists them"
+                   " all).</p>\n",
+                charted, with_data - charted);
+    fputs("</section>\n", o);
+}
+
+static void section_distributions(struct html *h)
+{
+    FILE *o = h->o;
+
+    fputs("<section id=\"endings\">\n<h2>How TIME_WAIT periods ended, and how long they"
+          " lasted</h2>\n<div class=\"two\">\n<div>\n<h3>End reasons</h3>\n",
+          o);
+    chart_end_reasons(h);
+    fputs("<p class=\"muted\">expired: ran out (2MSL); reused: a new SYN took the 4-tuple;"
+          " rst: ended by an RST (TIME_WAIT assassination); capture_end: still running when"
+          " the capture ended.</p>\n</div>\n<div>\n<h3>Durations</h3>\n",
+          o);
+    chart_durations(h);
+    fputs("</div>\n</div>\n</section>\n", o);
+}
+
+static void share_bar(FILE *o, double pct)
+{
+    double w = pct > 100 ? 100 : pct < 0 ? 0 : pct;
+    const char *cls = pct >= 50 ? "bad" : pct >= 10 ? "warn" : "";
+
+    fprintf(o, "<span class=\"bar\"><i class=\"%s\" style=\"width:%.1f%%\"></i></span>", cls,
+            w < 0.5 && pct > 0 ? 0.5 : w);
+}
+
+static void section_ports(struct html *h)
+{
+    struct report_opts o2 = h->opts;
+    sqlite3_stmt *s = NULL;
+    FILE *o = h->o;
+    size_t ncli = 0, nsrv = 0;
+    int in_srv = 0;
+
+    o2.capture_id = 0;
+    o2.by = REPORT_BY_NONE;
+    o2.bucket_s = 0;
+    if (o2.port_lo == 0 && o2.port_hi == 0) {
+        o2.port_lo = REPORT_PORT_LO_DEFAULT;
+        o2.port_hi = REPORT_PORT_HI_DEFAULT;
+    }
+    fprintf(o, "<section id=\"ports\">\n<h2>Port exhaustion</h2>\n"
+               "<h3>Client ephemeral ports per (client, server endpoint)</h3>\n"
+               "<p class=\"muted\">A 4-tuple is tied up while its connection is open and while"
+               " the client holds it in TIME_WAIT (counted once when both overlap). Share: the"
+               " peak against the ephemeral range %u-%u (%u ports).</p>\n",
+            o2.port_lo, o2.port_hi, o2.port_hi - o2.port_lo + 1);
+    if (report_prepare(h->db, "ports", &o2, &s, h->err)) {
+        if (!h->ret)
+            h->ret = TW_ERR_DB;
+        return;
+    }
+    fputs("<table><tr><th>capture</th><th>client</th><th>server</th><th>4-tuples at once"
+          "</th><th>when (UTC)</th><th>share of range</th><th>4-tuples</th><th>connections</th>"
+          "<th>client TIME_WAIT</th><th>ports outside range</th></tr>\n",
+          o);
+    while (row(h, s)) {
+        const char *scope = col_text(s, 0);
+        int srv = scope && strcmp(scope, "server_tw") == 0;
+        if (srv && !in_srv) {
+            in_srv = 1;
+            if (ncli == 0)
+                fputs("<tr><td colspan=\"10\" class=\"muted\">no client connections</td></tr>\n", o);
+            fputs("</table>\n", o);
+            if (ncli > REPORT_HTML_MAX_PORT_ROWS)
+                fprintf(o, "<p class=\"note\">Showing the %d riskiest of %zu rows"
+                           " (twscope query DB ports lists them all).</p>\n",
+                        REPORT_HTML_MAX_PORT_ROWS, ncli);
+            fputs("<h3>Server-side TIME_WAIT per server endpoint</h3>\n"
+                  "<p class=\"muted\">The server closed first (HTTP/1.0 style) and holds the"
+                  " TIME_WAITs.</p>\n<table><tr><th>capture</th><th>server</th>"
+                  "<th>TIME_WAIT at once</th><th>when (UTC)</th><th>client 4-tuples</th>"
+                  "<th>connections</th><th>server TIME_WAIT</th></tr>\n",
+                  o);
+        }
+        if (srv ? nsrv++ >= REPORT_HTML_MAX_PORT_ROWS : ncli++ >= REPORT_HTML_MAX_PORT_ROWS)
+            continue;
+        fprintf(o, "<tr><td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, 1));
+        if (!srv) {
+            fputs("<td>", o);
+            esc(o, col_text(s, 2));
+            fputs("</td>", o);
+        }
+        fputs("<td>", o);
+        esc(o, col_text(s, 3));
+        fprintf(o, "</td><td class=\"n\"><b>%lld</b></td><td class=\"nw\">",
+                (long long)sqlite3_column_int64(s, 4));
+        esc(o, col_text(s, 6));
+        fputs("</td>", o);
+        if (!srv) {
+            double pct = sqlite3_column_double(s, 7);
+            fputs("<td class=\"n\">", o);
+            share_bar(o, pct);
+            fprintf(o, "%.3f%%</td>", pct);
+        }
+        fprintf(o, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>",
+                (long long)sqlite3_column_int64(s, 9), (long long)sqlite3_column_int64(s, 10),
+                (long long)sqlite3_column_int64(s, 11));
+        if (!srv)
+            fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, 12));
+        fputs("</tr>\n", o);
+    }
+    sqlite3_finalize(s);
+    if (!in_srv) {
+        if (ncli == 0)
+            fputs("<tr><td colspan=\"10\" class=\"muted\">no client connections</td></tr>\n", o);
+        fputs("</table>\n", o);
+        if (ncli > REPORT_HTML_MAX_PORT_ROWS)
+            fprintf(o, "<p class=\"note\">Showing the %d riskiest of %zu rows"
+                       " (twscope query DB ports lists them all).</p>\n",
+                    REPORT_HTML_MAX_PORT_ROWS, ncli);
+        fputs("<h3>Server-side TIME_WAIT per server endpoint</h3>\n"
+              "<p class=\"muted\">No server-side TIME_WAIT periods.</p>\n",
+              o);
+    } else {
+        fputs("</table>\n", o);
+        if (nsrv > REPORT_HTML_MAX_PORT_ROWS)
+            fprintf(o, "<p class=\"note\">Showing the %d largest of %zu rows.</p>\n",
+                    REPORT_HTML_MAX_PORT_ROWS, nsrv);
+    }
+    fputs("</section>\n", o);
+}
+
+static void section_top(struct html *h)
+{
+    static const char sql_hosts[] =
+        "SELECT t.ip, count(*) AS n, sum(t.side = 'client'), sum(t.side = 'server'),"
+        " count(DISTINCT t.port), count(DISTINCT CASE WHEN t.side = 'client'"
+        "  THEN c.server_ip || ' ' || c.server_port ELSE c.client_ip END),"
+        " sum(t.end_reason = 'reused'), sum(t.end_reason = 'rst')"
+        " FROM time_waits t LEFT JOIN connections c ON c.id = t.connection_id"
+        " GROUP BY t.ip ORDER BY n DESC, t.ip LIMIT " STR(REPORT_HTML_TOP);
+    static const char sql_apps[] =
+        "WITH a AS (SELECT coalesce(app_protocol, 'unknown') AS app, count(*) AS n"
+        "  FROM connections GROUP BY 1),"
+        " w AS (SELECT coalesce(c.app_protocol, 'unknown') AS app, count(*) AS n,"
+        "  sum(t.side = 'client') AS cl, sum(t.side = 'server') AS sv"
+        "  FROM time_waits t JOIN connections c ON c.id = t.connection_id GROUP BY 1)"
+        " SELECT w.app, w.n, w.cl, w.sv, coalesce(a.n, 0) FROM w LEFT JOIN a ON a.app = w.app"
+        " ORDER BY w.n DESC, w.app LIMIT " STR(REPORT_HTML_TOP);
+    FILE *o = h->o;
+    sqlite3_stmt *s;
+    int n = 0;
+
+    fputs("<section id=\"top\">\n<h2>Who holds the TIME_WAITs</h2>\n<div class=\"two\">\n"
+          "<div>\n<h3>Endpoints by TIME_WAIT periods</h3>\n"
+          "<table><tr><th>endpoint IP</th><th>TIME_WAIT</th><th>as client</th><th>as server"
+          "</th><th>ports</th><th>peers</th><th>reused</th><th>RST</th></tr>\n",
+          o);
+    s = prep(h, sql_hosts);
+    while (row(h, s)) {
+        fputs("<tr><td>", o);
+        esc(o, col_text(s, 0));
+        fputs("</td>", o);
+        for (int i = 1; i <= 7; i++)
+            fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, i));
+        fputs("</tr>\n", o);
+        n++;
+    }
+    sqlite3_finalize(s);
+    if (n == 0)
+        fputs("<tr><td colspan=\"8\" class=\"muted\">no TIME_WAIT periods</td></tr>\n", o);
+    fprintf(o, "</table>\n<p class=\"muted\">Top %d. ports: distinct local ports in TIME_WAIT;"
+               " peers: distinct servers (as client) or clients (as server).</p>\n</div>\n",
+            REPORT_HTML_TOP);
+
+    fputs("<div>\n<h3>Applications by TIME_WAIT periods</h3>\n"
+          "<table><tr><th>application (nDPI)</th><th>TIME_WAIT</th><th>client side</th>"
+          "<th>server side</th><th>connections</th></tr>\n",
+          o);
+    n = 0;
+    s = prep(h, sql_apps);
+    while (row(h, s)) {
+        fputs("<tr><td>", o);
+        esc(o, col_text(s, 0));
+        fputs("</td>", o);
+        for (int i = 1; i <= 4; i++)
+            fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, i));
+        fputs("</tr>\n", o);
+        n++;
+    }
+    sqlite3_finalize(s);
+    if (n == 0)
+        fputs("<tr><td colspan=\"5\" class=\"muted\">no TIME_WAIT periods</td></tr>\n", o);
+    fprintf(o, "</table>\n<p class=\"muted\">Top %d; 'unknown' when nDPI found nothing or ran"
+               " with --no-dpi.</p>\n</div>\n</div>\n</section>\n",
+            REPORT_HTML_TOP);
+}
+
+/* A Wireshark filter in a selectable code element, plus its copy button. */
+static void filter_line(FILE *o, const char *filter)
+{
+    fputs("<div class=\"wfl\"><code class=\"wf\">", o);
+    esc(o, filter);
+    fputs("</code><button type=\"button\" class=\"cp\" data-copy=\"", o);
+    esc(o, filter);
+    fputs("\">copy</button></div>", o);
+}
+
+static void ep(FILE *o, const char *ip, int64_t port)
+{
+    int v6 = ip && strchr(ip, ':');
+
+    fputs(v6 ? "[" : "", o);
+    esc(o, ip ? ip : "?");
+    fprintf(o, "%s:%lld", v6 ? "]" : "", (long long)port);
+}
+
+static void section_findings(struct html *h)
+{
+    static const char sql[] =
+        "SELECT f.id, c.capture_id, f.file, f.frame, f.ts, coalesce(f.kind, 'unknown'),"
+        " f.direction, f.flags, f.detail, c.client_ip, c.client_port, c.server_ip,"
+        " c.server_port, c.app_protocol, c.id, p.files, f.seq, f.ack, f.payload_len"
+        " FROM findings f LEFT JOIN connections c ON c.id = f.connection_id"
+        " LEFT JOIN captures p ON p.id = c.capture_id"
+        " ORDER BY f.ts, f.id LIMIT " STR(REPORT_HTML_MAX_FINDINGS);
+    FILE *o = h->o;
+    sqlite3_stmt *s;
+    int64_t n = 0;
+
+    fprintf(o, "<section id=\"findings\">\n<h2>Findings (%lld)</h2>\n", (long long)h->total_findings);
+    if (h->total_findings > REPORT_HTML_MAX_FINDINGS)
+        fprintf(o, "<p class=\"note\">Showing the first %d of %lld findings, by time"
+                   " (twscope query DB findings lists them all).</p>\n",
+                REPORT_HTML_MAX_FINDINGS, (long long)h->total_findings);
+    fputs("<p class=\"muted\">Frame numbers are those of the capture file (the n-th file of a"
+          " capture when it has several). Click a filter to select it, or use copy, then paste"
+          " it in Wireshark's display filter bar.</p>\n"
+          "<table><tr><th>#</th><th>capture</th><th>frame</th><th>time (UTC)</th><th>kind</th>"
+          "<th>connection</th><th>dir</th><th>flags</th><th>detail</th>"
+          "<th>Wireshark filters</th></tr>\n",
+          o);
+    s = prep(h, sql);
+    while (row(h, s)) {
+        const char *kind = col_text(s, 5);
+        int k = kind_index(h, kind);
+        char t[64], fl[16], filt[400];
+        int has_conn = sqlite3_column_type(s, 9) != SQLITE_NULL;
+        int64_t frame = sqlite3_column_int64(s, 3);
+        n++;
+        fmt_time(t, sizeof t, sqlite3_column_double(s, 4), "%Y-%m-%d %H:%M:%S", 6);
+        fprintf(o, "<tr><td class=\"n\">%lld</td><td class=\"n\">", (long long)sqlite3_column_int64(s, 0));
+        if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+            fprintf(o, "%lld", (long long)sqlite3_column_int64(s, 1));
+        fprintf(o, "</td><td class=\"n\">%lld", (long long)frame);
+        if (sqlite3_column_int64(s, 15) > 1)
+            fprintf(o, "<br><span class=\"muted\">file %lld</span>",
+                    (long long)sqlite3_column_int64(s, 2) + 1);
+        fprintf(o, "</td><td class=\"n\">%s</td><td class=\"nw\"><span class=\"k\""
+                   " style=\"background:%s\"></span>",
+                t, kind_color(h, k));
+        esc(o, kind);
+        fputs("</td><td>", o);
+        if (has_conn) {
+            ep(o, col_text(s, 9), sqlite3_column_int64(s, 10));
+            fputs(" &#8594; ", o);
+            ep(o, col_text(s, 11), sqlite3_column_int64(s, 12));
+            fprintf(o, "<br><span class=\"muted\">connection %lld",
+                    (long long)sqlite3_column_int64(s, 14));
+            if (sqlite3_column_type(s, 13) != SQLITE_NULL) {
+                fputs(", ", o);
+                esc(o, col_text(s, 13));
+            }
+            fputs("</span>", o);
+        }
+        fputs("</td><td>", o);
+        esc(o, col_text(s, 6));
+        fprintf(o, "</td><td>%s</td><td class=\"detail\">",
+                flag_letters(sqlite3_column_int(s, 7), fl));
+        esc_cut(o, col_text(s, 8), DETAIL_CUT);
+        fputs("</td><td>", o);
+        snprintf(filt, sizeof filt, "frame.number == %lld", (long long)frame);
+        filter_line(o, filt);
+        if (has_conn) {
+            const char *cip = col_text(s, 9);
+            const char *sip = col_text(s, 11);
+            const char *fam = cip && strchr(cip, ':') ? "ipv6" : "ip";
+            /* the addresses come from the database: filter_line() escapes them */
+            snprintf(filt, sizeof filt, "%s.addr==%s && tcp.port==%lld && %s.addr==%s"
+                                        " && tcp.port==%lld",
+                     fam, cip ? cip : "", (long long)sqlite3_column_int64(s, 10), fam,
+                     sip ? sip : "", (long long)sqlite3_column_int64(s, 12));
+            filter_line(o, filt);
+        }
+        fputs("</td></tr>\n", o);
+    }
+    sqlite3_finalize(s);
+    if (n == 0)
+        fputs("<tr><td colspan=\"10\" class=\"muted\">no findings</td></tr>\n", o);
+    fputs("</table>\n</section>\n", o);
+}
+
+static void page_end(struct html *h)
+{
+    fprintf(h->o,
+            "<footer>twscope " TWSCOPE_VERSION ". All data above comes from the database;"
+            " nothing on this page is fetched from elsewhere.</footer>\n</main>\n"
+            "<script>%s</script>\n</body>\n</html>\n",
+            page_script);
+}
+
+/* ---- driver ---- */
+
+static int write_page(struct html *h, const char *db_path)
+{
+    load_captures(h);
+    load_kinds(h);
+    choose_charted(h);
+    load_peaks(h);
+    load_timeline(h);
+    load_finding_buckets(h);
+    if (h->ret)
+        return h->ret;
+    page_head(h, db_path);
+    page_header(h, db_path);
+    section_timelines(h);
+    section_distributions(h);
+    section_ports(h);
+    section_top(h);
+    section_findings(h);
+    page_end(h);
+    return h->ret;
+}
+
+int report_html_write(const char *db_path, const char *out_path, const struct report_opts *opts,
+                      FILE *err)
+{
+    struct html h;
+    char msg[512], *tmp = NULL;
+    int ret, to_stdout = out_path && strcmp(out_path, "-") == 0;
+    FILE *fp = NULL;
+
+    memset(&h, 0, sizeof h);
+    h.err = err;
+    if (opts)
+        h.opts = *opts;
+    if (!out_path || !*out_path)
+        out_path = REPORT_HTML_DEFAULT_PATH;
+    ret = store_open_readonly(db_path, &h.db, msg, sizeof msg);
+    if (ret) {
+        fprintf(err, "%s\n", msg);
+        return ret;
+    }
+    if (to_stdout) {
+        fp = stdout;
+    } else {
+        size_t len = strlen(out_path) + 16;
+        int fd;
+        tmp = malloc(len);
+        if (!tmp) {
+            fprintf(err, "report: out of memory\n");
+            ret = TW_ERR_NOMEM;
+            goto out;
+        }
+        snprintf(tmp, len, "%s.tmpXXXXXX", out_path);
+        fd = mkstemp(tmp);
+        if (fd < 0 || !(fp = fdopen(fd, "w"))) {
+            fprintf(err, "report: %s: cannot write: %s\n", out_path, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+                unlink(tmp);
+            }
+            free(tmp);
+            tmp = NULL;
+            ret = TW_ERR_IO;
+            goto out;
+        }
+        {
+            mode_t um = umask(0);
+            umask(um);
+            fchmod(fd, 0666 & ~um);
+        }
+    }
+    h.o = fp;
+    ret = write_page(&h, db_path);
+    if (fflush(fp) != 0 || ferror(fp)) {
+        if (!ret) {
+            fprintf(err, "report: %s: write error: %s\n", to_stdout ? "stdout" : out_path,
+                    strerror(errno));
+            ret = TW_ERR_IO;
+        }
+    }
+    if (!to_stdout) {
+        if (fclose(fp) != 0 && !ret) {
+            fprintf(err, "report: %s: write error: %s\n", out_path, strerror(errno));
+            ret = TW_ERR_IO;
+        }
+        if (!ret && rename(tmp, out_path) != 0) {
+            fprintf(err, "report: %s: cannot write: %s\n", out_path, strerror(errno));
+            ret = TW_ERR_IO;
+        }
+        if (ret)
+            unlink(tmp);
+    }
+out:
+    free(tmp);
+    caps_free(&h);
+    sqlite3_close(h.db);
+    return ret;
+}

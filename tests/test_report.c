@@ -1,0 +1,339 @@
+/*
+ * test_report.c -- report.c and report_html.c on a small database written
+ * through the store API: option parsing, option/report mismatches, the ports
+ * and timeline peaks of a tiny constructed case (closed intervals, a 4-tuple
+ * counted once), report_prepare(), and the HTML writer's error paths. The
+ * end-to-end checks (every format, brute-force agreement, the browser) are in
+ * t_report.sh and t_html.sh.
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "test.h"
+#include "twscope/common.h"
+#include "twscope/report.h"
+#include "twscope/report_html.h"
+#include "twscope/store.h"
+
+static char tmpdir[64];
+static char dbfile[128];
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+struct out {
+    int ret;
+    char *out, *err;
+    size_t outlen, errlen;
+};
+
+static struct out run(const char *name, const char *arg, enum report_format fmt,
+                      const struct report_opts *o)
+{
+    struct out r = {0};
+    FILE *out = open_memstream(&r.out, &r.outlen);
+    FILE *err = open_memstream(&r.err, &r.errlen);
+
+    r.ret = report_run_opts(dbfile, name, arg, fmt, o, out, err);
+    fclose(out);
+    fclose(err);
+    return r;
+}
+
+static void out_free(struct out *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void conn(struct rec_connection *r, int64_t id, const char *cip, uint16_t cport,
+                 const char *sip, uint16_t sport, double first, double last)
+{
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    r->capture_id = 1;
+    r->incarnation = 1;
+    snprintf(r->client_ip, sizeof r->client_ip, "%s", cip);
+    snprintf(r->server_ip, sizeof r->server_ip, "%s", sip);
+    r->client_port = cport;
+    r->server_port = sport;
+    r->ip_version = 4;
+    r->syn_seen = 1;
+    r->first_frame = (uint64_t)id;
+    r->last_frame = (uint64_t)id + 3;
+    r->first_ts = first;
+    r->last_ts = last;
+    r->close_kind = "fin";
+    r->active_closer = "client";
+    r->rtt_ms = -1;
+}
+
+static void timewait(struct rec_timewait *t, int64_t cid, const char *side, const char *ip,
+                     uint16_t port, double start, double end)
+{
+    memset(t, 0, sizeof *t);
+    t->connection_id = cid;
+    t->side = side;
+    snprintf(t->ip, sizeof t->ip, "%s", ip);
+    t->port = port;
+    t->start_ts = start;
+    t->start_frame = (uint64_t)cid + 2;
+    t->expected_end_ts = start + 60;
+    t->end_ts = end;
+    t->end_reason = "expired";
+    t->profile = "linux";
+    t->profile_reason = "option";
+    t->duration_s = 60;
+}
+
+/*
+ * Client 10.0.0.1 -> 10.0.0.2:80:
+ *   port 1000: connection [100, 110], TIME_WAIT [105, 165] (overlap: counts once)
+ *   port 1001: connection [165, 170] (starts the instant 1000's TIME_WAIT ends)
+ *   port 1002: connection [120, 130], TIME_WAIT [130, 190]
+ * => 2 at once from 120 (1000 and 1002), 3 at 165 (closed intervals).
+ * Server 10.0.0.3:8080 (server-side TIME_WAIT): [200, 260] [230, 290] => 2 at 230.
+ */
+static int build_db(void)
+{
+    char err[256];
+    struct store *st = NULL;
+    struct rec_capture c;
+    struct rec_connection r;
+    struct rec_timewait t;
+    int ret;
+
+    snprintf(dbfile, sizeof dbfile, "%s/r.db", tmpdir);
+    ret = store_open(dbfile, 1, &st, err, sizeof err);
+    if (ret) {
+        fprintf(stderr, "%s\n", err);
+        return ret;
+    }
+    memset(&c, 0, sizeof c);
+    c.source = "unit";
+    c.linktype = 1;
+    c.files = 1;
+    c.tw_profile = "linux";
+    c.ps_recv = c.ps_drop = -1;
+    c.first_ts = 100;
+    c.last_ts = 300;
+    c.complete = 1;
+    ret = store_begin_capture(st, &c);
+    conn(&r, 1, "10.0.0.1", 1000, "10.0.0.2", 80, 100, 110);
+    ret = ret ? ret : store_add_connection(st, &r);
+    timewait(&t, 1, "client", "10.0.0.1", 1000, 105, 165);
+    ret = ret ? ret : store_add_timewait(st, &t);
+    conn(&r, 2, "10.0.0.1", 1001, "10.0.0.2", 80, 165, 170);
+    ret = ret ? ret : store_add_connection(st, &r);
+    conn(&r, 3, "10.0.0.1", 1002, "10.0.0.2", 80, 120, 130);
+    ret = ret ? ret : store_add_connection(st, &r);
+    timewait(&t, 3, "client", "10.0.0.1", 1002, 130, 190);
+    ret = ret ? ret : store_add_timewait(st, &t);
+    conn(&r, 4, "10.0.1.1", 2000, "10.0.0.3", 8080, 190, 200);
+    ret = ret ? ret : store_add_connection(st, &r);
+    timewait(&t, 4, "server", "10.0.0.3", 8080, 200, 260);
+    ret = ret ? ret : store_add_timewait(st, &t);
+    conn(&r, 5, "10.0.1.2", 2001, "10.0.0.3", 8080, 225, 230);
+    ret = ret ? ret : store_add_connection(st, &r);
+    timewait(&t, 5, "server", "10.0.0.3", 8080, 230, 290);
+    ret = ret ? ret : store_add_timewait(st, &t);
+    ret = ret ? ret : store_finish_capture(st, &c);
+    store_close(st);
+    return ret;
+}
+
+static int test_parse_port_range(void)
+{
+    unsigned lo = 0, hi = 0;
+
+    FAIL_UNLESS(report_parse_port_range("32768-60999", &lo, &hi) == 0);
+    FAIL_UNLESS(lo == 32768 && hi == 60999);
+    FAIL_UNLESS(report_parse_port_range("1-65535", &lo, &hi) == 0);
+    FAIL_UNLESS(lo == 1 && hi == 65535);
+    FAIL_UNLESS(report_parse_port_range("80-80", &lo, &hi) == 0);
+    FAIL_UNLESS(lo == 80 && hi == 80);
+    static const char *const bad[] = {"0-10", "10-9", "1-65536", "a-b", "", "10", "10-",
+                                      "-10", "10-20x", " 10-20", "10--20", "1000000-2",
+                                      "10:20"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        FAIL_UNLESS(report_parse_port_range(bad[i], &lo, &hi) == -1);
+    FAIL_UNLESS(report_parse_port_range(NULL, &lo, &hi) == -1);
+    PASS;
+}
+
+static int test_parse_by(void)
+{
+    FAIL_UNLESS(report_parse_by("side") == REPORT_BY_SIDE);
+    FAIL_UNLESS(report_parse_by("host") == REPORT_BY_HOST);
+    FAIL_UNLESS(report_parse_by("app") == REPORT_BY_APP);
+    FAIL_UNLESS(report_parse_by("none") == -1);
+    FAIL_UNLESS(report_parse_by("") == -1);
+    FAIL_UNLESS(report_parse_by(NULL) == -1);
+    PASS;
+}
+
+static int test_option_mismatch(void)
+{
+    struct report_opts o;
+    struct out r;
+    int ok;
+
+    memset(&o, 0, sizeof o);
+    o.port_lo = 1024;
+    o.port_hi = 2048;
+    r = run("summary", NULL, REPORT_TABLE, &o);
+    ok = r.ret == TW_ERR_USAGE && strstr(r.err, "--port-range") && r.outlen == 0;
+    out_free(&r);
+    FAIL_UNLESS(ok);
+
+    memset(&o, 0, sizeof o);
+    o.by = REPORT_BY_SIDE;
+    r = run("ports", NULL, REPORT_CSV, &o);
+    ok = r.ret == TW_ERR_USAGE && strstr(r.err, "--by");
+    out_free(&r);
+    FAIL_UNLESS(ok);
+
+    memset(&o, 0, sizeof o);
+    o.bucket_s = 0.001;              /* 200 s of capture: 200000 buckets */
+    r = run("timeline", NULL, REPORT_JSON, &o);
+    ok = r.ret == TW_ERR_USAGE && strstr(r.err, "buckets (at most") && r.outlen == 0;
+    out_free(&r);
+    FAIL_UNLESS(ok);
+
+    r = run("nosuch", NULL, REPORT_TABLE, NULL);
+    ok = r.ret == TW_ERR_USAGE && strstr(r.err, "ports") && strstr(r.err, "timeline");
+    out_free(&r);
+    FAIL_UNLESS(ok);
+    PASS;
+}
+
+static int test_ports_peaks(void)
+{
+    struct out r = run("ports", NULL, REPORT_CSV, NULL);
+    int ok;
+
+    ok = r.ret == 0 && r.errlen == 0 && r.out &&
+         strstr(r.out, "scope,capture_id,client_ip,server,peak,peak_ts,peak_utc,share_pct,"
+                       "port_range,tuples,connections,time_waits,outside_range\r\n") == r.out;
+    if (ok)
+        /* 3 of 28232 ports at 165; the 3 client ports are below the range */
+        ok = strstr(r.out, "\r\nclient,1,10.0.0.1,10.0.0.2:80,3,165,1970-01-01 00:02:45.000,"
+                           "0.010626239727"
+                           ) != NULL &&
+             strstr(r.out, ",32768-60999,3,3,2,3\r\n") != NULL &&
+             strstr(r.out, "\r\nserver_tw,1,,10.0.0.3:8080,2,230,1970-01-01 00:03:50.000,,,2,2,2,\r\n");
+    if (!ok)
+        fprintf(stderr, "%s%s", r.out ? r.out : "", r.err ? r.err : "");
+    out_free(&r);
+    FAIL_UNLESS(ok);
+    PASS;
+}
+
+static int test_timeline_peaks(void)
+{
+    struct report_opts o;
+    struct out r;
+    int ok;
+
+    memset(&o, 0, sizeof o);
+    o.bucket_s = 50;                 /* [100,150) [150,200) [200,250) [250,300] */
+    o.by = REPORT_BY_SIDE;
+    r = run("timeline", NULL, REPORT_CSV, &o);
+    ok = r.ret == 0 &&
+         strstr(r.out, "capture_id,bucket_start,bucket_utc,bucket_s,side,peak,started\r\n") == r.out &&
+         strstr(r.out, "\r\n1,100,1970-01-01 00:01:40,50,client,2,2\r\n") &&
+         strstr(r.out, "\r\n1,150,1970-01-01 00:02:30,50,client,2,0\r\n") &&
+         strstr(r.out, "\r\n1,200,1970-01-01 00:03:20,50,server,2,2\r\n") &&
+         strstr(r.out, "\r\n1,250,1970-01-01 00:04:10,50,server,2,0\r\n") &&
+         !strstr(r.out, ",client,0,");          /* zero rows of split series left out */
+    if (!ok)
+        fprintf(stderr, "%s%s", r.out ? r.out : "", r.err ? r.err : "");
+    out_free(&r);
+    FAIL_UNLESS(ok);
+
+    r = run("timeline", NULL, REPORT_JSON, NULL);   /* auto: 200 s -> 5 s buckets */
+    ok = r.ret == 0 && strstr(r.out, "\"bucket_s\": 5,") &&
+         strstr(r.out, "{\"capture_id\": 1, \"bucket_start\": 100, \"bucket_utc\": "
+                       "\"1970-01-01 00:01:40\", \"bucket_s\": 5, \"peak\": 0, \"started\": 0}") &&
+         strstr(r.out, "{\"capture_id\": 1, \"bucket_start\": 105, \"bucket_utc\": "
+                       "\"1970-01-01 00:01:45\", \"bucket_s\": 5, \"peak\": 1, \"started\": 1}");
+    if (!ok)
+        fprintf(stderr, "%s%s", r.out ? r.out : "", r.err ? r.err : "");
+    out_free(&r);
+    FAIL_UNLESS(ok);
+    PASS;
+}
+
+static int test_prepare(void)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    char msg[256];
+    FILE *err = fopen("/dev/null", "w");
+    int rows = 0;
+
+    FAIL_IF(err == NULL);
+    FAIL_IF(store_open_readonly(dbfile, &db, msg, sizeof msg) != 0);
+    FAIL_UNLESS(report_prepare(db, "sql", NULL, &s, err) == TW_ERR_USAGE && s == NULL);
+    FAIL_UNLESS(report_prepare(db, "nosuch", NULL, &s, err) == TW_ERR_USAGE && s == NULL);
+    FAIL_UNLESS(report_prepare(db, "ports", NULL, &s, err) == 0 && s != NULL);
+    while (sqlite3_step(s) == SQLITE_ROW)
+        rows++;
+    sqlite3_finalize(s);
+    FAIL_UNLESS(rows == 4);          /* 3 client triples + 1 server endpoint */
+    fclose(err);
+    sqlite3_close(db);
+    PASS;
+}
+
+static int test_html_errors(void)
+{
+    char path[160], bad[160];
+    FILE *err = fopen("/dev/null", "w");
+    struct stat sb;
+
+    FAIL_IF(err == NULL);
+    snprintf(path, sizeof path, "%s/out.html", tmpdir);
+    FAIL_UNLESS(report_html_write(dbfile, path, NULL, err) == 0);
+    FAIL_UNLESS(stat(path, &sb) == 0 && sb.st_size > 1000);
+    snprintf(bad, sizeof bad, "%s/missing.db", tmpdir);
+    FAIL_UNLESS(report_html_write(bad, path, NULL, err) == TW_ERR_IO);
+    snprintf(bad, sizeof bad, "%s/no/dir/out.html", tmpdir);
+    FAIL_UNLESS(report_html_write(dbfile, bad, NULL, err) == TW_ERR_IO);
+    fclose(err);
+    PASS;
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/twscope_test_report.XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (build_db()) {
+        fprintf(stderr, "cannot build the test database\n");
+        nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        return 1;
+    }
+    RUN(test_parse_port_range);
+    RUN(test_parse_by);
+    RUN(test_option_mismatch);
+    RUN(test_ports_peaks);
+    RUN(test_timeline_peaks);
+    RUN(test_prepare);
+    RUN(test_html_errors);
+    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    TEST_EXIT();
+}
