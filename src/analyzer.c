@@ -15,10 +15,12 @@
 #include "twscope/decode.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
+#include "twscope/writer.h"
 
 struct run {
     const struct analyze_opts *o;
     struct store *st;
+    struct writer *w;          /* owns st between begin and finish of the capture */
     struct classifier *cl;
     struct tcp_engine *eng;
     struct capture *cap;
@@ -61,7 +63,8 @@ static void db_fail(struct run *r, int rc)
 {
     if (rc && !r->db_failed) {
         r->db_failed = 1;
-        snprintf(r->db_err, sizeof(r->db_err), "%s: %s", r->o->db_path, store_errmsg(r->st));
+        snprintf(r->db_err, sizeof(r->db_err), "%s: %s", r->o->db_path,
+                 r->w ? writer_error(r->w) : store_errmsg(r->st));
     }
 }
 
@@ -119,7 +122,7 @@ static void sink_conn_closed(void *ctx, struct conn *c)
     struct rec_connection rc;
     char proto[64];
     conn_record(r, c, &rc, proto, sizeof(proto));
-    db_fail(r, store_add_connection(r->st, &rc));
+    db_fail(r, writer_add_connection(r->w, &rc));
 }
 
 static void sink_conn_done(void *ctx, struct conn *c)
@@ -131,7 +134,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
     if (r->cl)
         classify_finish(r->cl, c);
     conn_record(r, c, &rc, proto, sizeof(proto));
-    db_fail(r, store_add_connection(r->st, &rc));
+    db_fail(r, writer_add_connection(r->w, &rc));
 
     for (int s = 0; s < 2; s++) {
         const struct tw_state *t = &c->tw[s];
@@ -161,7 +164,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
         tw.profile_reason = why;
         tw.duration_s = tw_time_to_sec(t->dur);
         tw.answers = t->answers;
-        db_fail(r, store_add_timewait(r->st, &tw));
+        db_fail(r, writer_add_timewait(r->w, &tw));
     }
 }
 
@@ -181,7 +184,7 @@ static void sink_finding(void *ctx, const struct finding_ev *f)
     rf.payload_len = f->pv->payload_len;
     rf.flags = f->pv->flags;
     rf.detail = f->detail;
-    db_fail(r, store_add_finding(r->st, &rf));
+    db_fail(r, writer_add_finding(r->w, &rf));
 }
 
 /* ---- progress ----------------------------------------------------------------- */
@@ -245,7 +248,9 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             m.frame = p.frame;
             m.file = p.file;
             c = tcp_engine_packet(r->eng, &m, &pv, &dir);
-            if (c && r->cl && !c->dpi_done)
+            /* nDPI needs the handshake and the payload, not every bare ACK */
+            if (c && r->cl && !c->dpi_done &&
+                (pv.payload_len || (pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) || c->dpi_pkts < 3))
                 classify_packet(r->cl, c, &pv, p.ts);
         housekeeping:
             if (r->last_ts >= next_sweep) {
@@ -270,7 +275,7 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                     struct timespec ts;
                     clock_gettime(CLOCK_REALTIME, &ts);
                     tcp_engine_sweep(r->eng, (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000);
-                    db_fail(r, store_commit(r->st));
+                    db_fail(r, writer_commit(r->w));
                     next_commit = now + 1.0;
                 }
                 if (o->duration_s > 0 && now - t0 >= o->duration_s)
@@ -358,7 +363,8 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     if (live)
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
     r.eng = tcp_engine_create(&eo, &sinks);
-    if (!r.eng) {
+    if (!r.eng || writer_start(r.st, &r.w)) {
+        tcp_engine_destroy(r.eng);
         fprintf(errf, "twscope: out of memory\n");
         classify_destroy(r.cl);
         store_close(r.st);
@@ -377,7 +383,16 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     loop_rc = run_loop(&r, err, sizeof(err));
 
     /* whatever happened, write what was analyzed */
-    tcp_engine_finish(r.eng, live ? r.last_ts : r.last_ts);
+    tcp_engine_finish(r.eng, r.last_ts);
+    {
+        char werr[256] = "";
+        int wrc = writer_stop(r.w, werr, sizeof(werr));
+        r.w = NULL;
+        if (wrc && !r.db_failed) {
+            r.db_failed = 1;
+            snprintf(r.db_err, sizeof(r.db_err), "%s: %s", o->db_path, werr);
+        }
+    }
     {
         struct tcp_engine_stats es;
         tcp_engine_stats(r.eng, &es);

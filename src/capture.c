@@ -62,6 +62,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -385,6 +386,8 @@ static int input_open_file(struct capture_input *in, char *err, size_t errlen)
         setvbuf(fp, NULL, _IOFBF, CAPTURE_COOKIE_BUFSIZE);
         in->fp = fp;
     }
+    /* one thread reads each stream: no stdio lock per fread()/ftell() */
+    __fsetlocking(in->fp, FSETLOCKING_BYCALLER);
 
     in->pcap = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (in->pcap == NULL) {

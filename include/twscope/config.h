@@ -5,7 +5,7 @@
 #define TWSCOPE_CONFIG_H
 
 #define TWSCOPE_VERSION "0.1.0"
-#define TWSCOPE_SCHEMA_VERSION 1      /* PRAGMA user_version of the database */
+#define TWSCOPE_SCHEMA_VERSION 2      /* PRAGMA user_version of the database */
 #define TWSCOPE_DEFAULT_DB "twscope.db"
 
 #define DECODE_MAX_VLAN 2             /* VLAN tags kept (outer, inner); deeper tags are skipped */
@@ -23,6 +23,8 @@
 #define DPI_MAX_PACKETS 24            /* packets fed to nDPI before giving up */
 
 #define STORE_BATCH_ROWS 20000        /* rows per SQLite transaction */
+#define WRITER_RING_SLOTS 4096        /* rows queued for the writer thread */
+#define WRITER_TEXT_LEN 640           /* longest string copied with a queued row */
 
 #define TW_DEFAULT_SECONDS 60         /* 2*MSL of the default (linux) profile */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */

@@ -1,0 +1,42 @@
+/*
+ * writer.h -- the database writer thread.
+ *
+ * The analysis thread must never wait for SQLite (issue: "the per-packet path
+ * never blocks on SQLite"). It hands finished records to a writer: a fixed
+ * ring of self-contained message slots (strings copied in, so the caller's
+ * buffers may change right after the call), drained by one thread that owns
+ * the store and inserts them in batched transactions. The producer waits only
+ * when the ring is full, i.e. when SQLite is slower than the capture for
+ * longer than WRITER_RING_SLOTS rows: memory stays bounded either way.
+ *
+ * Ownership: the store stays owned by the caller, but between writer_start()
+ * and writer_stop() only the writer thread may use it.
+ */
+#ifndef TWSCOPE_WRITER_H
+#define TWSCOPE_WRITER_H
+
+#include "twscope/store.h"
+
+struct writer;
+
+/* Start the thread. Returns 0 or TW_ERR_NOMEM. */
+int writer_start(struct store *st, struct writer **out);
+
+/* Queue a row (copied). Returns 0, or the writer's first error once it failed. */
+int writer_add_connection(struct writer *w, const struct rec_connection *r);
+int writer_add_timewait(struct writer *w, const struct rec_timewait *r);
+int writer_add_finding(struct writer *w, const struct rec_finding *r);
+/* Queue a commit (what was queued before it becomes visible to readers). */
+int writer_commit(struct writer *w);
+
+/* 1 once an insert failed; writer_error() then names the problem. */
+int writer_failed(struct writer *w);
+const char *writer_error(struct writer *w);
+
+/*
+ * Drain the ring, join the thread, free. Returns 0 or the first error, whose
+ * text is copied to err.
+ */
+int writer_stop(struct writer *w, char *err, size_t errlen);
+
+#endif /* TWSCOPE_WRITER_H */
