@@ -137,7 +137,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
     db_fail(r, writer_add_connection(r->w, &rc));
 
     for (int s = 0; s < 2; s++) {
-        const struct tw_state *t = &c->tw[s];
+        const struct tw_state *t = c->tw[s];
         struct rec_timewait tw;
         char why[160];
         if (!t->entered)

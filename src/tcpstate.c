@@ -12,12 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* TIME_WAIT states, pooled apart from the conns: most flows never need one. */
+union tw_slot {
+    struct tw_state s;
+    union tw_slot *next_free;
+};
+
+/* What c->tw[side] points to before that endpoint enters TIME_WAIT: never written. */
+static struct tw_state tw_idle;
+
 struct tcp_engine {
     struct tcp_engine_opts o;
     struct tcp_sinks s;
     struct tcp_engine_ctx x;
     struct flowtab *ft;
     struct conn *free_list;          /* recycled conns, linked by lru_next */
+    union tw_slot *tw_free;          /* recycled TIME_WAIT states */
     void **chunks;                   /* pool chunks, freed at destroy */
     size_t nchunks, chunks_cap;
     uint64_t live;                   /* conns in use (tracked + kept as prev) */
@@ -99,11 +109,42 @@ static void lru_touch(struct tcp_engine *e, struct conn *c)
 
 /* ---- pool ------------------------------------------------------------------- */
 
+static int pool_grow(struct tcp_engine *e, void **chunk, size_t bytes);
+
+int tcp_engine_tw_own(struct tcp_engine *e, struct conn *c, int side)
+{
+    union tw_slot *p;
+    if (c->tw[side] != &tw_idle)
+        return TW_OK;
+    if (!e->tw_free) {
+        union tw_slot *chunk;
+        if (pool_grow(e, (void **)&chunk, FLOW_POOL_CHUNK * sizeof(*chunk)))
+            return TW_ERR_NOMEM;
+        for (size_t i = 0; i < FLOW_POOL_CHUNK; i++) {
+            chunk[i].next_free = e->tw_free;
+            e->tw_free = &chunk[i];
+        }
+    }
+    p = e->tw_free;
+    e->tw_free = p->next_free;
+    memset(&p->s, 0, sizeof(p->s));
+    c->tw[side] = &p->s;
+    return TW_OK;
+}
+
 static void conn_release(struct tcp_engine *e, struct conn *c)
 {
     if (c->prev)
         conn_release(e, c->prev);
     c->prev = NULL;
+    for (int s = 0; s < 2; s++) {
+        if (c->tw[s] != &tw_idle) {
+            union tw_slot *p = (union tw_slot *)(void *)c->tw[s];
+            p->next_free = e->tw_free;
+            e->tw_free = p;
+            c->tw[s] = &tw_idle;
+        }
+    }
     c->lru_next = e->free_list;
     e->free_list = c;
     e->live--;
@@ -121,16 +162,16 @@ static void conn_finalize(struct tcp_engine *e, struct conn *c, tw_time end,
             e->s.conn_done(e->s.ctx, c);
     }
     if (c->in_table) {
-        flowtab_remove(e->ft, &c->key, c->hash);
+        flowtab_remove(e->ft, &c->key, flowtab_hash(e->ft, &c->key));
         c->in_table = 0;
         lru_unlink(e, c);
     }
     conn_release(e, c);
 }
 
-static int pool_refill(struct tcp_engine *e)
+/* Allocate a pool chunk and remember it for tcp_engine_destroy(). */
+static int pool_grow(struct tcp_engine *e, void **chunk, size_t bytes)
 {
-    struct conn *chunk;
     if (e->nchunks == e->chunks_cap) {
         size_t cap = e->chunks_cap ? e->chunks_cap * 2 : 64;
         void **n = realloc(e->chunks, cap * sizeof(*n));
@@ -139,10 +180,18 @@ static int pool_refill(struct tcp_engine *e)
         e->chunks = n;
         e->chunks_cap = cap;
     }
-    chunk = malloc(FLOW_POOL_CHUNK * sizeof(*chunk));
-    if (!chunk)
+    *chunk = malloc(bytes);
+    if (!*chunk)
         return TW_ERR_NOMEM;
-    e->chunks[e->nchunks++] = chunk;
+    e->chunks[e->nchunks++] = *chunk;
+    return TW_OK;
+}
+
+static int pool_refill(struct tcp_engine *e)
+{
+    struct conn *chunk;
+    if (pool_grow(e, (void **)&chunk, FLOW_POOL_CHUNK * sizeof(*chunk)))
+        return TW_ERR_NOMEM;
     for (size_t i = 0; i < FLOW_POOL_CHUNK; i++) {
         chunk[i].lru_next = e->free_list;
         e->free_list = &chunk[i];
@@ -166,6 +215,7 @@ static struct conn *conn_alloc(struct tcp_engine *e, tw_time now)
     e->free_list = c->lru_next;
     e->live++;
     memset(c, 0, sizeof(*c));
+    c->tw[0] = c->tw[1] = &tw_idle;
     return c;
 }
 
@@ -190,6 +240,7 @@ struct tcp_engine *tcp_engine_create(const struct tcp_engine_opts *o, const stru
     e->x.tw = &e->o.tw;
     e->x.sinks = &e->s;
     e->x.late_segments = &e->late_segments;
+    e->x.engine = e;
     e->ft = flowtab_create(o->hash_seed);
     if (!e->ft) {
         free(e);
@@ -245,7 +296,6 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     if (!c)
         return NULL;
     c->key = *k;
-    c->hash = h;
     c->id = e->next_id++;
     c->incarnation = prev ? prev->incarnation + 1 : 1;
     c->client_ep = (uint8_t)pick_client(pv, ep);
@@ -428,7 +478,7 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
     lru_touch(e, c);
     tw_on_segment(&e->x, c, dir, m, pv);
     if (e->s.conn_closed && !c->closed_reported &&
-        (c->closed || c->tw[0].entered || c->tw[1].entered)) {
+        (c->closed || c->tw[0]->entered || c->tw[1]->entered)) {
         c->closed_reported = 1;
         e->s.conn_closed(e->s.ctx, c);
     }

@@ -157,7 +157,7 @@ void tw_describe_profile(const struct tw_config *cfg, const struct conn *c, int 
 
 int tw_any_active(const struct conn *c)
 {
-    return c->tw[0].active || c->tw[1].active;
+    return c->tw[0]->active || c->tw[1]->active;
 }
 
 static tw_time tw_expected_end(const struct tw_state *t)
@@ -167,7 +167,7 @@ static tw_time tw_expected_end(const struct tw_state *t)
 
 static void tw_end(struct conn *c, int side, tw_time at, enum tw_end_reason why)
 {
-    struct tw_state *t = &c->tw[side];
+    struct tw_state *t = c->tw[side];
     t->active = 0;
     t->end_reason = (uint8_t)why;
     t->end_ts = at;
@@ -178,7 +178,7 @@ static void tw_end(struct conn *c, int side, tw_time at, enum tw_end_reason why)
 void tw_expire(struct conn *c, tw_time now)
 {
     for (int s = 0; s < 2; s++) {
-        struct tw_state *t = &c->tw[s];
+        struct tw_state *t = c->tw[s];
         if (t->active && now > tw_expected_end(t))
             tw_end(c, s, tw_expected_end(t), TWE_EXPIRED);
     }
@@ -187,7 +187,7 @@ void tw_expire(struct conn *c, tw_time now)
 void tw_finish(struct conn *c, tw_time end, enum tw_end_reason why)
 {
     for (int s = 0; s < 2; s++) {
-        struct tw_state *t = &c->tw[s];
+        struct tw_state *t = c->tw[s];
         if (!t->active)
             continue;
         if (end >= tw_expected_end(t))
@@ -201,8 +201,11 @@ void tw_finish(struct conn *c, tw_time end, enum tw_end_reason why)
 static void tw_enter(const struct tcp_engine_ctx *x, struct conn *c, int side,
                      const struct pkt_meta *m)
 {
-    struct tw_state *t = &c->tw[side];
+    struct tw_state *t;
     enum tw_profile_id p = x->tw->profile;
+    if (tcp_engine_tw_own(x->engine, c, side))
+        return; /* out of memory: this period goes unrecorded */
+    t = c->tw[side];
     if (p == TWP_AUTO)
         p = guess_profile(&c->d[side]);
     memset(t, 0, sizeof(*t));
@@ -248,7 +251,7 @@ static int tw_confirm(struct conn *c, int dir, const struct pkt_meta *m)
 {
     int own = 0;
     for (int s = 0; s < 2; s++) {
-        struct tw_state *t = &c->tw[s];
+        struct tw_state *t = c->tw[s];
         if (!t->active || !t->inferred || t->final_ack_seen || c->d[!s].fin_copies > 1 ||
             !close_handshake_done(c, s))
             continue;
@@ -268,7 +271,7 @@ static int tw_confirm(struct conn *c, int dir, const struct pkt_meta *m)
 static void tw_answer(const struct tcp_engine_ctx *x, struct conn *c, int dir,
                       const struct pkt_meta *m, const struct pkt_view *pv)
 {
-    struct tw_state *t = &c->tw[dir];
+    struct tw_state *t = c->tw[dir];
     const struct tcp_dir *peer = &c->d[!dir];
     int final_ack = is_final_ack(c, dir, pv);
 
@@ -315,7 +318,7 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
             c->close_kind = p->fin ? CK_FIN : CK_HALF;
         if (p->fin && c->close_kind == CK_FIN) {
             for (int s = 0; s < 2; s++)
-                if (c->d[s].fin_first && !c->tw[s].entered)
+                if (c->d[s].fin_first && !c->tw[s]->entered)
                     tw_enter(x, c, s, m);
         }
         return 0;
@@ -351,7 +354,7 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
 static void tw_rst(const struct tcp_engine_ctx *x, struct conn *c, int dir,
                    const struct pkt_meta *m, const struct pkt_view *pv)
 {
-    struct tw_state *t = &c->tw[!dir];
+    struct tw_state *t = c->tw[!dir];
     uint32_t rcv_nxt = c->d[dir].next_seq;
     int in_window = pv->seq == rcv_nxt;
     char detail[256];
@@ -374,10 +377,10 @@ void tw_late_segment(const struct tcp_engine_ctx *x, struct conn *cur, struct co
     (*x->late_segments)++;
     if (owner == cur) {
         snprintf(detail, sizeof(detail), "{\"phase\":\"%s\",\"tw_side\":%s%s%s}", phase,
-                 cur->tw[!cur_dir].active ? "\"" : "",
-                 cur->tw[!cur_dir].active ? side_name(!cur_dir)
-                 : cur->tw[cur_dir].active ? "\"both\"" : "null",
-                 cur->tw[!cur_dir].active ? "\"" : "");
+                 cur->tw[!cur_dir]->active ? "\"" : "",
+                 cur->tw[!cur_dir]->active ? side_name(!cur_dir)
+                 : cur->tw[cur_dir]->active ? "\"both\"" : "null",
+                 cur->tw[!cur_dir]->active ? "\"" : "");
         tcp_emit(x, cur, "late_segment", m, cur_dir, pv, detail);
         return;
     }
@@ -447,7 +450,7 @@ void tw_on_reuse(const struct tcp_engine_ctx *x, struct conn *old, struct conn *
                  const struct pkt_meta *m, const struct pkt_view *pv)
 {
     for (int side = 0; side < 2; side++) {
-        struct tw_state *t = &old->tw[side];
+        struct tw_state *t = old->tw[side];
         const struct tcp_dir *snd = &old->d[dir];
         char detail[640];
         int tw_is_receiver = side != dir;
@@ -487,7 +490,7 @@ void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
                    const struct pkt_meta *m, const struct pkt_view *pv)
 {
     uint8_t fl = pv->flags;
-    int sender_in_tw = c->tw[dir].active, peer_in_tw = c->tw[!dir].active;
+    int sender_in_tw = c->tw[dir]->active, peer_in_tw = c->tw[!dir]->active;
     int fin_rexmit = 0, confirmed = 0;
 
     if (fl & TCPF_RST) {
@@ -495,10 +498,10 @@ void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
             tw_rst(x, c, dir, m, pv);
             return;
         }
-        if (sender_in_tw && c->tw[dir].inferred && !c->tw[dir].final_ack_seen) {
+        if (sender_in_tw && c->tw[dir]->inferred && !c->tw[dir]->final_ack_seen) {
             /* R10: it answered the peer's FIN with a RST, not an ACK: no TIME_WAIT */
-            c->tw[dir].active = 0;
-            c->tw[dir].entered = 0;
+            c->tw[dir]->active = 0;
+            c->tw[dir]->entered = 0;
         }
         if (!c->d[dir].rst) {
             c->d[dir].rst = 1;

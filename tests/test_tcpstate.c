@@ -48,7 +48,8 @@ static void on_done(void *ctx, struct conn *c)
     d->close_kind = c->close_kind;
     d->syn_seen = c->syn_seen;
     d->closer = conn_active_closer(c);
-    memcpy(d->tw, c->tw, sizeof(d->tw));
+    d->tw[0] = *c->tw[0];
+    d->tw[1] = *c->tw[1];
     d->pkts[0] = c->d[0].pkts;
     d->pkts[1] = c->d[1].pkts;
 }

@@ -56,17 +56,15 @@ struct tcp_dir {
     uint8_t ttl;               /* TTL/hop limit of its SYN (or first packet) */
     uint8_t opt_count;
     uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds of its SYN */
-    uint64_t pkts, bytes;
+    uint32_t pkts;             /* segments sent */
+    uint64_t bytes;            /* payload bytes sent */
     uint64_t fin_frame;        /* frame of its first FIN */
     tw_time fin_ts, fin_last_ts; /* first and latest FIN copy */
-    uint64_t finack_frame;     /* frame of its first ACK of the peer's FIN */
-    uint32_t fin_file, finack_file;
-    tw_time finack_ts;
+    uint32_t fin_file;         /* input file of its first FIN */
 };
 
 struct conn {
     struct flow_key key;       /* canonical tuple; first member (flowtab key_of) */
-    uint64_t hash;             /* flowtab hash of key */
     int64_t id;                /* connection id (database row id) */
     uint32_t incarnation;      /* 1, 2, ... while the tuple stays tracked */
     uint8_t client_ep;         /* key endpoint (0/1) that is the client */
@@ -83,7 +81,8 @@ struct conn {
     uint8_t closed_reported;   /* conn_closed() was called */
     uint32_t sweep_epoch;
     struct tcp_dir d[2];       /* [0] client, [1] server */
-    struct tw_state tw[2];     /* [0] client, [1] server */
+    struct tw_state *tw[2];    /* [0] client, [1] server: a shared all-zero state until the
+                                  endpoint enters TIME_WAIT (keeps open flows small) */
     uint64_t first_frame, last_frame, rst_frame;
     uint32_t first_file, last_file;
     tw_time first_ts, last_ts, syn_ts, rtt;   /* rtt < 0: unknown */
@@ -164,7 +163,10 @@ struct tcp_engine_ctx {
     const struct tw_config *tw;
     const struct tcp_sinks *sinks;
     uint64_t *late_segments;
+    struct tcp_engine *engine;
 };
+/* Give side `side` of c a TIME_WAIT state of its own (before writing c->tw[side]). */
+int tcp_engine_tw_own(struct tcp_engine *e, struct conn *c, int side);
 /* Emit a finding through the sinks. */
 void tcp_emit(const struct tcp_engine_ctx *x, const struct conn *c, const char *kind,
               const struct pkt_meta *m, int dir, const struct pkt_view *pv, const char *detail);

@@ -35,22 +35,22 @@ enum tw_end_reason {
     TWE_EVICTED,      /* dropped by --max-flows before it ended */
 };
 
-/* TIME_WAIT state of one endpoint of one connection (small, fixed). */
+/* TIME_WAIT state of one endpoint of one connection (small, fixed, pooled). */
 struct tw_state {
-    uint8_t active;            /* 1 while in TIME_WAIT */
-    uint8_t entered;           /* 1 once it entered (row to write) */
-    uint8_t inferred;          /* start taken from the peer's FIN, final ACK unseen */
-    uint8_t end_reason;        /* enum tw_end_reason */
-    uint8_t profile;           /* enum tw_profile_id actually used */
-    uint8_t final_ack_seen;    /* the original final ACK was seen */
-    uint16_t answers;          /* segments answered while in TIME_WAIT */
-    uint32_t start_file;
-    uint64_t start_frame;
     tw_time start_ts;          /* entered TIME_WAIT */
     tw_time last_answer_ts;    /* last segment sent by the endpoint in TIME_WAIT */
     tw_time dur;               /* 2*MSL, microseconds */
     tw_time end_ts;            /* when it ended (valid when end_reason != NONE) */
     tw_time last_ack_ts;       /* last copy of the final ACK (re-ACK intervals) */
+    uint64_t start_frame;
+    uint16_t answers;          /* segments answered while in TIME_WAIT */
+    uint16_t start_file;
+    uint8_t active : 1;        /* 1 while in TIME_WAIT */
+    uint8_t entered : 1;       /* 1 once it entered (row to write) */
+    uint8_t inferred : 1;      /* start taken from the peer's FIN, final ACK unseen */
+    uint8_t final_ack_seen : 1;/* the original final ACK was seen */
+    uint8_t end_reason : 4;    /* enum tw_end_reason */
+    uint8_t profile;           /* enum tw_profile_id actually used */
 };
 
 struct tw_config {
