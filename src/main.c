@@ -324,8 +324,9 @@ static int cmd_analyze(int argc, char **argv, int live)
     /* files first; the first argument that is not a file starts the filter */
     for (int i = optind; i < argc; i++) {
         struct stat sb;
-        if (strcmp(argv[i], "-") == 0 || stat(argv[i], &sb) == 0 || looks_like_path(argv[i]) ||
-            i == optind)
+        /* a bare word naming a directory ("src", "host") belongs to the filter */
+        if (i == optind || strcmp(argv[i], "-") == 0 || looks_like_path(argv[i]) ||
+            (stat(argv[i], &sb) == 0 && !S_ISDIR(sb.st_mode)))
             nfiles++;
         else
             break;
