@@ -29,6 +29,7 @@ struct run {
     char db_err[512];
     tw_time first_ts, last_ts;
     int live;
+    uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -135,6 +136,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
         classify_finish(r->cl, c);
     conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, writer_add_connection(r->w, &rc));
+    r->n_conns++;
 
     for (int s = 0; s < 2; s++) {
         const struct tw_state *t = c->tw[s];
@@ -165,6 +167,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
         tw.duration_s = tw_time_to_sec(t->dur);
         tw.answers = t->answers;
         db_fail(r, writer_add_timewait(r->w, &tw));
+        r->n_tw++;
     }
 }
 
@@ -185,6 +188,7 @@ static void sink_finding(void *ctx, const struct finding_ev *f)
     rf.flags = f->pv->flags;
     rf.detail = f->detail;
     db_fail(r, writer_add_finding(r->w, &rf));
+    r->n_findings++;
 }
 
 /* ---- progress ----------------------------------------------------------------- */
@@ -426,6 +430,14 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         fprintf(errf, "twscope: %s: %s\n", o->db_path, store_errmsg(r.st));
     else if (g_stop && !live)
         fprintf(errf, "twscope: interrupted; what was read so far is in %s\n", o->db_path);
+    if (!o->quiet && !r.db_failed && !loop_rc && !rc && !(g_stop && !live))
+        fprintf(errf,
+                "twscope: %llu packets (%llu TCP, %llu skipped): %llu connections, %llu TIME_WAIT "
+                "periods, %llu findings -> %s (capture %lld)\n",
+                (unsigned long long)r.rec.packets, (unsigned long long)r.rec.tcp_packets,
+                (unsigned long long)r.rec.skipped, (unsigned long long)r.n_conns,
+                (unsigned long long)r.n_tw, (unsigned long long)r.n_findings, o->db_path,
+                (long long)r.rec.id);
 
     tcp_engine_destroy(r.eng);
     classify_destroy(r.cl);

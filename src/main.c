@@ -80,7 +80,7 @@ static void usage_analyze(FILE *f, int live)
                "      --max-flows N      connections tracked at once (default %d); the least\n"
                "                         recently active is evicted and counted beyond it\n"
                "      --idle-timeout S   forget open connections idle for S seconds (default %d)\n"
-               "  -q, --quiet            no progress display\n"
+               "  -q, --quiet            no progress display and no closing summary line\n"
                "  -h, --help             this help\n",
             TWSCOPE_DEFAULT_DB, FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
@@ -292,6 +292,7 @@ static int cmd_analyze(int argc, char **argv, int live)
         }
     }
     o.progress = !quiet && isatty(STDERR_FILENO);
+    o.quiet = quiet;
 
     if (live) {
         if (list) {
