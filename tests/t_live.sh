@@ -35,7 +35,6 @@ ip -n $A link set lo up; ip -n $B link set lo up
 ip -n $A link set vA up; ip -n $B link set vB up
 ip -n $A neigh replace 10.78.0.2 lladdr "$(ip -n $B -br link show vB | awk '{print $3}')" nud permanent dev vA
 ip -n $B neigh replace 10.78.0.1 lladdr "$(ip -n $A -br link show vA | awk '{print $3}')" nud permanent dev vB
-sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
 ip netns exec $A sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
 ip netns exec $B sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
 sleep 1.2   # carrier up
