@@ -668,7 +668,7 @@ static int print_csv(FILE *out, sqlite3_stmt *s, int *rc)
 /* ---- JSON ---- */
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static int utf8_seq_len(const unsigned char *s, size_t n)
+int report_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
     int len;
@@ -720,7 +720,7 @@ static void json_string(FILE *out, const char *str, size_t n)
             fputc((int)c, out);
             i++;
         } else {
-            int len = utf8_seq_len(s + i, n - i);
+            int len = report_utf8_len(s + i, n - i);
             if (len) {
                 fwrite(s + i, 1, (size_t)len, out);
                 i += (size_t)len;

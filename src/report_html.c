@@ -150,36 +150,6 @@ static int64_t scalar_int(struct html *h, const char *sql)
 
 /* ---- escaping ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xbf;
-    int len;
-
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if ((size_t)len > n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (int k = 2; k < len; k++)
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
 /*
  * Text or attribute value: the five markup characters as entities, control
  * characters as spaces, invalid UTF-8 as U+FFFD. At most max characters
@@ -211,7 +181,7 @@ static void esc_cut(FILE *o, const char *str, size_t max)
             fputc((int)c, o);
             i++;
         } else {
-            int len = utf8_len(s + i, n - i);
+            int len = report_utf8_len(s + i, n - i);
             if (len) {
                 fwrite(s + i, 1, (size_t)len, o);
                 i += (size_t)len;

@@ -679,6 +679,18 @@ out:
     return ret;
 }
 
+/* Run a bound INSERT and count the row toward the batch. */
+static int insert_row(struct store *st, struct binder *b)
+{
+    int ret = b_done(st, b);
+    if (ret) {
+        sqlite3_clear_bindings(b->s);
+        return ret;
+    }
+    ret = run_stmt(st, b->s);
+    return ret ? ret : row_written(st);
+}
+
 int store_add_connection(struct store *st, const struct rec_connection *r)
 {
     struct binder b = {st->stmt[SS_INS_CONNECTION], 0, SQLITE_OK};
@@ -722,13 +734,7 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     b_int_or_null(&b, r->rst_frame != 0, (int64_t)r->rst_frame);
     b_int_or_null(&b, r->prev_connection_id != 0, r->prev_connection_id);
     b_int_or_null(&b, r->app_protocol != NULL, r->app_guessed);
-    ret = b_done(st, &b);
-    if (ret) {
-        sqlite3_clear_bindings(b.s);
-        return ret;
-    }
-    ret = run_stmt(st, b.s);
-    return ret ? ret : row_written(st);
+    return insert_row(st, &b);
 }
 
 int store_add_timewait(struct store *st, const struct rec_timewait *r)
@@ -754,13 +760,7 @@ int store_add_timewait(struct store *st, const struct rec_timewait *r)
     b_text(&b, r->profile_reason);
     b_real(&b, r->duration_s);
     b_int(&b, r->answers);
-    ret = b_done(st, &b);
-    if (ret) {
-        sqlite3_clear_bindings(b.s);
-        return ret;
-    }
-    ret = run_stmt(st, b.s);
-    return ret ? ret : row_written(st);
+    return insert_row(st, &b);
 }
 
 int store_add_finding(struct store *st, const struct rec_finding *r)
@@ -782,13 +782,7 @@ int store_add_finding(struct store *st, const struct rec_finding *r)
     b_int(&b, r->payload_len);
     b_int(&b, r->flags);
     b_text(&b, r->detail);
-    ret = b_done(st, &b);
-    if (ret) {
-        sqlite3_clear_bindings(b.s);
-        return ret;
-    }
-    ret = run_stmt(st, b.s);
-    return ret ? ret : row_written(st);
+    return insert_row(st, &b);
 }
 
 int store_commit(struct store *st)

@@ -67,6 +67,9 @@ int report_run_opts(const char *path, const char *name, const char *arg, enum re
 int report_run(const char *path, const char *name, const char *arg, enum report_format fmt,
                FILE *out, FILE *err);
 
+/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
+int report_utf8_len(const unsigned char *s, size_t n);
+
 /* Parse "table"/"csv"/"json"; -1 if unknown. */
 int report_parse_format(const char *s);
 
