@@ -703,6 +703,25 @@ static void where(const struct capture_input *in, char *buf, size_t len)
 }
 
 /*
+ * A record's time in microseconds. A forged timestamp (a pcapng one near 2^64
+ * units, a negative pcap one) is clamped instead of overflowing: packet time
+ * stays monotonic enough for the engine and nothing is undefined.
+ */
+static tw_time ts_usec(const struct timeval *tv)
+{
+    /* a quarter of the range: sums and differences of two times cannot overflow */
+    const int64_t max_sec = INT64_MAX / TW_USEC / 4;
+    int64_t sec = (int64_t)tv->tv_sec, usec = (int64_t)tv->tv_usec;
+    if (sec > max_sec)
+        return max_sec * TW_USEC;
+    if (sec < -max_sec)
+        return -max_sec * TW_USEC;
+    if (usec < 0 || usec >= TW_USEC)
+        usec = 0;
+    return sec * TW_USEC + usec;
+}
+
+/*
  * Read the next packet of file input i that passes the filter into its
  * pending slot. Returns 1 (pending), 0 (input ended), -1 (capture_break()
  * seen; input untouched), or TW_ERR_FORMAT with err set (input ended).
@@ -729,7 +748,7 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
             }
             in->hdr = hdr;
             in->data = data;
-            in->pend_ts = (tw_time)hdr->ts.tv_sec * TW_USEC + (tw_time)hdr->ts.tv_usec;
+            in->pend_ts = ts_usec(&hdr->ts);
             in->pend_frame = in->frame;
             in->state = IN_PENDING;
             return 1;
@@ -782,7 +801,7 @@ static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t
             c->frames_read++;
             in->hdr = hdr;
             in->data = data;
-            in->pend_ts = (tw_time)hdr->ts.tv_sec * TW_USEC + (tw_time)hdr->ts.tv_usec;
+            in->pend_ts = ts_usec(&hdr->ts);
             in->pend_frame = in->frame;
             fill_pkt(p, in, 0);
             return 1;
