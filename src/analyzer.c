@@ -402,6 +402,8 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         tcp_engine_stats(r.eng, &es);
         r.rec.evicted = es.evicted;
     }
+    if (!r.db_failed && store_number_incarnations(r.st, r.rec.id))
+        db_fail(&r, TW_ERR_DB);
     capture_stats(cap, &r.rec.ps_recv, &r.rec.ps_drop);
     r.rec.first_ts = tw_time_to_sec(r.first_ts);
     r.rec.last_ts = tw_time_to_sec(r.last_ts);

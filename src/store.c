@@ -785,6 +785,37 @@ int store_add_finding(struct store *st, const struct rec_finding *r)
     return insert_row(st, &b);
 }
 
+/*
+ * Number the incarnations of each 4-tuple (VLAN IDs included, either
+ * orientation) 1, 2, ... by first packet, and link each to the previous one.
+ * The engine numbers them while a tuple stays in memory; this makes the
+ * numbers independent of how long closed tuples were kept.
+ */
+int store_number_incarnations(struct store *st, int64_t capture_id)
+{
+    static const char sql[] =
+        "UPDATE connections AS c SET incarnation = n.inc, prev_connection_id = n.prev"
+        " FROM (SELECT id, row_number() OVER w AS inc, lag(id) OVER w AS prev"
+        "       FROM connections WHERE capture_id = ?1"
+        "       WINDOW w AS (PARTITION BY ip_version, vlan_outer, vlan_inner,"
+        "         min(client_ip || '|' || client_port, server_ip || '|' || server_port),"
+        "         max(client_ip || '|' || client_port, server_ip || '|' || server_port)"
+        "         ORDER BY first_ts, id)) AS n"
+        " WHERE c.id = n.id AND (c.incarnation IS NOT n.inc"
+        "   OR c.prev_connection_id IS NOT n.prev)";
+    sqlite3_stmt *s = NULL;
+    int ret = txn_begin(st);
+    if (ret)
+        return ret;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 1, capture_id) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+        snprintf(st->errbuf, sizeof st->errbuf, "%s", sqlite3_errmsg(st->db));
+        ret = TW_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
 int store_commit(struct store *st)
 {
     int ret = txn_commit(st);

@@ -320,6 +320,45 @@ static int add_some(const char *path, int overwrite, int nconn)
     return ret;
 }
 
+/* Incarnations are renumbered per 4-tuple (either orientation) by first packet. */
+static int test_number_incarnations(void)
+{
+    char path[128], err[256] = "";
+    struct store *st = NULL;
+    struct rec_capture c;
+    struct rec_connection r;
+    db_path(path, sizeof path, "incarnations.db");
+    FAIL_IF(store_open(path, 1, &st, err, sizeof err) != 0);
+    memset(&c, 0, sizeof c);
+    c.source = "x";
+    c.ps_recv = c.ps_drop = -1;
+    FAIL_IF(store_begin_capture(st, &c) != 0);
+    /* tuple A: ids 1, 3, 4 (4 with the endpoints swapped); tuple B: id 2 */
+    for (int64_t id = 1; id <= 4; id++) {
+        fill_connection(&r, id, c.id);
+        r.client_port = id == 2 ? 5555 : 40000;
+        if (id == 4) {
+            snprintf(r.client_ip, sizeof r.client_ip, "10.0.0.2");
+            snprintf(r.server_ip, sizeof r.server_ip, "10.0.0.1");
+            r.client_port = 80;
+            r.server_port = 40000;
+        }
+        FAIL_IF(store_add_connection(st, &r) != 0);
+    }
+    FAIL_IF(store_number_incarnations(st, c.id) != 0);
+    c.complete = 1;
+    FAIL_IF(store_finish_capture(st, &c) != 0);
+    store_close(st);
+    FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 1") == 1);
+    FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 2") == 1);
+    FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 3") == 2);
+    FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 4") == 3);
+    FAIL_UNLESS(q_int(path, "SELECT prev_connection_id FROM connections WHERE id = 4") == 3);
+    FAIL_UNLESS(q_int(path, "SELECT prev_connection_id FROM connections WHERE id = 3") == 1);
+    FAIL_UNLESS(q_int(path, "SELECT count(prev_connection_id) FROM connections") == 2);
+    PASS;
+}
+
 static int test_overwrite(void)
 {
     char path[128];
@@ -925,6 +964,7 @@ int main(void)
     RUN(test_write_and_read_back);
     RUN(test_schema_version_mismatch);
     RUN(test_overwrite);
+    RUN(test_number_incarnations);
     RUN(test_not_a_database);
     RUN(test_unwritable_path);
     RUN(test_report_every_name_and_format);

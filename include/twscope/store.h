@@ -133,6 +133,12 @@ int store_add_connection(struct store *st, const struct rec_connection *r);
 int store_add_timewait(struct store *st, const struct rec_timewait *r);
 int store_add_finding(struct store *st, const struct rec_finding *r);
 
+/*
+ * Renumber the incarnations of every 4-tuple of a capture by first packet and
+ * set prev_connection_id accordingly (call before store_finish_capture()).
+ */
+int store_number_incarnations(struct store *st, int64_t capture_id);
+
 /* Commit the open transaction and begin a new one. */
 int store_commit(struct store *st);
 
