@@ -220,6 +220,7 @@ static int run_loop(struct run *r, char *err, size_t errlen)
     struct capture_pkt p;
     struct pkt_view pv;
     tw_time next_sweep = 0;
+    int swept = 0;
     double t0 = now_wall(), next_ui = t0 + 0.5, next_commit = t0 + 1.0;
     int rc;
 
@@ -235,9 +236,8 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             struct conn *c;
             int dir;
 
-            r->rec.packets++;
-            if (!r->first_ts)
-                r->first_ts = p.ts;
+            if (!r->rec.packets++)
+                r->first_ts = r->last_ts = p.ts; /* time 0 and negative times are times too */
             if (p.ts > r->last_ts)
                 r->last_ts = p.ts;
             dr = decode_packet(p.linktype, p.data, p.caplen, &pv);
@@ -257,9 +257,10 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                 (pv.payload_len || (pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) || c->dpi_pkts < 3))
                 classify_packet(r->cl, c, &pv, p.ts);
         housekeeping:
-            if (r->last_ts >= next_sweep) {
-                if (next_sweep)
+            if (!swept || r->last_ts >= next_sweep) {
+                if (swept)
                     tcp_engine_sweep(r->eng, r->last_ts);
+                swept = 1;
                 next_sweep = r->last_ts + (tw_time)FLOW_SWEEP_INTERVAL_SEC * TW_USEC;
             }
             if (r->db_failed)
@@ -407,7 +408,8 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     capture_stats(cap, &r.rec.ps_recv, &r.rec.ps_drop);
     r.rec.first_ts = tw_time_to_sec(r.first_ts);
     r.rec.last_ts = tw_time_to_sec(r.last_ts);
-    if (loop_rc == TW_ERR_DB) {
+    if (loop_rc == TW_ERR_DB || r.db_failed) {
+        /* also a failure after the loop (the last rows, the writer's drain) */
         r.rec.complete = 0;
         r.rec.error = r.db_err;
     } else if (loop_rc) {

@@ -179,6 +179,22 @@ static char *join_args(char **argv, int from, int to)
     return s;
 }
 
+/*
+ * getopt is silent (opterr = 0, optstrings start with ':'): one line of our
+ * own instead of getopt's two. opt is what getopt_long returned.
+ */
+static void bad_option(const char *cmd, int opt, char **argv)
+{
+    char shortopt[3] = {'-', (char)optopt, 0};
+    const char *name = (optopt && optopt < 256) ? shortopt : argv[optind - 1];
+    if (opt == ':')
+        fprintf(stderr, "twscope: %s: option '%s' needs a value (see twscope %s --help)\n", cmd,
+                argv[optind - 1], cmd);
+    else
+        fprintf(stderr, "twscope: %s: unknown option '%s' (see twscope %s --help)\n", cmd, name,
+                cmd);
+}
+
 enum {
     OPT_OVERWRITE = 256, OPT_NO_DPI, OPT_IGNORE_VLAN, OPT_TW_PROFILE, OPT_TW_SECONDS,
     OPT_MAX_FLOWS, OPT_IDLE, OPT_DURATION, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_PROMISC,
@@ -219,7 +235,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     o.dpi = 1;
     o.tw.profile = TWP_LINUX;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, live ? "+o:f:qhi:D" : "+o:f:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qhi:D" : "+:o:f:qh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
@@ -287,7 +303,7 @@ static int cmd_analyze(int argc, char **argv, int live)
             break;
         case OPT_PROMISC: o.cap.promisc = 1; break;
         default:
-            fprintf(stderr, "Try 'twscope %s --help'.\n", live ? "capture" : "analyze");
+            bad_option(live ? "capture" : "analyze", opt, argv);
             return EXIT_USAGE;
         }
     }
@@ -333,8 +349,8 @@ static int cmd_analyze(int argc, char **argv, int live)
             break;
     }
     if (nfiles == 0) {
-        fprintf(stderr, "twscope: analyze: no capture file given (use '-' for stdin)\n"
-                        "Try 'twscope analyze --help'.\n");
+        fprintf(stderr, "twscope: analyze: no capture file given (use '-' for stdin; see "
+                        "twscope analyze --help)\n");
         return EXIT_USAGE;
     }
     if (optind + nfiles < argc) {
@@ -371,7 +387,7 @@ static int cmd_query(int argc, char **argv)
     memset(&ro, 0, sizeof ro);
     optind = 1;
     /* permute: options may come after the positional arguments */
-    while ((opt = getopt_long(argc, argv, "F:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":F:h", longopts, NULL)) != -1) {
         switch (opt) {
         case OPT_PORT_RANGE:
             if (report_parse_port_range(optarg, &ro.port_lo, &ro.port_hi)) {
@@ -409,7 +425,7 @@ static int cmd_query(int argc, char **argv)
         }
         case 'h': usage_query(stdout); return 0;
         default:
-            fprintf(stderr, "Try 'twscope query --help'.\n");
+            bad_option("query", opt, argv);
             return EXIT_USAGE;
         }
     }
@@ -421,8 +437,8 @@ static int cmd_query(int argc, char **argv)
         pos[npos++] = argv[i];
     }
     if (npos < 2) {
-        fprintf(stderr, "twscope: query: need a database and a report name\n"
-                        "Try 'twscope query --help'.\n");
+        fprintf(stderr, "twscope: query: need a database and a report name (see twscope query "
+                        "--help)\n");
         return EXIT_USAGE;
     }
     if (strcmp(pos[1], "sql") == 0 && npos != 3) {
@@ -468,7 +484,7 @@ static int cmd_report(int argc, char **argv)
 
     memset(&ro, 0, sizeof ro);
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': out = optarg; break;
         case OPT_PORT_RANGE:
@@ -480,13 +496,12 @@ static int cmd_report(int argc, char **argv)
             break;
         case 'h': usage_report(stdout); return 0;
         default:
-            fprintf(stderr, "Try 'twscope report --help'.\n");
+            bad_option("report", opt, argv);
             return EXIT_USAGE;
         }
     }
     if (argc - optind != 1) {
-        fprintf(stderr, "twscope: report: need exactly one database\n"
-                        "Try 'twscope report --help'.\n");
+        fprintf(stderr, "twscope: report: need exactly one database (see twscope report --help)\n");
         return EXIT_USAGE;
     }
     rc = report_html_write(argv[optind], out, &ro, stderr);
@@ -495,6 +510,7 @@ static int cmd_report(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    opterr = 0;
     if (argc < 2) {
         usage_main(stderr);
         return EXIT_USAGE;
@@ -516,6 +532,6 @@ int main(int argc, char **argv)
         return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0)
         return cmd_report(argc - 1, argv + 1);
-    fprintf(stderr, "twscope: unknown command '%s'\nTry 'twscope --help'.\n", argv[1]);
+    fprintf(stderr, "twscope: unknown command '%s' (see twscope --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -855,13 +855,13 @@ static int emit(FILE *out, FILE *err, sqlite3 *db, sqlite3_stmt *s, enum report_
         break;
     }
     if (ret) {
-        fprintf(err, "query: out of memory\n");
+        fprintf(err, "twscope: query: out of memory\n");
         return ret;
     }
     if (rc == SQLITE_DONE)
         return 0;
 sqlerr:
-    fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+    fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
     return (rc & 0xff) == SQLITE_NOMEM ? TW_ERR_NOMEM : TW_ERR_DB;
 }
 
@@ -909,7 +909,7 @@ static void opts_fill(struct report_opts *o, const struct report_opts *given)
 static int prepare_msg(sqlite3 *db, const char *sql, sqlite3_stmt **s, FILE *err)
 {
     if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
-        fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+        fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
         sqlite3_finalize(*s);
         *s = NULL;
         return TW_ERR_DB;
@@ -942,13 +942,13 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
 
     *out = NULL;
     if ((unsigned)o->by > REPORT_BY_APP || !(o->bucket_s >= 0) || !isfinite(o->bucket_s)) {
-        fprintf(err, "query: bad timeline options\n");
+        fprintf(err, "twscope: query: bad timeline options\n");
         return TW_ERR_USAGE;
     }
     len = sizeof(TIMELINE_CTES TIMELINE_REST) + 256;
     sql = malloc(len);
     if (!sql) {
-        fprintf(err, "query: out of memory\n");
+        fprintf(err, "twscope: query: out of memory\n");
         return TW_ERR_NOMEM;
     }
     if (o->bucket_s > 0) {
@@ -961,7 +961,7 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
         sqlite3_bind_int64(s, 2, o->capture_id);
         sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
         if (sqlite3_step(s) != SQLITE_ROW) {
-            fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
             ret = TW_ERR_DB;
             goto out;
         }
@@ -1004,7 +1004,7 @@ static int prepare_def(sqlite3 *db, const struct report_def *def, const struct r
         return prepare_msg(db, def->sql, out, err);
     case RK_PORTS:
         if (o->port_lo < 1 || o->port_lo > o->port_hi || o->port_hi > 65535) {
-            fprintf(err, "query: bad port range %u-%u\n", o->port_lo, o->port_hi);
+            fprintf(err, "twscope: query: bad port range %u-%u\n", o->port_lo, o->port_hi);
             return TW_ERR_USAGE;
         }
         ret = prepare_msg(db, def->sql, out, err);
@@ -1019,7 +1019,7 @@ static int prepare_def(sqlite3 *db, const struct report_def *def, const struct r
     case RK_SQL:
         break;
     }
-    fprintf(err, "query: not a built-in report: %s\n", def->name);
+    fprintf(err, "twscope: query: not a built-in report: %s\n", def->name);
     return TW_ERR_USAGE;
 }
 
@@ -1031,7 +1031,7 @@ int report_prepare(struct sqlite3 *db, const char *name, const struct report_opt
 
     *out = NULL;
     if (!def || def->kind == RK_SQL) {
-        fprintf(err, "query: unknown report '%s'\n", name ? name : "");
+        fprintf(err, "twscope: query: unknown report '%s'\n", name ? name : "");
         return TW_ERR_USAGE;
     }
     opts_fill(&o, opts);
@@ -1057,27 +1057,27 @@ int report_run_opts(const char *path, const char *name, const char *arg, enum re
         return TW_ERR_USAGE;
     }
     if (fmt != REPORT_TABLE && fmt != REPORT_CSV && fmt != REPORT_JSON) {
-        fprintf(err, "query: unknown output format\n");
+        fprintf(err, "twscope: query: unknown output format\n");
         return TW_ERR_USAGE;
     }
     if (opts && (opts->port_lo || opts->port_hi) && def->kind != RK_PORTS) {
-        fprintf(err, "query: --port-range applies to the ports report only\n");
+        fprintf(err, "twscope: query: --port-range applies to the ports report only\n");
         return TW_ERR_USAGE;
     }
     if (opts && (opts->bucket_s != 0 || opts->by != REPORT_BY_NONE) &&
         def->kind != RK_TIMELINE) {
-        fprintf(err, "query: --bucket and --by apply to the timeline report only\n");
+        fprintf(err, "twscope: query: --bucket and --by apply to the timeline report only\n");
         return TW_ERR_USAGE;
     }
     if (def->kind == RK_SQL && (!arg || only_trailer(arg))) {
-        fprintf(err, "query: sql needs a statement\n");
+        fprintf(err, "twscope: query: sql needs a statement\n");
         return TW_ERR_USAGE;
     }
     opts_fill(&o, opts);
 
     ret = store_open_readonly(path, &db, msg, sizeof msg);
     if (ret) {
-        fprintf(err, "%s\n", msg);
+        fprintf(err, "twscope: %s\n", msg);
         return ret;
     }
     if (def->kind != RK_SQL) {
@@ -1087,24 +1087,24 @@ int report_run_opts(const char *path, const char *name, const char *arg, enum re
     } else {
         rc = sqlite3_prepare_v2(db, arg, -1, &s, &tail);
         if (rc != SQLITE_OK) {
-            fprintf(err, "query: %s\n", sqlite3_errmsg(db));
+            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
             ret = TW_ERR_DB;
             goto out;
         }
         if (!s) {
-            fprintf(err, "query: sql needs a statement\n");
+            fprintf(err, "twscope: query: sql needs a statement\n");
             ret = TW_ERR_USAGE;
             goto out;
         }
         if (tail && !only_trailer(tail)) {
-            fprintf(err, "query: only one SQL statement is allowed\n");
+            fprintf(err, "twscope: query: only one SQL statement is allowed\n");
             ret = TW_ERR_USAGE;
             goto out;
         }
     }
     ret = emit(out, err, db, s, fmt, def->sql == sql_summary && fmt == REPORT_TABLE);
     if (ret == 0 && (fflush(out) != 0 || ferror(out))) {
-        fprintf(err, "query: write error: %s\n", strerror(errno));
+        fprintf(err, "twscope: query: write error: %s\n", strerror(errno));
         ret = TW_ERR_IO;
     }
 out:

@@ -1604,7 +1604,7 @@ int report_html_write(const char *db_path, const char *out_path, const struct re
         out_path = REPORT_HTML_DEFAULT_PATH;
     ret = store_open_readonly(db_path, &h.db, msg, sizeof msg);
     if (ret) {
-        fprintf(err, "%s\n", msg);
+        fprintf(err, "twscope: %s\n", msg);
         return ret;
     }
     if (to_stdout) {
@@ -1614,14 +1614,14 @@ int report_html_write(const char *db_path, const char *out_path, const struct re
         int fd;
         tmp = malloc(len);
         if (!tmp) {
-            fprintf(err, "report: out of memory\n");
+            fprintf(err, "twscope: report: out of memory\n");
             ret = TW_ERR_NOMEM;
             goto out;
         }
         snprintf(tmp, len, "%s.tmpXXXXXX", out_path);
         fd = mkstemp(tmp);
         if (fd < 0 || !(fp = fdopen(fd, "w"))) {
-            fprintf(err, "report: %s: cannot write: %s\n", out_path, strerror(errno));
+            fprintf(err, "twscope: report: %s: cannot write: %s\n", out_path, strerror(errno));
             if (fd >= 0) {
                 close(fd);
                 unlink(tmp);
@@ -1641,18 +1641,18 @@ int report_html_write(const char *db_path, const char *out_path, const struct re
     ret = write_page(&h, db_path);
     if (fflush(fp) != 0 || ferror(fp)) {
         if (!ret) {
-            fprintf(err, "report: %s: write error: %s\n", to_stdout ? "stdout" : out_path,
+            fprintf(err, "twscope: report: %s: write error: %s\n", to_stdout ? "stdout" : out_path,
                     strerror(errno));
             ret = TW_ERR_IO;
         }
     }
     if (!to_stdout) {
         if (fclose(fp) != 0 && !ret) {
-            fprintf(err, "report: %s: write error: %s\n", out_path, strerror(errno));
+            fprintf(err, "twscope: report: %s: write error: %s\n", out_path, strerror(errno));
             ret = TW_ERR_IO;
         }
         if (!ret && rename(tmp, out_path) != 0) {
-            fprintf(err, "report: %s: cannot write: %s\n", out_path, strerror(errno));
+            fprintf(err, "twscope: report: %s: cannot write: %s\n", out_path, strerror(errno));
             ret = TW_ERR_IO;
         }
         if (ret)
