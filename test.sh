@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the tests: install what is missing, build from scratch twice
 # (plain, then AddressSanitizer + UndefinedBehaviorSanitizer) and run the whole
-# CTest suite on each. Tests that need network namespaces, tshark or the public
+# CTest suite on each, then run each libFuzzer harness for 30 s
+# (TWSCOPE_FUZZ_SECONDS). Tests that need network namespaces, tshark or the public
 # corpus skip with a message where those are unavailable.
 set -eu
 cd "$(dirname "$0")"
@@ -14,4 +15,7 @@ cmake --build build-test -j"$jobs"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTWSCOPE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j1)
-echo "all tests passed (plain and ASan+UBSan builds)"
+# libFuzzer harnesses (clang), a bounded run each; a crash fails the run
+rm -rf build-fuzz
+FUZZ_BUILD="$PWD/build-fuzz" tests/fuzz/run.sh "${TWSCOPE_FUZZ_SECONDS:-30}"
+echo "all tests passed (plain and ASan+UBSan builds, fuzzers)"
