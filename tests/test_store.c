@@ -840,7 +840,7 @@ static int test_report_sql_is_read_only(void)
     FAIL_UNLESS(before == 2);
 
     r = run(path, "sql", "INSERT INTO findings (kind) VALUES ('x')", REPORT_TABLE);
-    ok = r.ret == TW_ERR_DB && r.outlen == 0 && strstr(r.err, "query: ") == r.err &&
+    ok = r.ret == TW_ERR_DB && r.outlen == 0 && strstr(r.err, "twscope: query: ") == r.err &&
          strstr(r.err, "readonly database");
     if (!ok)
         fprintf(stderr, "ret %d err [%s] out [%s]\n", r.ret, r.err, r.out);
@@ -876,7 +876,7 @@ static int test_report_errors(void)
 
     db_path(path, sizeof path, "missing.db");
     r = run(path, "summary", NULL, REPORT_TABLE);
-    snprintf(expect, sizeof expect, "%s: no such database\n", path);
+    snprintf(expect, sizeof expect, "twscope: %s: no such database\n", path);
     ok = r.ret == TW_ERR_IO && strcmp(r.err, expect) == 0 && r.outlen == 0;
     run_free(&r);
     FAIL_UNLESS(ok);
@@ -889,7 +889,7 @@ static int test_report_errors(void)
         fputs("not sqlite at all ", fp);
     fclose(fp);
     r = run(junk, "summary", NULL, REPORT_TABLE);
-    snprintf(expect, sizeof expect, "%s: not a SQLite database\n", junk);
+    snprintf(expect, sizeof expect, "twscope: %s: not a SQLite database\n", junk);
     ok = r.ret == TW_ERR_FORMAT && strcmp(r.err, expect) == 0;
     run_free(&r);
     FAIL_UNLESS(ok);
@@ -897,7 +897,7 @@ static int test_report_errors(void)
     db_path(old, sizeof old, "v7.db");
     FAIL_IF(exec_sql(old, "CREATE TABLE t(x); PRAGMA user_version = 7;") != SQLITE_OK);
     r = run(old, "connections", NULL, REPORT_CSV);
-    snprintf(expect, sizeof expect, "%s: database schema version 7, this twscope needs %d\n", old,
+    snprintf(expect, sizeof expect, "twscope: %s: database schema version 7, this twscope needs %d\n", old,
              TWSCOPE_SCHEMA_VERSION);
     ok = r.ret == TW_ERR_SCHEMA && strcmp(r.err, expect) == 0;
     run_free(&r);
@@ -914,7 +914,7 @@ static int test_report_errors(void)
     run_free(&r);
     FAIL_UNLESS(ok);
     r = run(path, "sql", "SELEKT 1", REPORT_TABLE);
-    ok = r.ret == TW_ERR_DB && strstr(r.err, "query: ") == r.err && r.outlen == 0;
+    ok = r.ret == TW_ERR_DB && strstr(r.err, "twscope: query: ") == r.err && r.outlen == 0;
     run_free(&r);
     FAIL_UNLESS(ok);
     PASS;
