@@ -23,19 +23,6 @@
 
 #include <pcap/pcap.h>
 
-/* Link types that older <pcap/dlt.h> may lack. */
-#ifndef DLT_LINUX_SLL2
-#define DLT_LINUX_SLL2 276
-#endif
-#ifndef DLT_IPV4
-#define DLT_IPV4 228
-#endif
-#ifndef DLT_IPV6
-#define DLT_IPV6 229
-#endif
-#ifndef DLT_NFLOG
-#define DLT_NFLOG 239
-#endif
 #define LINKTYPE_RAW_VALUE 101 /* LINKTYPE_RAW in a pcap file; libpcap maps it to DLT_RAW */
 
 /* Link layer */

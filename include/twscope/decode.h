@@ -26,8 +26,24 @@
 #ifndef TWSCOPE_DECODE_H
 #define TWSCOPE_DECODE_H
 
+#include <pcap/dlt.h>
+
 #include "twscope/common.h"
 #include "twscope/config.h"
+
+/* Link types that older <pcap/dlt.h> may lack. */
+#ifndef DLT_LINUX_SLL2
+#define DLT_LINUX_SLL2 276
+#endif
+#ifndef DLT_IPV4
+#define DLT_IPV4 228
+#endif
+#ifndef DLT_IPV6
+#define DLT_IPV6 229
+#endif
+#ifndef DLT_NFLOG
+#define DLT_NFLOG 239
+#endif
 
 enum decode_result {
     DECODE_OK = 0,          /* TCP header decoded (maybe with truncated options/payload) */
