@@ -179,6 +179,16 @@ static char *join_args(char **argv, int from, int to)
     return s;
 }
 
+/* --port-range LO-HI for query and report; prints the error. */
+static int parse_port_range(const char *arg, struct report_opts *ro)
+{
+    if (report_parse_port_range(arg, &ro->port_lo, &ro->port_hi) == 0)
+        return 0;
+    fprintf(stderr, "twscope: --port-range: want LO-HI with 1 <= LO <= HI <= 65535, not '%s'\n",
+            arg);
+    return -1;
+}
+
 /*
  * getopt is silent (opterr = 0, optstrings start with ':'): one line of our
  * own instead of getopt's two. opt is what getopt_long returned.
@@ -390,11 +400,8 @@ static int cmd_query(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, ":F:h", longopts, NULL)) != -1) {
         switch (opt) {
         case OPT_PORT_RANGE:
-            if (report_parse_port_range(optarg, &ro.port_lo, &ro.port_hi)) {
-                fprintf(stderr, "twscope: --port-range: want LO-HI with 1 <= LO <= HI <= 65535,"
-                                " not '%s'\n", optarg);
+            if (parse_port_range(optarg, &ro))
                 return EXIT_USAGE;
-            }
             break;
         case OPT_BUCKET:
             if (parse_double("--bucket", optarg, &ro.bucket_s))
@@ -488,11 +495,8 @@ static int cmd_report(int argc, char **argv)
         switch (opt) {
         case 'o': out = optarg; break;
         case OPT_PORT_RANGE:
-            if (report_parse_port_range(optarg, &ro.port_lo, &ro.port_hi)) {
-                fprintf(stderr, "twscope: --port-range: want LO-HI with 1 <= LO <= HI <= 65535,"
-                                " not '%s'\n", optarg);
+            if (parse_port_range(optarg, &ro))
                 return EXIT_USAGE;
-            }
             break;
         case 'h': usage_report(stdout); return 0;
         default:
