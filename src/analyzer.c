@@ -113,6 +113,7 @@ static void conn_record(struct run *r, const struct conn *c, struct rec_connecti
     rc.server_fin_frame = c->d[1].fin ? c->d[1].fin_frame : 0;
     rc.rst_frame = c->rst_frame;
     rc.prev_connection_id = c->prev_id;
+    rc.renumber = c->renumber;
     *out = rc;
 }
 
@@ -319,6 +320,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     struct tcp_sinks sinks = {0};
     struct sigaction sa, old_int, old_term;
     char err[512] = "";
+    double t[6];
     int rc, loop_rc;
 
     memset(&r, 0, sizeof(r));
@@ -385,10 +387,13 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
+    t[0] = now_wall();
     loop_rc = run_loop(&r, err, sizeof(err));
+    t[1] = now_wall();
 
     /* whatever happened, write what was analyzed */
     tcp_engine_finish(r.eng, r.last_ts);
+    t[2] = now_wall();
     {
         char werr[256] = "";
         int wrc = writer_stop(r.w, werr, sizeof(werr));
@@ -403,8 +408,10 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         tcp_engine_stats(r.eng, &es);
         r.rec.evicted = es.evicted;
     }
+    t[3] = now_wall();
     if (!r.db_failed && store_number_incarnations(r.st, r.rec.id))
         db_fail(&r, TW_ERR_DB);
+    t[4] = now_wall();
     capture_stats(cap, &r.rec.ps_recv, &r.rec.ps_drop);
     r.rec.first_ts = tw_time_to_sec(r.first_ts);
     r.rec.last_ts = tw_time_to_sec(r.last_ts);
@@ -422,6 +429,12 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         r.rec.complete = 1;
     }
     rc = store_finish_capture(r.st, &r.rec);
+    t[5] = now_wall();
+    if (o->verbose)
+        fprintf(errf,
+                "twscope: time: packets %.3f s, flush open connections %.3f s, writer drain "
+                "%.3f s, incarnation numbering %.3f s, indexes and commit %.3f s\n",
+                t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4]);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     g_cap = NULL;

@@ -81,6 +81,7 @@ static void usage_analyze(FILE *f, int live)
                "                         recently active is evicted and counted beyond it\n"
                "      --idle-timeout S   forget open connections idle for S seconds (default %d)\n"
                "  -q, --quiet            no progress display and no closing summary line\n"
+               "  -v, --verbose          also print the time spent in each phase\n"
                "  -h, --help             this help\n",
             TWSCOPE_DEFAULT_DB, FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
@@ -223,6 +224,7 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"max-flows", required_argument, 0, OPT_MAX_FLOWS},
         {"idle-timeout", required_argument, 0, OPT_IDLE},
         {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {"interface", required_argument, 0, 'i'},
         {"list-interfaces", no_argument, 0, 'D'},
@@ -245,7 +247,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     o.dpi = 1;
     o.tw.profile = TWP_LINUX;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qhi:D" : "+:o:f:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
@@ -288,6 +290,7 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.idle_timeout_s = (int64_t)v;
             break;
         case 'q': quiet = 1; break;
+        case 'v': o.verbose = 1; break;
         case 'h': usage_analyze(stdout, live); return 0;
         case 'i': iface = optarg; break;
         case 'D': list = 1; break;

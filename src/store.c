@@ -132,6 +132,8 @@ struct store {
     int in_txn;                      /* a BEGIN of ours is open */
     unsigned rows;                   /* rows written in the open transaction */
     int64_t capture_id;              /* last store_begin_capture() row */
+    int64_t *renumber;               /* ids of connections added with renumber set */
+    size_t nrenumber, renumber_cap;
     char errbuf[256];                /* last error, "" if none */
 };
 
@@ -691,6 +693,23 @@ static int insert_row(struct store *st, struct binder *b)
     return ret ? ret : row_written(st);
 }
 
+/* Remember a connection whose tuple store_number_incarnations() must number. */
+static int note_renumber(struct store *st, int64_t id)
+{
+    if (st->nrenumber == st->renumber_cap) {
+        size_t cap = st->renumber_cap ? st->renumber_cap * 2 : 256;
+        int64_t *n = realloc(st->renumber, cap * sizeof(*n));
+        if (!n) {
+            snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
+            return TW_ERR_NOMEM;
+        }
+        st->renumber = n;
+        st->renumber_cap = cap;
+    }
+    st->renumber[st->nrenumber++] = id;
+    return 0;
+}
+
 int store_add_connection(struct store *st, const struct rec_connection *r)
 {
     struct binder b = {st->stmt[SS_INS_CONNECTION], 0, SQLITE_OK};
@@ -699,6 +718,11 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     ret = txn_begin(st);
     if (ret)
         return ret;
+    if (r->renumber && r->id > 0) {
+        ret = note_renumber(st, r->id);
+        if (ret)
+            return ret;
+    }
     b_int_or_null(&b, r->id > 0, r->id);
     b_int(&b, r->capture_id);
     b_int(&b, r->incarnation);
@@ -787,31 +811,57 @@ int store_add_finding(struct store *st, const struct rec_finding *r)
 
 /*
  * Number the incarnations of each 4-tuple (VLAN IDs included, either
- * orientation) 1, 2, ... by first packet, and link each to the previous one.
- * The engine numbers them while a tuple stays in memory; this makes the
- * numbers independent of how long closed tuples were kept.
+ * orientation) 1, 2, ... by first packet, and link each to the previous one,
+ * for the tuples of the connections noted by note_renumber(). The engine
+ * numbers incarnations while a tuple stays in memory; this covers a tuple that
+ * came back after leaving it. Most captures have none: then nothing runs.
  */
+#define TUPLE_KEY                                                                        \
+    "ip_version, vlan_outer, vlan_inner,"                                                \
+    " min(client_ip || '|' || client_port, server_ip || '|' || server_port),"             \
+    " max(client_ip || '|' || client_port, server_ip || '|' || server_port)"
+
 int store_number_incarnations(struct store *st, int64_t capture_id)
 {
     static const char sql[] =
         "UPDATE connections AS c SET incarnation = n.inc, prev_connection_id = n.prev"
         " FROM (SELECT id, row_number() OVER w AS inc, lag(id) OVER w AS prev"
-        "       FROM connections WHERE capture_id = ?1"
-        "       WINDOW w AS (PARTITION BY ip_version, vlan_outer, vlan_inner,"
-        "         min(client_ip || '|' || client_port, server_ip || '|' || server_port),"
-        "         max(client_ip || '|' || client_port, server_ip || '|' || server_port)"
-        "         ORDER BY first_ts, id)) AS n"
+        "       FROM connections WHERE capture_id = ?1 AND (" TUPLE_KEY ") IN"
+        "         (SELECT " TUPLE_KEY " FROM connections WHERE id IN"
+        "            (SELECT id FROM temp.twscope_renumber))"
+        "       WINDOW w AS (PARTITION BY " TUPLE_KEY " ORDER BY first_ts, id)) AS n"
         " WHERE c.id = n.id AND (c.incarnation IS NOT n.inc"
         "   OR c.prev_connection_id IS NOT n.prev)";
-    sqlite3_stmt *s = NULL;
-    int ret = txn_begin(st);
+    sqlite3_stmt *s = NULL, *ins = NULL;
+    int ret = 0;
+
+    if (!st->nrenumber)
+        return 0;
+    ret = txn_begin(st);
     if (ret)
         return ret;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 1, capture_id) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
-        snprintf(st->errbuf, sizeof st->errbuf, "%s", sqlite3_errmsg(st->db));
-        ret = TW_ERR_DB;
+    if (sqlite3_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS twscope_renumber"
+                             " (id INTEGER PRIMARY KEY); DELETE FROM temp.twscope_renumber",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, "INSERT OR IGNORE INTO temp.twscope_renumber VALUES (?)", -1,
+                           &ins, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < st->nrenumber; i++) {
+        if (sqlite3_bind_int64(ins, 1, st->renumber[i]) != SQLITE_OK ||
+            sqlite3_step(ins) != SQLITE_DONE)
+            goto fail;
+        sqlite3_reset(ins);
     }
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 1, capture_id) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
+        goto fail;
+    st->nrenumber = 0;
+    goto out;
+fail:
+    snprintf(st->errbuf, sizeof st->errbuf, "%s", sqlite3_errmsg(st->db));
+    ret = TW_ERR_DB;
+out:
+    sqlite3_finalize(ins);
     sqlite3_finalize(s);
     return ret;
 }
@@ -841,5 +891,6 @@ void store_close(struct store *st)
     for (int i = 0; i < SS_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close_v2(st->db);
+    free(st->renumber);
     free(st);
 }

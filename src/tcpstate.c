@@ -36,6 +36,7 @@ struct tcp_engine {
     uint32_t sweep_epoch;
     uint64_t created, done, evicted, late_segments;
     tw_time min_tw;                  /* shortest 2*MSL any profile may give */
+    uint64_t *gone;                  /* Bloom filter of tuples that left the table, or NULL */
 };
 
 const char *close_kind_name(enum close_kind k)
@@ -107,6 +108,51 @@ static void lru_touch(struct tcp_engine *e, struct conn *c)
     lru_append(e, c);
 }
 
+/* ---- tuples that left memory --------------------------------------------------
+ *
+ * An incarnation is numbered from the one before it while its tuple is in the
+ * flow table. When a tuple comes back after leaving memory (swept, evicted),
+ * the engine cannot know its earlier incarnations: such a connection is marked
+ * `renumber` and the store numbers its tuple from the database at the end.
+ * Which tuples left is kept in a fixed-size Bloom filter (memory does not grow
+ * with the capture); a false positive only costs a renumbering that changes
+ * nothing.
+ */
+#define GONE_WORDS (((size_t)1 << FLOW_GONE_FILTER_BITS_LOG2) / 64)
+
+static void gone_bits(uint64_t h, uint64_t idx[3])
+{
+    uint64_t mask = ((uint64_t)1 << FLOW_GONE_FILTER_BITS_LOG2) - 1;
+    idx[0] = h & mask;
+    idx[1] = (h >> 21) & mask;
+    idx[2] = ((h >> 42) ^ (h * 0x9e3779b97f4a7c15ULL)) & mask;
+}
+
+static void gone_add(struct tcp_engine *e, uint64_t h)
+{
+    uint64_t idx[3];
+    if (!e->gone) {
+        e->gone = calloc(GONE_WORDS, sizeof(uint64_t));
+        if (!e->gone)
+            return; /* then nothing is marked: numbers stay the engine's */
+    }
+    gone_bits(h, idx);
+    for (int i = 0; i < 3; i++)
+        e->gone[idx[i] >> 6] |= (uint64_t)1 << (idx[i] & 63);
+}
+
+static int gone_maybe(const struct tcp_engine *e, uint64_t h)
+{
+    uint64_t idx[3];
+    if (!e->gone)
+        return 0;
+    gone_bits(h, idx);
+    for (int i = 0; i < 3; i++)
+        if (!(e->gone[idx[i] >> 6] & ((uint64_t)1 << (idx[i] & 63))))
+            return 0;
+    return 1;
+}
+
 /* ---- pool ------------------------------------------------------------------- */
 
 static int pool_grow(struct tcp_engine *e, void **chunk, size_t bytes);
@@ -162,7 +208,9 @@ static void conn_finalize(struct tcp_engine *e, struct conn *c, tw_time end,
             e->s.conn_done(e->s.ctx, c);
     }
     if (c->in_table) {
-        flowtab_remove(e->ft, &c->key, flowtab_hash(e->ft, &c->key));
+        uint64_t h = flowtab_hash(e->ft, &c->key);
+        flowtab_remove(e->ft, &c->key, h);
+        gone_add(e, h);
         c->in_table = 0;
         lru_unlink(e, c);
     }
@@ -265,6 +313,7 @@ void tcp_engine_destroy(struct tcp_engine *e)
         free(e->chunks[i]);
     free(e->chunks);
     flowtab_destroy(e->ft);
+    free(e->gone);
     free(e);
 }
 
@@ -306,6 +355,7 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     c->first_file = m->file;
     c->prev = prev;
     c->prev_id = prev ? prev->id : 0;
+    c->renumber = prev ? prev->renumber : (uint8_t)gone_maybe(e, h);
     if (prev) {
         flowtab_replace(e->ft, k, h, c);
         prev->in_table = 0;

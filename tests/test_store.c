@@ -320,7 +320,11 @@ static int add_some(const char *path, int overwrite, int nconn)
     return ret;
 }
 
-/* Incarnations are renumbered per 4-tuple (either orientation) by first packet. */
+/*
+ * Incarnations are renumbered per 4-tuple (either orientation) by first
+ * packet, for the tuples with a connection marked renumber; other tuples keep
+ * their numbers.
+ */
 static int test_number_incarnations(void)
 {
     char path[128], err[256] = "";
@@ -337,6 +341,8 @@ static int test_number_incarnations(void)
     for (int64_t id = 1; id <= 4; id++) {
         fill_connection(&r, id, c.id);
         r.client_port = id == 2 ? 5555 : 40000;
+        r.incarnation = id == 2 ? 7 : 1;      /* tuple B: not marked, kept as given */
+        r.renumber = id == 3;
         if (id == 4) {
             snprintf(r.client_ip, sizeof r.client_ip, "10.0.0.2");
             snprintf(r.server_ip, sizeof r.server_ip, "10.0.0.1");
@@ -350,7 +356,7 @@ static int test_number_incarnations(void)
     FAIL_IF(store_finish_capture(st, &c) != 0);
     store_close(st);
     FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 1") == 1);
-    FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 2") == 1);
+    FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 2") == 7);
     FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 3") == 2);
     FAIL_UNLESS(q_int(path, "SELECT incarnation FROM connections WHERE id = 4") == 3);
     FAIL_UNLESS(q_int(path, "SELECT prev_connection_id FROM connections WHERE id = 4") == 3);

@@ -17,7 +17,7 @@
 struct done_conn {
     int64_t id, prev_id;
     uint32_t incarnation;
-    int close_kind, syn_seen;
+    int close_kind, syn_seen, renumber;
     const char *closer;
     struct tw_state tw[2];
     uint64_t pkts[2];
@@ -45,6 +45,7 @@ static void on_done(void *ctx, struct conn *c)
     d->id = c->id;
     d->prev_id = c->prev_id;
     d->incarnation = c->incarnation;
+    d->renumber = c->renumber;
     d->close_kind = c->close_kind;
     d->syn_seen = c->syn_seen;
     d->closer = conn_active_closer(c);
@@ -492,6 +493,32 @@ static int test_new_incarnation_after_rst(void)
     PASS;
 }
 
+/*
+ * A tuple that comes back after leaving memory cannot be numbered by the
+ * engine: it is marked for the store to number; one that stayed is not.
+ */
+static int test_tuple_back_after_leaving_memory(void)
+{
+    setup();
+    open_conn(1000, 5000);
+    feed(MS, (struct seg){C, FIN, 1101, 5201, 0, 0, 0});
+    feed(MS, (struct seg){S, FIN | ACK, 5201, 1102, 0, 0, 0});
+    feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0});
+    /* TIME_WAIT (60 s) and the closed linger (120 s) pass: the tuple leaves */
+    now += 200 * TW_USEC;
+    tcp_engine_sweep(eng, now);
+    FAIL_UNLESS(nconns == 1 && !conns[0].renumber);
+    open_conn(90000, 70000);
+    feed(MS, (struct seg){C, RST | ACK, 90101, 70201, 0, 0, 0});
+    feed(MS, (struct seg){C, SYN, 123456, 0, 0, 0, 0});          /* third, in memory */
+    finish(now);
+    FAIL_UNLESS(nconns == 3);
+    FAIL_UNLESS(conns[1].incarnation == 1 && conns[1].prev_id == 0 && conns[1].renumber);
+    FAIL_UNLESS(conns[2].incarnation == 2 && conns[2].prev_id == conns[1].id &&
+                conns[2].renumber);
+    PASS;
+}
+
 /* --max-flows: beyond the cap the least recently active connection is evicted. */
 static int test_eviction_cap(void)
 {
@@ -545,5 +572,6 @@ int main(void)
     RUN(test_auto_profile);
     RUN(test_new_incarnation_after_rst);
     RUN(test_eviction_cap);
+    RUN(test_tuple_back_after_leaving_memory);
     TEST_EXIT();
 }

@@ -28,6 +28,7 @@ struct analyze_opts {
     int64_t idle_timeout_s;    /* 0 = default */
     int progress;              /* show progress on stderr */
     int quiet;                 /* no closing one-line summary on stderr */
+    int verbose;               /* also print where the time went */
     /* live */
     double duration_s;         /* stop after this much wall time, 0 = no limit */
     uint64_t count;            /* stop after this many packets, 0 = no limit */

@@ -19,6 +19,7 @@
 #define FLOW_IDLE_TIMEOUT_SEC 300     /* open connection without packets: flushed */
 #define FLOW_CLOSED_LINGER_SEC 120    /* closed connection kept to attach late segments */
 #define FLOW_SWEEP_INTERVAL_SEC 1     /* packet-time interval between expiry sweeps */
+#define FLOW_GONE_FILTER_BITS_LOG2 24 /* Bloom filter of tuples that left memory: 2 MB */
 
 #define DPI_MAX_PACKETS 24            /* packets fed to nDPI before giving up */
 

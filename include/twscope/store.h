@@ -79,6 +79,8 @@ struct rec_connection {
     uint64_t client_fin_frame, server_fin_frame, rst_frame; /* 0: NULL */
     int64_t prev_connection_id;      /* previous incarnation, 0: NULL */
     int app_guessed;                 /* app_protocol is nDPI's guess, not a detection */
+    int renumber;                    /* incarnation/prev_connection_id are not certain:
+                                        store_number_incarnations() recomputes its tuple */
 };
 
 struct rec_timewait {
@@ -134,8 +136,10 @@ int store_add_timewait(struct store *st, const struct rec_timewait *r);
 int store_add_finding(struct store *st, const struct rec_finding *r);
 
 /*
- * Renumber the incarnations of every 4-tuple of a capture by first packet and
- * set prev_connection_id accordingly (call before store_finish_capture()).
+ * Renumber the incarnations of the 4-tuples of a capture that have a
+ * connection added with `renumber` set, by first packet, and set their
+ * prev_connection_id accordingly (call before store_finish_capture()). Other
+ * tuples keep the numbers they were added with.
  */
 int store_number_incarnations(struct store *st, int64_t capture_id);
 

@@ -66,7 +66,7 @@ struct tcp_dir {
 struct conn {
     struct flow_key key;       /* canonical tuple; first member (flowtab key_of) */
     int64_t id;                /* connection id (database row id) */
-    uint32_t incarnation;      /* 1, 2, ... while the tuple stays tracked */
+    uint32_t incarnation;      /* 1, 2, ... (see renumber) */
     uint8_t client_ep;         /* key endpoint (0/1) that is the client */
     uint8_t syn_seen;          /* the client's SYN (without ACK) was seen */
     uint8_t close_kind;        /* enum close_kind */
@@ -79,6 +79,8 @@ struct conn {
     uint8_t dpi_guessed;       /* the protocol ids are nDPI's guess (gave up) */
     uint8_t evicted;
     uint8_t closed_reported;   /* conn_closed() was called */
+    uint8_t renumber;          /* its tuple may have had incarnations that left memory:
+                                  the store numbers it (store_number_incarnations) */
     uint32_t sweep_epoch;
     struct tcp_dir d[2];       /* [0] client, [1] server */
     struct tw_state *tw[2];    /* [0] client, [1] server: a shared all-zero state until the
