@@ -248,6 +248,12 @@ int flowtab_remove(struct flowtab *t, const struct flow_key *k, uint64_t hash)
     return 0;
 }
 
+void flowtab_clear(struct flowtab *t)
+{
+    memset(t->slots, 0, (t->mask + 1) * sizeof(*t->slots));
+    t->count = 0;
+}
+
 size_t flowtab_count(const struct flowtab *t) { return t->count; }
 size_t flowtab_capacity(const struct flowtab *t) { return t->mask + 1; }
 size_t flowtab_max_probe(const struct flowtab *t) { return t->max_probe; }

@@ -8,11 +8,12 @@
  * so that a run killed midway leaves a capture marked complete = 0.
  *
  * Records are plain copies owned by the caller; text is bound SQLITE_STATIC
- * because every statement is stepped and its bindings cleared before the
- * add function returns.
+ * because every statement is stepped before the add function returns (SQLite
+ * reads bound text only while stepping, and each add binds every parameter).
  */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,13 +231,25 @@ static int check_version(int version, int tables, int allow_empty, const char *p
     return TW_ERR_SCHEMA;
 }
 
+/*
+ * Process-wide SQLite settings, before its first use: no memory statistics
+ * (they take a global mutex on every allocation, and each row allocates).
+ */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* Open with flags; on failure close the handle and fill err. */
 static int db_open(const char *path, int flags, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     int rc, ret;
 
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
     *out = NULL;
+    pthread_once(&once, sqlite_setup);
     rc = sqlite3_open_v2(path, &db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (!db) {
@@ -306,7 +319,11 @@ static int fail_db(struct store *st, int rc)
     return (rc & 0xff) == SQLITE_NOMEM ? TW_ERR_NOMEM : TW_ERR_DB;
 }
 
-/* Step a statement that returns no row, then reset it and clear its bindings. */
+/*
+ * Step a statement that returns no row, then reset it. Its bindings are left:
+ * every caller binds all parameters before each step, and SQLite reads a
+ * SQLITE_STATIC text only while stepping.
+ */
 static int run_stmt(struct store *st, sqlite3_stmt *s)
 {
     int rc = sqlite3_step(s);
@@ -315,7 +332,6 @@ static int run_stmt(struct store *st, sqlite3_stmt *s)
     if (rc != SQLITE_DONE)
         ret = fail_db(st, rc);
     sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
     return ret;
 }
 

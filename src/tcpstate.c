@@ -37,6 +37,7 @@ struct tcp_engine {
     uint64_t created, done, evicted, late_segments;
     tw_time min_tw;                  /* shortest 2*MSL any profile may give */
     uint64_t *gone;                  /* Bloom filter of tuples that left the table, or NULL */
+    int finishing;                   /* tcp_engine_finish(): the table is not used again */
 };
 
 const char *close_kind_name(enum close_kind k)
@@ -208,9 +209,11 @@ static void conn_finalize(struct tcp_engine *e, struct conn *c, tw_time end,
             e->s.conn_done(e->s.ctx, c);
     }
     if (c->in_table) {
-        uint64_t h = flowtab_hash(e->ft, &c->key);
-        flowtab_remove(e->ft, &c->key, h);
-        gone_add(e, h);
+        if (!e->finishing) {
+            uint64_t h = flowtab_hash(e->ft, &c->key);
+            flowtab_remove(e->ft, &c->key, h);
+            gone_add(e, h);
+        }
         c->in_table = 0;
         lru_unlink(e, c);
     }
@@ -300,9 +303,13 @@ struct tcp_engine *tcp_engine_create(const struct tcp_engine_opts *o, const stru
 
 void tcp_engine_finish(struct tcp_engine *e, tw_time end)
 {
-    /* oldest activity first, so rows come out in a stable order */
+    /* oldest activity first, so rows come out in a stable order; the table is
+     * emptied at once afterwards rather than entry by entry */
+    e->finishing = 1;
     while (e->lru_head)
         conn_finalize(e, e->lru_head, end, TWE_CAPTURE_END);
+    flowtab_clear(e->ft);
+    e->finishing = 0;
 }
 
 void tcp_engine_destroy(struct tcp_engine *e)

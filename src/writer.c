@@ -1,10 +1,11 @@
 /*
  * writer.c -- the database writer thread (see writer.h).
  *
- * One producer (the analysis loop), one consumer (this thread). The ring is
- * protected by a mutex; the consumer takes every available slot at once and
- * processes them without the lock, so the lock is held for a few instructions
- * per row on either side.
+ * One producer (the analysis loop), one consumer (this thread), a ring of
+ * slots indexed by two atomic counters: no lock on the way of a row. The
+ * mutex and condition variables serve only to sleep when the ring is empty
+ * (writer) or full (analysis) and to be woken, which happens once per
+ * WRITER_WAKE_ROWS rows at most.
  */
 #include "twscope/writer.h"
 
@@ -32,12 +33,14 @@ struct wmsg {
 struct writer {
     struct store *st;
     pthread_t thread;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;                 /* only for sleeping and waking */
     pthread_cond_t not_empty, not_full;
     struct wmsg *ring;                  /* WRITER_RING_SLOTS slots */
-    size_t head, tail;                  /* consumer reads at head, producer writes at tail */
-    int stopping;
-    int consumer_waiting, producer_waiting;
+    atomic_size_t head;                 /* consumer: slots before it are free again */
+    atomic_size_t tail;                 /* producer: slots before it are ready */
+    size_t ptail;                       /* producer's own tail (filled, maybe not published) */
+    atomic_int stopping;
+    atomic_int consumer_waiting, producer_waiting;
     atomic_int failed;
     int rc;                             /* first error */
     char err[256];
@@ -67,23 +70,30 @@ static int process(struct writer *w, struct wmsg *m)
     return TW_OK;
 }
 
+/*
+ * Sleeping without lost wake-ups: the sleeper raises its *_waiting flag and
+ * re-checks the index under the mutex; the other side moves the index, then
+ * reads the flag (both sequentially consistent, so one of them sees the
+ * other) and signals under the mutex.
+ */
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    pthread_mutex_lock(&w->mu);
+    size_t head = 0;
     for (;;) {
-        size_t n;
-        while (w->head == w->tail && !w->stopping) {
-            w->consumer_waiting = 1;
-            pthread_cond_wait(&w->not_empty, &w->mu);
-            w->consumer_waiting = 0;
+        size_t tail = atomic_load(&w->tail);
+        if (tail == head) {
+            pthread_mutex_lock(&w->mu);
+            atomic_store(&w->consumer_waiting, 1);
+            while ((tail = atomic_load(&w->tail)) == head && !atomic_load(&w->stopping))
+                pthread_cond_wait(&w->not_empty, &w->mu);
+            atomic_store(&w->consumer_waiting, 0);
+            pthread_mutex_unlock(&w->mu);
+            if (tail == head)
+                break; /* stopping, and everything is written */
         }
-        n = w->tail - w->head;
-        if (n == 0 && w->stopping)
-            break;
-        pthread_mutex_unlock(&w->mu);
-        for (size_t i = 0; i < n; i++) {
-            struct wmsg *m = &w->ring[(w->head + i) % WRITER_RING_SLOTS];
+        for (; head != tail; head++) {
+            struct wmsg *m = &w->ring[head % WRITER_RING_SLOTS];
             if (!atomic_load(&w->failed)) {
                 int rc = process(w, m);
                 if (rc) {
@@ -93,12 +103,13 @@ static void *writer_main(void *arg)
                 }
             }
         }
-        pthread_mutex_lock(&w->mu);
-        w->head += n;
-        if (w->producer_waiting)
+        atomic_store(&w->head, head);
+        if (atomic_load(&w->producer_waiting)) {
+            pthread_mutex_lock(&w->mu);
             pthread_cond_signal(&w->not_full);
+            pthread_mutex_unlock(&w->mu);
+        }
     }
-    pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
@@ -114,6 +125,12 @@ int writer_start(struct store *st, struct writer **out)
         return TW_ERR_NOMEM;
     }
     w->st = st;
+    atomic_init(&w->head, 0);
+    atomic_init(&w->tail, 0);
+    atomic_init(&w->stopping, 0);
+    atomic_init(&w->consumer_waiting, 0);
+    atomic_init(&w->producer_waiting, 0);
+    atomic_init(&w->failed, 0);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->not_empty, NULL);
     pthread_cond_init(&w->not_full, NULL);
@@ -126,27 +143,42 @@ int writer_start(struct store *st, struct writer **out)
     return TW_OK;
 }
 
+/*
+ * Make the filled slots visible. The writer is woken only when it sleeps and
+ * WRITER_WAKE_ROWS rows wait (or when forced: commit, stop, ring full), so a
+ * thread switch is paid per batch of rows, not per row.
+ */
+static void publish(struct writer *w, int force)
+{
+    atomic_store(&w->tail, w->ptail);
+    if (atomic_load(&w->consumer_waiting) &&
+        (force || w->ptail - atomic_load(&w->head) >= WRITER_WAKE_ROWS)) {
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_signal(&w->not_empty);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
 /* A free slot to fill (waits while the ring is full); call push() after. */
 static struct wmsg *slot(struct writer *w)
 {
-    pthread_mutex_lock(&w->mu);
-    while (w->tail - w->head == WRITER_RING_SLOTS) {
-        w->producer_waiting = 1;
-        pthread_cond_wait(&w->not_full, &w->mu);
-        w->producer_waiting = 0;
+    if (w->ptail - atomic_load(&w->head) == WRITER_RING_SLOTS) {
+        publish(w, 1);
+        pthread_mutex_lock(&w->mu);
+        atomic_store(&w->producer_waiting, 1);
+        while (w->ptail - atomic_load(&w->head) == WRITER_RING_SLOTS)
+            pthread_cond_wait(&w->not_full, &w->mu);
+        atomic_store(&w->producer_waiting, 0);
+        pthread_mutex_unlock(&w->mu);
     }
-    pthread_mutex_unlock(&w->mu);
-    /* only the producer moves tail, and the consumer never touches slot tail */
-    return &w->ring[w->tail % WRITER_RING_SLOTS];
+    /* only the producer writes slots between head and ptail */
+    return &w->ring[w->ptail % WRITER_RING_SLOTS];
 }
 
 static int push(struct writer *w)
 {
-    pthread_mutex_lock(&w->mu);
-    w->tail++;
-    if (w->consumer_waiting)
-        pthread_cond_signal(&w->not_empty);
-    pthread_mutex_unlock(&w->mu);
+    w->ptail++;
+    publish(w, 0);
     return atomic_load(&w->failed) ? w->rc : TW_OK;
 }
 
@@ -190,7 +222,9 @@ int writer_commit(struct writer *w)
 {
     struct wmsg *m = slot(w);
     m->type = WM_COMMIT;
-    return push(w);
+    w->ptail++;
+    publish(w, 1);
+    return atomic_load(&w->failed) ? w->rc : TW_OK;
 }
 
 int writer_failed(struct writer *w) { return atomic_load(&w->failed); }
@@ -202,8 +236,9 @@ int writer_stop(struct writer *w, char *err, size_t errlen)
     int rc;
     if (!w)
         return TW_OK;
+    atomic_store(&w->tail, w->ptail);
+    atomic_store(&w->stopping, 1);
     pthread_mutex_lock(&w->mu);
-    w->stopping = 1;
     pthread_cond_signal(&w->not_empty);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);

@@ -25,6 +25,7 @@
 
 #define STORE_BATCH_ROWS 20000        /* rows per SQLite transaction */
 #define WRITER_RING_SLOTS 4096        /* rows queued for the writer thread */
+#define WRITER_WAKE_ROWS 256          /* rows queued before a sleeping writer is woken */
 #define WRITER_TEXT_LEN 640           /* longest string copied with a queued row */
 
 #define TW_DEFAULT_SECONDS 60         /* 2*MSL of the default (linux) profile */

@@ -53,6 +53,8 @@ int flowtab_replace(struct flowtab *t, const struct flow_key *k, uint64_t hash, 
 int flowtab_remove(struct flowtab *t, const struct flow_key *k, uint64_t hash);
 
 uint64_t flowtab_hash(const struct flowtab *t, const struct flow_key *k);
+/* Remove every entry (the values are the caller's). */
+void flowtab_clear(struct flowtab *t);
 size_t flowtab_count(const struct flowtab *t);
 size_t flowtab_capacity(const struct flowtab *t);
 /* Longest probe sequence observed by the last lookups (for the DoS test). */
