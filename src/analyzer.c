@@ -479,6 +479,8 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
         fprintf(err, "twscope: %s\n", msg);
         return rc;
     }
+    /* reading on its own thread; if it cannot start, the direct path reads the same packets */
+    (void)capture_start_reader(cap);
     source = join_sources(files, nfiles);
     rc = run_analysis(o, cap, source ? source : "?", 0, err);
     free(source);

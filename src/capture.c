@@ -60,6 +60,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio_ext.h>
@@ -122,6 +124,7 @@ struct capture {
     volatile sig_atomic_t stop; /* set by capture_break() */
     uint64_t frames_read;       /* records read, all inputs, filtered ones included */
     uint64_t frames_filtered;   /* records the BPF filter rejected */
+    struct reader *rd;          /* reader thread (capture_start_reader), or NULL */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -828,7 +831,7 @@ static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t
     }
 }
 
-int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+static int next_direct(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
 {
     struct capture_input *best = NULL;
     uint32_t best_i = 0;
@@ -867,6 +870,291 @@ int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t err
     return 1;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Reader thread                                                             */
+/*
+ * capture_start_reader() moves the reading of files (libpcap's record
+ * parsing, the kernel's copy into its buffer, zlib) to a thread of its own,
+ * which copies each record into a ring of CAPTURE_RING_BYTES; capture_next()
+ * then hands out packets from the ring. The analysis thread no longer pays
+ * for reading, and the order, frame numbers, errors (with their offsets) and
+ * end of the packets are exactly those of the direct path, which the thread
+ * runs unchanged (next_direct()).
+ *
+ * Ring entries are 8-byte aligned: a header, then the frame bytes (or the
+ * error text). One producer, one consumer, two atomic byte counters (tail:
+ * written, head: released); the consumer releases an entry when it asks for
+ * the next one, so a packet's bytes stay valid until then, as in the direct
+ * path. A side sleeps only on a full (producer) or empty (consumer) ring,
+ * with the same lost-wake-up-free flag protocol as writer.c, and is woken
+ * once a quarter of the ring is free, or once CAPTURE_RING_WAKE bytes (or an
+ * end or error) are ready, so a thread switch is paid per batch.
+ */
+static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *total);
+
+#define CAPTURE_RING_BYTES (8u << 20)    /* > 2 * the largest record (262144 + header) */
+#define CAPTURE_RING_WAKE (256u << 10)   /* bytes ready before a sleeping consumer is woken */
+
+enum rkind { RK_PKT = 1, RK_WRAP, RK_END, RK_ERR };
+
+struct rentry {
+    uint32_t kind;              /* enum rkind */
+    uint32_t size;              /* whole entry, header included, multiple of 8 */
+    int32_t rc;                 /* RK_ERR: the TW_ERR_* */
+    uint32_t caplen, wirelen, file;
+    int32_t linktype;
+    uint32_t pad;
+    tw_time ts;
+    uint64_t frame;
+    /* frame bytes or error text follow */
+};
+
+struct reader {
+    struct capture *c;
+    pthread_t thread;
+    uint8_t *ring;
+    atomic_size_t head, tail;   /* byte counters: released by the consumer, written */
+    size_t chead, ctail;        /* consumer: its head, and the tail it last saw */
+    size_t pending;             /* consumer: size of the entry handed out last */
+    size_t ptail, phead;        /* producer: its tail, and the head it last saw */
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+    atomic_int cons_waiting, prod_waiting, quit;
+    int ended;                  /* consumer: RK_END seen */
+    /* what the accessors report while the thread runs (updated by it) */
+    atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
+};
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static void reader_snapshot(struct reader *r)
+{
+    uint64_t done = 0, total = 0;
+    progress_direct(r->c, &done, &total);
+    atomic_store(&r->frames_read, r->c->frames_read);
+    atomic_store(&r->frames_filtered, r->c->frames_filtered);
+    atomic_store(&r->bytes_done, done);
+    atomic_store(&r->bytes_total, total);
+}
+
+/* Room for an entry of `need` bytes at the producer's tail (wrapping if needed); NULL on quit. */
+static struct rentry *reader_room(struct reader *r, size_t need)
+{
+    size_t pos = r->ptail % CAPTURE_RING_BYTES;
+    size_t skip = CAPTURE_RING_BYTES - pos < need ? CAPTURE_RING_BYTES - pos : 0;
+    while (r->ptail + skip + need - r->phead > CAPTURE_RING_BYTES) {
+        r->phead = atomic_load(&r->head);
+        if (r->ptail + skip + need - r->phead <= CAPTURE_RING_BYTES)
+            break;
+        pthread_mutex_lock(&r->mu);
+        atomic_store(&r->prod_waiting, 1);
+        while (r->ptail + skip + need - (r->phead = atomic_load(&r->head)) > CAPTURE_RING_BYTES &&
+               !atomic_load(&r->quit))
+            pthread_cond_wait(&r->not_full, &r->mu);
+        atomic_store(&r->prod_waiting, 0);
+        pthread_mutex_unlock(&r->mu);
+        if (atomic_load(&r->quit))
+            return NULL;
+    }
+    if (skip) {
+        struct rentry *w = (struct rentry *)(void *)(r->ring + pos);
+        w->kind = RK_WRAP;
+        w->size = (uint32_t)skip;
+        r->ptail += skip;
+    }
+    return (struct rentry *)(void *)(r->ring + r->ptail % CAPTURE_RING_BYTES);
+}
+
+static void reader_publish(struct reader *r, size_t size, int force)
+{
+    r->ptail += size;
+    atomic_store(&r->tail, r->ptail);
+    if (atomic_load(&r->cons_waiting) &&
+        (force || r->ptail - atomic_load(&r->head) >= CAPTURE_RING_WAKE)) {
+        pthread_mutex_lock(&r->mu);
+        pthread_cond_signal(&r->not_empty);
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    struct capture *c = r->c;
+    char err[512];
+    uint64_t n = 0;
+
+    for (;;) {
+        struct capture_pkt p;
+        struct rentry *e;
+        size_t need;
+        int rc;
+
+        err[0] = '\0';
+        rc = next_direct(c, &p, err, sizeof err);
+        if (rc == 1) {
+            need = align8(sizeof(*e) + p.caplen);
+            e = reader_room(r, need);
+            if (!e)
+                break;
+            e->kind = RK_PKT;
+            e->size = (uint32_t)need;
+            e->ts = p.ts;
+            e->caplen = p.caplen;
+            e->wirelen = p.wirelen;
+            e->frame = p.frame;
+            e->file = p.file;
+            e->linktype = p.linktype;
+            memcpy(e + 1, p.data, p.caplen);
+            if ((++n & 1023) == 0)
+                reader_snapshot(r);
+            reader_publish(r, need, 0);
+            continue;
+        }
+        /* the end, or an error (the other inputs go on after it, as in the direct path) */
+        reader_snapshot(r);
+        need = align8(sizeof(*e) + (rc < 0 ? strlen(err) + 1 : 0));
+        e = reader_room(r, need);
+        if (!e)
+            break;
+        e->kind = rc < 0 ? RK_ERR : RK_END;
+        e->size = (uint32_t)need;
+        e->rc = rc;
+        if (rc < 0)
+            memcpy(e + 1, err, strlen(err) + 1);
+        reader_publish(r, need, 1);
+        if (rc >= 0)
+            break;
+    }
+    return NULL;
+}
+
+int capture_start_reader(struct capture *c)
+{
+    struct reader *r;
+    if (c->live || c->rd)
+        return 0;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return TW_ERR_NOMEM;
+    r->ring = malloc(CAPTURE_RING_BYTES);
+    if (!r->ring) {
+        free(r);
+        return TW_ERR_NOMEM;
+    }
+    r->c = c;
+    atomic_init(&r->head, 0);
+    atomic_init(&r->tail, 0);
+    atomic_init(&r->cons_waiting, 0);
+    atomic_init(&r->prod_waiting, 0);
+    atomic_init(&r->quit, 0);
+    reader_snapshot(r);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->not_empty, NULL);
+    pthread_cond_init(&r->not_full, NULL);
+    if (pthread_create(&r->thread, NULL, reader_main, r)) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->not_empty);
+        pthread_cond_destroy(&r->not_full);
+        free(r->ring);
+        free(r);
+        return TW_ERR_NOMEM;
+    }
+    c->rd = r;
+    return 0;
+}
+
+static void reader_stop(struct capture *c)
+{
+    struct reader *r = c->rd;
+    if (!r)
+        return;
+    atomic_store(&r->quit, 1);
+    c->stop = 1;                /* next_direct() gives up at its next record */
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_signal(&r->not_full);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->not_empty);
+    pthread_cond_destroy(&r->not_full);
+    free(r->ring);
+    free(r);
+    c->rd = NULL;
+}
+
+/* Release the entry handed out last; wake the producer once a quarter of the ring is free. */
+static void reader_release(struct reader *r)
+{
+    if (!r->pending)
+        return;
+    r->chead += r->pending;
+    r->pending = 0;
+    atomic_store(&r->head, r->chead);
+    if (atomic_load(&r->prod_waiting) &&
+        atomic_load(&r->tail) - r->chead <= CAPTURE_RING_BYTES - CAPTURE_RING_BYTES / 4) {
+        pthread_mutex_lock(&r->mu);
+        pthread_cond_signal(&r->not_full);
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+{
+    struct reader *r = c->rd;
+
+    reader_release(r);
+    for (;;) {
+        const struct rentry *e;
+        if (c->stop || r->ended)
+            return 0;
+        if (r->chead == r->ctail) {
+            r->ctail = atomic_load(&r->tail);
+            if (r->chead == r->ctail) {
+                pthread_mutex_lock(&r->mu);
+                atomic_store(&r->cons_waiting, 1);
+                while ((r->ctail = atomic_load(&r->tail)) == r->chead && !c->stop)
+                    pthread_cond_wait(&r->not_empty, &r->mu);
+                atomic_store(&r->cons_waiting, 0);
+                pthread_mutex_unlock(&r->mu);
+                continue;
+            }
+        }
+        e = (const struct rentry *)(const void *)(r->ring + r->chead % CAPTURE_RING_BYTES);
+        switch (e->kind) {
+        case RK_WRAP:
+            r->pending = e->size;
+            reader_release(r);
+            continue;
+        case RK_PKT:
+            p->ts = e->ts;
+            p->data = (const uint8_t *)(e + 1);
+            p->caplen = e->caplen;
+            p->wirelen = e->wirelen;
+            p->frame = e->frame;
+            p->file = e->file;
+            p->linktype = e->linktype;
+            r->pending = e->size;
+            return 1;
+        case RK_ERR:
+            set_err(err, errlen, "%s", (const char *)(e + 1));
+            r->pending = e->size;
+            return e->rc;
+        default: /* RK_END */
+            r->ended = 1;
+            r->pending = e->size;
+            reader_release(r);
+            return 0;
+        }
+    }
+}
+
+int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+{
+    return c->rd ? next_ring(c, p, err, errlen) : next_direct(c, p, err, errlen);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Public: accessors                                                         */
 
@@ -882,15 +1170,15 @@ uint32_t capture_count(const struct capture *c)
 
 uint64_t capture_frames_read(const struct capture *c)
 {
-    return c->frames_read;
+    return c->rd ? atomic_load(&c->rd->frames_read) : c->frames_read;
 }
 
 uint64_t capture_frames_filtered(const struct capture *c)
 {
-    return c->frames_filtered;
+    return c->rd ? atomic_load(&c->rd->frames_filtered) : c->frames_filtered;
 }
 
-void capture_progress(const struct capture *c, uint64_t *done, uint64_t *total)
+static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *total)
 {
     uint64_t d = 0, t = 0;
     int unknown = c->live;
@@ -905,6 +1193,18 @@ void capture_progress(const struct capture *c, uint64_t *done, uint64_t *total)
         *done = d;
     if (total != NULL)
         *total = unknown ? 0 : t;
+}
+
+void capture_progress(const struct capture *c, uint64_t *done, uint64_t *total)
+{
+    if (c->rd == NULL) {
+        progress_direct(c, done, total);
+        return;
+    }
+    if (done != NULL)
+        *done = atomic_load(&c->rd->bytes_done);
+    if (total != NULL)
+        *total = atomic_load(&c->rd->bytes_total);
 }
 
 void capture_stats(const struct capture *c, int64_t *recv, int64_t *drop)
@@ -933,6 +1233,7 @@ void capture_close(struct capture *c)
 {
     if (c == NULL)
         return;
+    reader_stop(c);
     for (uint32_t i = 0; i < c->n; i++) {
         struct capture_input *in = &c->in[i];
 

@@ -27,6 +27,20 @@
 
 static char tmpdir[64];
 static char err[512];
+static int use_reader;          /* second pass: every capture read by the reader thread */
+
+/* capture_open_files(), then in the second pass capture_start_reader(). */
+static int open_files(const char *const *paths, int n, const struct capture_opts *o,
+                      struct capture **c, char *e, size_t elen)
+{
+    int rc = capture_open_files(paths, n, o, c, e, elen);
+    if (rc == 0 && use_reader && capture_start_reader(*c) != 0) {
+        capture_close(*c);
+        *c = NULL;
+        return TW_ERR_NOMEM;
+    }
+    return rc;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Building blocks                                                           */
@@ -194,7 +208,7 @@ static int open1(const char *path, const char *bpf, struct capture **c)
     struct capture_opts o = { .bpf = bpf };
 
     err[0] = '\0';
-    return capture_open_files(paths, 1, &o, c, err, sizeof err);
+    return open_files(paths, 1, &o, c, err, sizeof err);
 }
 
 static int one_line(const char *s)
@@ -321,7 +335,7 @@ static int test_merge(void)
         snprintf(path[f], sizeof path[f], "%s/merge-%c.pcap", tmpdir, 'a' + f);
         FAIL_IF(write_file(path[f], img, pcap_image(img, LT_ETHERNET, r, cnt[f])) != 0);
     }
-    FAIL_UNLESS(capture_open_files(paths, 3, NULL, &c, err, sizeof err) == 0);
+    FAIL_UNLESS(open_files(paths, 3, NULL, &c, err, sizeof err) == 0);
     FAIL_UNLESS(capture_count(c) == 3);
     FAIL_UNLESS(read_all(c, g, 16, &n) == 0);
     FAIL_UNLESS(n == 8);
@@ -483,7 +497,7 @@ static int test_bpf_per_linktype(void)
     FAIL_IF(write_file(pe, img, pcap_image(img, LT_ETHERNET, re, 2)) != 0);
     FAIL_IF(write_file(pr, img, pcap_image(img, LT_RAW, rr, 2)) != 0);
 
-    FAIL_UNLESS(capture_open_files(paths, 2, &o, &c, err, sizeof err) == 0);
+    FAIL_UNLESS(open_files(paths, 2, &o, &c, err, sizeof err) == 0);
     FAIL_UNLESS(read_all(c, g, 8, &n) == 0 && n == 2);
     FAIL_UNLESS(g[0].file == 0 && g[0].frame == 1 && g[0].linktype == DLT_EN10MB);
     FAIL_UNLESS(g[1].file == 1 && g[1].frame == 2 && g[1].linktype == DLT_RAW);
@@ -577,7 +591,7 @@ static int test_error_then_continue(void)
     FAIL_IF(write_file(bad, img, len - 7) != 0);
     FAIL_IF(write_file(good, img, pcap_image(img, LT_ETHERNET, late, 3)) != 0);
 
-    FAIL_UNLESS(capture_open_files(paths, 2, NULL, &c, err, sizeof err) == 0);
+    FAIL_UNLESS(open_files(paths, 2, NULL, &c, err, sizeof err) == 0);
     FAIL_UNLESS(read_all(c, g, 8, &n) == TW_ERR_FORMAT && n == 2);
     FAIL_UNLESS(starts_with(err, bad));
     FAIL_UNLESS(read_all(c, g, 8, &n) == 0 && n == 3);
@@ -688,14 +702,14 @@ static int test_open_errors(void)
     FAIL_IF(write_file(want, img, pcap_image(img, LT_ETHERNET, std_recs, 3)) != 0);
     paths[0] = want;
     paths[1] = path;
-    FAIL_UNLESS(capture_open_files(paths, 2, NULL, &c, err, sizeof err) == TW_ERR_IO);
+    FAIL_UNLESS(open_files(paths, 2, NULL, &c, err, sizeof err) == TW_ERR_IO);
     FAIL_UNLESS(c == NULL && starts_with(err, path));
 
     paths[0] = "-";
     paths[1] = "-";
-    FAIL_UNLESS(capture_open_files(paths, 2, NULL, &c, err, sizeof err) == TW_ERR_USAGE);
+    FAIL_UNLESS(open_files(paths, 2, NULL, &c, err, sizeof err) == TW_ERR_USAGE);
     FAIL_UNLESS(c == NULL && starts_with(err, "-: ") && one_line(err));
-    FAIL_UNLESS(capture_open_files(paths, 0, NULL, &c, err, sizeof err) == TW_ERR_USAGE);
+    FAIL_UNLESS(open_files(paths, 0, NULL, &c, err, sizeof err) == TW_ERR_USAGE);
     PASS;
 }
 
@@ -829,7 +843,7 @@ static int test_linktypes(void)
         FAIL_IF(write_file(path[i], img, pcap_image(img, lts[i], &r, 1)) != 0);
     }
     /* an unsupported link type is not an error here (the decoder counts it) */
-    FAIL_UNLESS(capture_open_files(paths, 4, NULL, &c, err, sizeof err) == 0);
+    FAIL_UNLESS(open_files(paths, 4, NULL, &c, err, sizeof err) == 0);
     for (uint32_t i = 0; i < 4; i++)
         FAIL_UNLESS(capture_linktype(c, i) == dlts[i]);
     FAIL_UNLESS(read_all(c, g, 8, &n) == 0 && n == 4);
@@ -910,6 +924,7 @@ static int test_fifo(void)
     pid_t pid;
 
     tpath(path, sizeof path, "fifo");
+    unlink(path);                           /* left by the first pass */
     FAIL_IF(mkfifo(path, 0600) != 0);
     pid = fork();
     FAIL_IF(pid < 0);
@@ -1007,25 +1022,29 @@ int main(void)
     }
     std_frames();
 
-    RUN(test_single_file);
-    RUN(test_header_only);
-    RUN(test_merge);
-    RUN(test_gzip);
-    RUN(test_pcap_dump);
-    RUN(test_bpf_keeps_frame_numbers);
-    RUN(test_bpf_per_linktype);
-    RUN(test_bad_filter);
-    RUN(test_truncated_record);
-    RUN(test_error_then_continue);
-    RUN(test_gzip_cut);
-    RUN(test_open_errors);
-    RUN(test_pcapng);
-    RUN(test_linktypes);
-    RUN(test_stdin);
-    RUN(test_fifo);
-    RUN(test_break);
-    RUN(test_live_no_such_interface);
-    RUN(test_list_interfaces);
+    for (use_reader = 0; use_reader < 2; use_reader++) {
+        if (use_reader)
+            fprintf(stderr, "# again, with the reader thread\n");
+        RUN(test_single_file);
+        RUN(test_header_only);
+        RUN(test_merge);
+        RUN(test_gzip);
+        RUN(test_pcap_dump);
+        RUN(test_bpf_keeps_frame_numbers);
+        RUN(test_bpf_per_linktype);
+        RUN(test_bad_filter);
+        RUN(test_truncated_record);
+        RUN(test_error_then_continue);
+        RUN(test_gzip_cut);
+        RUN(test_open_errors);
+        RUN(test_pcapng);
+        RUN(test_linktypes);
+        RUN(test_stdin);
+        RUN(test_fifo);
+        RUN(test_break);
+        RUN(test_live_no_such_interface);
+        RUN(test_list_interfaces);
+    }
 
     if (!test_failures && getenv("TWSCOPE_KEEP_TMP") == NULL)
         rm_tree(tmpdir);

@@ -60,6 +60,15 @@ int capture_open_live(const char *iface, const struct capture_opts *o, struct ca
  */
 int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t errlen);
 
+/*
+ * Files only: read on a thread of its own from now on (see capture.c). The
+ * packets, their order, errors and end are the same; the counters and the
+ * progress are those the thread last published. Returns 0 (also for live
+ * capture, where nothing changes) or TW_ERR_NOMEM (then nothing changed).
+ * Call it before the first capture_next(); capture_close() stops the thread.
+ */
+int capture_start_reader(struct capture *c);
+
 /* Link type of input i (DLT_*). */
 int capture_linktype(const struct capture *c, uint32_t i);
 uint32_t capture_count(const struct capture *c);
