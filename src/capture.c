@@ -1128,6 +1128,13 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
             reader_release(r);
             continue;
         case RK_PKT:
+            /* the next entry was written on the other core: start fetching it now */
+            if (r->chead + e->size < r->ctail) {
+                const uint8_t *nx = r->ring + (r->chead + e->size) % CAPTURE_RING_BYTES;
+                __builtin_prefetch(nx);
+                __builtin_prefetch(nx + 64);
+                __builtin_prefetch(nx + 128);
+            }
             p->ts = e->ts;
             p->data = (const uint8_t *)(e + 1);
             p->caplen = e->caplen;
