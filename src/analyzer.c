@@ -117,14 +117,24 @@ static void conn_record(struct run *r, const struct conn *c, struct rec_connecti
     *out = rc;
 }
 
-/* Live capture: the row of a connection that just closed (replaced when it ends). */
+/*
+ * A connection just closed (RST, or a TIME_WAIT began): its row is written
+ * now, while the writer thread has time, instead of when it leaves memory
+ * (after its TIME_WAIT and linger, or at the end of the capture, when every
+ * row would come at once). nDPI's verdict is taken now: no new payload comes
+ * after a close. conn_done() writes the row again only if packets came since.
+ */
 static void sink_conn_closed(void *ctx, struct conn *c)
 {
     struct run *r = ctx;
     struct rec_connection rc;
     char proto[64];
+
+    if (r->cl)
+        classify_finish(r->cl, c);
     conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, writer_add_connection(r->w, &rc));
+    c->row_pkts = c->d[0].pkts + c->d[1].pkts;
 }
 
 static void sink_conn_done(void *ctx, struct conn *c)
@@ -136,7 +146,8 @@ static void sink_conn_done(void *ctx, struct conn *c)
     if (r->cl)
         classify_finish(r->cl, c);
     conn_record(r, c, &rc, proto, sizeof(proto));
-    db_fail(r, writer_add_connection(r->w, &rc));
+    if (!c->closed_reported || c->row_pkts != c->d[0].pkts + c->d[1].pkts)
+        db_fail(r, writer_add_connection(r->w, &rc));
     r->n_conns++;
 
     for (int s = 0; s < 2; s++) {
@@ -365,7 +376,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     eo.first_id = store_next_connection_id(r.st);
     sinks.ctx = &r;
     sinks.conn_done = sink_conn_done;
-    sinks.conn_closed = live ? sink_conn_closed : NULL;
+    sinks.conn_closed = sink_conn_closed;
     sinks.finding = sink_finding;
     if (live)
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */

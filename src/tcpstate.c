@@ -535,7 +535,7 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
     lru_touch(e, c);
     tw_on_segment(&e->x, c, dir, m, pv);
     if (e->s.conn_closed && !c->closed_reported &&
-        (c->closed || c->tw[0]->entered || c->tw[1]->entered)) {
+        (c->closed || c->tw[0]->final_ack_seen || c->tw[1]->final_ack_seen)) {
         c->closed_reported = 1;
         e->s.conn_closed(e->s.ctx, c);
     }

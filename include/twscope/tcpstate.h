@@ -65,6 +65,8 @@ struct tcp_dir {
 
 struct conn {
     struct flow_key key;       /* canonical tuple; first member (flowtab key_of) */
+    uint32_t row_pkts;         /* packets (both directions) when conn_closed() wrote its
+                                  row: conn_done() need not write it again if unchanged */
     int64_t id;                /* connection id (database row id) */
     uint32_t incarnation;      /* 1, 2, ... (see renumber) */
     uint8_t client_ep;         /* key endpoint (0/1) that is the client */
@@ -73,9 +75,9 @@ struct conn {
     uint8_t closed;            /* finished: RST, or every TIME_WAIT over */
     uint8_t in_table;          /* current incarnation of its tuple in the flow table */
     uint8_t written;           /* row handed to the sink */
-    uint16_t dpi_pkts;         /* packets given to nDPI */
-    uint16_t app_master, app_proto; /* nDPI result ids */
+    uint8_t dpi_pkts;          /* packets given to nDPI (at most DPI_MAX_PACKETS) */
     uint8_t dpi_done;
+    uint16_t app_master, app_proto; /* nDPI result ids */
     uint8_t dpi_guessed;       /* the protocol ids are nDPI's guess (gave up) */
     uint8_t evicted;
     uint8_t closed_reported;   /* conn_closed() was called */
@@ -109,9 +111,9 @@ struct tcp_sinks {
     /* A connection is finished; c stays valid during the call only. */
     void (*conn_done)(void *ctx, struct conn *c);
     /*
-     * Optional (live capture): a connection has just closed (RST, or both FINs
-     * and a TIME_WAIT began). Its row can be written now; conn_done() follows
-     * when it leaves memory, with the final counters and TIME_WAIT periods.
+     * Optional: a connection has just closed (RST, or both FINs and a
+     * TIME_WAIT began). Its row can be written now; conn_done() follows when
+     * it leaves memory, with the final counters and TIME_WAIT periods.
      */
     void (*conn_closed)(void *ctx, struct conn *c);
     void (*finding)(void *ctx, const struct finding_ev *f);
