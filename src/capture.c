@@ -121,7 +121,7 @@ struct capture {
     int live;                   /* in[0] is a live interface */
     int live_fd;                /* live: fd we poll() (handle non-blocking), or -1 */
     int timeout_ms;             /* live: poll() timeout */
-    volatile sig_atomic_t stop; /* set by capture_break() */
+    atomic_int stop;            /* set by capture_break() (a signal handler: lock-free) */
     uint64_t frames_read;       /* records read, all inputs, filtered ones included */
     uint64_t frames_filtered;   /* records the BPF filter rejected */
     struct reader *rd;          /* reader thread (capture_start_reader), or NULL */
