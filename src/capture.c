@@ -74,6 +74,8 @@
 #include <pcap/pcap.h>
 #include <zlib.h>
 
+#include "twscope/ring.h"
+
 /* Local tunables (candidates for config.h). */
 #define CAPTURE_DEFAULT_SNAPLEN 262144   /* live snaplen when opts say 0 */
 #define CAPTURE_DEFAULT_TIMEOUT_MS 200   /* live read timeout when opts say 0 */
@@ -876,35 +878,26 @@ static int next_direct(struct capture *c, struct capture_pkt *p, char *err, size
 /*
  * capture_start_reader() moves the reading of files (libpcap's record
  * parsing, the kernel's copy into its buffer, zlib) to a thread of its own,
- * which copies each record into a ring of CAPTURE_RING_BYTES; capture_next()
- * then hands out packets from the ring. The analysis thread no longer pays
- * for reading, and the order, frame numbers, errors (with their offsets) and
- * end of the packets are exactly those of the direct path, which the thread
- * runs unchanged (next_direct()).
- *
- * Ring entries are 8-byte aligned: a header, then the frame bytes (or the
- * error text). One producer, one consumer, two atomic byte counters (tail:
- * written, head: released); the consumer releases an entry when it asks for
- * the next one, so a packet's bytes stay valid until then, as in the direct
- * path. A side sleeps only on a full (producer) or empty (consumer) ring,
- * with the same lost-wake-up-free flag protocol as writer.c, and is woken
- * once a quarter of the ring is free, or once CAPTURE_RING_WAKE bytes (or an
- * end or error) are ready, so a thread switch is paid per batch.
+ * which copies each record into a message ring (ring.h) of
+ * CAPTURE_RING_BYTES; capture_next() then hands out packets from the ring,
+ * in place. The analysis thread no longer pays for reading, and the order,
+ * frame numbers, errors (with their offsets) and end of the packets are
+ * exactly those of the direct path, which the thread runs unchanged
+ * (next_direct()). A packet's bytes stay valid until the next capture_next(),
+ * as in the direct path: the ring releases a message when the next is asked.
  */
 static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *total);
 
-#define CAPTURE_RING_BYTES (8u << 20)    /* > 2 * the largest record (262144 + header) */
+#define CAPTURE_RING_BYTES (8u << 20)    /* >= 4 * the largest record (262144 + header) */
 #define CAPTURE_RING_WAKE (256u << 10)   /* bytes ready before a sleeping consumer is woken */
 
-enum rkind { RK_PKT = 1, RK_WRAP, RK_END, RK_ERR };
+enum rkind { RK_PKT = 1, RK_END, RK_ERR };
 
 struct rentry {
     uint32_t kind;              /* enum rkind */
-    uint32_t size;              /* whole entry, header included, multiple of 8 */
     int32_t rc;                 /* RK_ERR: the TW_ERR_* */
     uint32_t caplen, wirelen, file;
     int32_t linktype;
-    uint32_t pad;
     tw_time ts;
     uint64_t frame;
     /* frame bytes or error text follow */
@@ -913,20 +906,11 @@ struct rentry {
 struct reader {
     struct capture *c;
     pthread_t thread;
-    uint8_t *ring;
-    atomic_size_t head, tail;   /* byte counters: released by the consumer, written */
-    size_t chead, ctail;        /* consumer: its head, and the tail it last saw */
-    size_t pending;             /* consumer: size of the entry handed out last */
-    size_t ptail, phead;        /* producer: its tail, and the head it last saw */
-    pthread_mutex_t mu;
-    pthread_cond_t not_empty, not_full;
-    atomic_int cons_waiting, prod_waiting, quit;
+    struct ring *ring;
     int ended;                  /* consumer: RK_END seen */
     /* what the accessors report while the thread runs (updated by it) */
     atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
 };
-
-static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 static void reader_snapshot(struct reader *r)
 {
@@ -936,46 +920,6 @@ static void reader_snapshot(struct reader *r)
     atomic_store(&r->frames_filtered, r->c->frames_filtered);
     atomic_store(&r->bytes_done, done);
     atomic_store(&r->bytes_total, total);
-}
-
-/* Room for an entry of `need` bytes at the producer's tail (wrapping if needed); NULL on quit. */
-static struct rentry *reader_room(struct reader *r, size_t need)
-{
-    size_t pos = r->ptail % CAPTURE_RING_BYTES;
-    size_t skip = CAPTURE_RING_BYTES - pos < need ? CAPTURE_RING_BYTES - pos : 0;
-    while (r->ptail + skip + need - r->phead > CAPTURE_RING_BYTES) {
-        r->phead = atomic_load(&r->head);
-        if (r->ptail + skip + need - r->phead <= CAPTURE_RING_BYTES)
-            break;
-        pthread_mutex_lock(&r->mu);
-        atomic_store(&r->prod_waiting, 1);
-        while (r->ptail + skip + need - (r->phead = atomic_load(&r->head)) > CAPTURE_RING_BYTES &&
-               !atomic_load(&r->quit))
-            pthread_cond_wait(&r->not_full, &r->mu);
-        atomic_store(&r->prod_waiting, 0);
-        pthread_mutex_unlock(&r->mu);
-        if (atomic_load(&r->quit))
-            return NULL;
-    }
-    if (skip) {
-        struct rentry *w = (struct rentry *)(void *)(r->ring + pos);
-        w->kind = RK_WRAP;
-        w->size = (uint32_t)skip;
-        r->ptail += skip;
-    }
-    return (struct rentry *)(void *)(r->ring + r->ptail % CAPTURE_RING_BYTES);
-}
-
-static void reader_publish(struct reader *r, size_t size, int force)
-{
-    r->ptail += size;
-    atomic_store(&r->tail, r->ptail);
-    if (atomic_load(&r->cons_waiting) &&
-        (force || r->ptail - atomic_load(&r->head) >= CAPTURE_RING_WAKE)) {
-        pthread_mutex_lock(&r->mu);
-        pthread_cond_signal(&r->not_empty);
-        pthread_mutex_unlock(&r->mu);
-    }
 }
 
 static void *reader_main(void *arg)
@@ -988,18 +932,16 @@ static void *reader_main(void *arg)
     for (;;) {
         struct capture_pkt p;
         struct rentry *e;
-        size_t need;
+        size_t tlen;
         int rc;
 
         err[0] = '\0';
         rc = next_direct(c, &p, err, sizeof err);
         if (rc == 1) {
-            need = align8(sizeof(*e) + p.caplen);
-            e = reader_room(r, need);
+            e = ring_reserve(r->ring, sizeof(*e) + p.caplen);
             if (!e)
                 break;
             e->kind = RK_PKT;
-            e->size = (uint32_t)need;
             e->ts = p.ts;
             e->caplen = p.caplen;
             e->wirelen = p.wirelen;
@@ -1009,24 +951,23 @@ static void *reader_main(void *arg)
             memcpy(e + 1, p.data, p.caplen);
             if ((++n & 1023) == 0)
                 reader_snapshot(r);
-            reader_publish(r, need, 0);
+            ring_commit(r->ring, 0);
             continue;
         }
         /* the end, or an error (the other inputs go on after it, as in the direct path) */
         reader_snapshot(r);
-        need = align8(sizeof(*e) + (rc < 0 ? strlen(err) + 1 : 0));
-        e = reader_room(r, need);
+        tlen = rc < 0 ? strlen(err) + 1 : 0;
+        e = ring_reserve(r->ring, sizeof(*e) + tlen);
         if (!e)
             break;
         e->kind = rc < 0 ? RK_ERR : RK_END;
-        e->size = (uint32_t)need;
         e->rc = rc;
-        if (rc < 0)
-            memcpy(e + 1, err, strlen(err) + 1);
-        reader_publish(r, need, 1);
+        memcpy(e + 1, err, tlen);
+        ring_commit(r->ring, 1);
         if (rc >= 0)
             break;
     }
+    ring_close(r->ring);
     return NULL;
 }
 
@@ -1038,26 +979,15 @@ int capture_start_reader(struct capture *c)
     r = calloc(1, sizeof(*r));
     if (!r)
         return TW_ERR_NOMEM;
-    r->ring = malloc(CAPTURE_RING_BYTES);
+    r->ring = ring_create(CAPTURE_RING_BYTES, CAPTURE_RING_WAKE);
     if (!r->ring) {
         free(r);
         return TW_ERR_NOMEM;
     }
     r->c = c;
-    atomic_init(&r->head, 0);
-    atomic_init(&r->tail, 0);
-    atomic_init(&r->cons_waiting, 0);
-    atomic_init(&r->prod_waiting, 0);
-    atomic_init(&r->quit, 0);
     reader_snapshot(r);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->not_empty, NULL);
-    pthread_cond_init(&r->not_full, NULL);
     if (pthread_create(&r->thread, NULL, reader_main, r)) {
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->not_empty);
-        pthread_cond_destroy(&r->not_full);
-        free(r->ring);
+        ring_destroy(r->ring);
         free(r);
         return TW_ERR_NOMEM;
     }
@@ -1070,91 +1000,39 @@ static void reader_stop(struct capture *c)
     struct reader *r = c->rd;
     if (!r)
         return;
-    atomic_store(&r->quit, 1);
     c->stop = 1;                /* next_direct() gives up at its next record */
-    pthread_mutex_lock(&r->mu);
-    pthread_cond_signal(&r->not_full);
-    pthread_mutex_unlock(&r->mu);
+    ring_quit(r->ring);         /* and a full ring lets it go */
     pthread_join(r->thread, NULL);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->not_empty);
-    pthread_cond_destroy(&r->not_full);
-    free(r->ring);
+    ring_destroy(r->ring);
     free(r);
     c->rd = NULL;
-}
-
-/* Release the entry handed out last; wake the producer once a quarter of the ring is free. */
-static void reader_release(struct reader *r)
-{
-    if (!r->pending)
-        return;
-    r->chead += r->pending;
-    r->pending = 0;
-    atomic_store(&r->head, r->chead);
-    if (atomic_load(&r->prod_waiting) &&
-        atomic_load(&r->tail) - r->chead <= CAPTURE_RING_BYTES - CAPTURE_RING_BYTES / 4) {
-        pthread_mutex_lock(&r->mu);
-        pthread_cond_signal(&r->not_full);
-        pthread_mutex_unlock(&r->mu);
-    }
 }
 
 static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
 {
     struct reader *r = c->rd;
+    const struct rentry *e;
+    size_t len;
 
-    reader_release(r);
-    for (;;) {
-        const struct rentry *e;
-        if (c->stop || r->ended)
-            return 0;
-        if (r->chead == r->ctail) {
-            r->ctail = atomic_load(&r->tail);
-            if (r->chead == r->ctail) {
-                pthread_mutex_lock(&r->mu);
-                atomic_store(&r->cons_waiting, 1);
-                while ((r->ctail = atomic_load(&r->tail)) == r->chead && !c->stop)
-                    pthread_cond_wait(&r->not_empty, &r->mu);
-                atomic_store(&r->cons_waiting, 0);
-                pthread_mutex_unlock(&r->mu);
-                continue;
-            }
-        }
-        e = (const struct rentry *)(const void *)(r->ring + r->chead % CAPTURE_RING_BYTES);
-        switch (e->kind) {
-        case RK_WRAP:
-            r->pending = e->size;
-            reader_release(r);
-            continue;
-        case RK_PKT:
-            /* the next entry was written on the other core: start fetching it now */
-            if (r->chead + e->size < r->ctail) {
-                const uint8_t *nx = r->ring + (r->chead + e->size) % CAPTURE_RING_BYTES;
-                __builtin_prefetch(nx);
-                __builtin_prefetch(nx + 64);
-                __builtin_prefetch(nx + 128);
-            }
-            p->ts = e->ts;
-            p->data = (const uint8_t *)(e + 1);
-            p->caplen = e->caplen;
-            p->wirelen = e->wirelen;
-            p->frame = e->frame;
-            p->file = e->file;
-            p->linktype = e->linktype;
-            r->pending = e->size;
-            return 1;
-        case RK_ERR:
-            set_err(err, errlen, "%s", (const char *)(e + 1));
-            r->pending = e->size;
-            return e->rc;
-        default: /* RK_END */
-            r->ended = 1;
-            r->pending = e->size;
-            reader_release(r);
-            return 0;
-        }
+    if (c->stop || r->ended)
+        return 0;
+    e = ring_next(r->ring, &len);
+    if (!e || e->kind == RK_END) {
+        r->ended = 1;
+        return 0;
     }
+    if (e->kind == RK_ERR) {
+        set_err(err, errlen, "%s", (const char *)(e + 1));
+        return e->rc;
+    }
+    p->ts = e->ts;
+    p->data = (const uint8_t *)(e + 1);
+    p->caplen = e->caplen;
+    p->wirelen = e->wirelen;
+    p->frame = e->frame;
+    p->file = e->file;
+    p->linktype = e->linktype;
+    return 1;
 }
 
 int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)

@@ -1,11 +1,11 @@
 /*
  * writer.c -- the database writer thread (see writer.h).
  *
- * One producer (the analysis loop), one consumer (this thread), a ring of
- * slots indexed by two atomic counters: no lock on the way of a row. The
- * mutex and condition variables serve only to sleep when the ring is empty
- * (writer) or full (analysis) and to be woken, which happens once per
- * WRITER_WAKE_ROWS rows at most.
+ * One producer (the analysis loop), one consumer (this thread), a message
+ * ring (ring.h) of WRITER_RING_BYTES: each message is a record struct whose
+ * one variable string is copied right after it. The writer is woken once
+ * WRITER_WAKE_BYTES of rows wait (or at a commit, or at the end), so a thread
+ * switch is paid per batch of rows, not per row.
  */
 #include "twscope/writer.h"
 
@@ -17,52 +17,42 @@
 
 #include "twscope/common.h"
 #include "twscope/config.h"
+#include "twscope/ring.h"
 
 enum wmsg_type { WM_CONN = 1, WM_TW, WM_FINDING, WM_COMMIT };
 
 struct wmsg {
-    uint8_t type;                       /* enum wmsg_type */
+    uint32_t type;                      /* enum wmsg_type */
+    uint32_t text_len;                  /* bytes of the string after the record, 0 if none */
     union {
         struct rec_connection c;
         struct rec_timewait t;
         struct rec_finding f;
     } u;
-    char text[WRITER_TEXT_LEN];         /* the one variable string of the record */
+    /* the record's string follows, NUL-terminated */
 };
 
 struct writer {
     struct store *st;
+    struct ring *ring;
     pthread_t thread;
-    pthread_mutex_t mu;                 /* only for sleeping and waking */
-    pthread_cond_t not_empty, not_full;
-    struct wmsg *ring;                  /* WRITER_RING_SLOTS slots */
-    atomic_size_t head;                 /* consumer: slots before it are free again */
-    atomic_size_t tail;                 /* producer: slots before it are ready */
-    size_t ptail;                       /* producer's own tail (filled, maybe not published) */
-    atomic_int stopping;
-    atomic_int consumer_waiting, producer_waiting;
     atomic_int failed;
     int rc;                             /* first error */
     char err[256];
 };
 
-static void copy_text(char *dst, const char *src)
-{
-    size_t n = strlen(src);
-    if (n >= WRITER_TEXT_LEN)
-        n = WRITER_TEXT_LEN - 1;
-    memcpy(dst, src, n);
-    dst[n] = 0;
-}
-
 static int process(struct writer *w, struct wmsg *m)
 {
+    char *text = m->text_len ? (char *)(m + 1) : NULL;
     switch (m->type) {
     case WM_CONN:
+        m->u.c.app_protocol = text;
         return store_add_connection(w->st, &m->u.c);
     case WM_TW:
+        m->u.t.profile_reason = text;
         return store_add_timewait(w->st, &m->u.t);
     case WM_FINDING:
+        m->u.f.detail = text;
         return store_add_finding(w->st, &m->u.f);
     case WM_COMMIT:
         return store_commit(w->st);
@@ -70,44 +60,21 @@ static int process(struct writer *w, struct wmsg *m)
     return TW_OK;
 }
 
-/*
- * Sleeping without lost wake-ups: the sleeper raises its *_waiting flag and
- * re-checks the index under the mutex; the other side moves the index, then
- * reads the flag (both sequentially consistent, so one of them sees the
- * other) and signals under the mutex.
- */
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    size_t head = 0;
-    for (;;) {
-        size_t tail = atomic_load(&w->tail);
-        if (tail == head) {
-            pthread_mutex_lock(&w->mu);
-            atomic_store(&w->consumer_waiting, 1);
-            while ((tail = atomic_load(&w->tail)) == head && !atomic_load(&w->stopping))
-                pthread_cond_wait(&w->not_empty, &w->mu);
-            atomic_store(&w->consumer_waiting, 0);
-            pthread_mutex_unlock(&w->mu);
-            if (tail == head)
-                break; /* stopping, and everything is written */
-        }
-        for (; head != tail; head++) {
-            struct wmsg *m = &w->ring[head % WRITER_RING_SLOTS];
-            if (!atomic_load(&w->failed)) {
-                int rc = process(w, m);
-                if (rc) {
-                    w->rc = rc;
-                    snprintf(w->err, sizeof(w->err), "%s", store_errmsg(w->st));
-                    atomic_store(&w->failed, 1);
-                }
-            }
-        }
-        atomic_store(&w->head, head);
-        if (atomic_load(&w->producer_waiting)) {
-            pthread_mutex_lock(&w->mu);
-            pthread_cond_signal(&w->not_full);
-            pthread_mutex_unlock(&w->mu);
+    size_t len;
+    const void *p;
+
+    while ((p = ring_next(w->ring, &len)) != NULL) {
+        int rc;
+        if (atomic_load(&w->failed))
+            continue; /* drain: the producer must never wait for a dead writer */
+        rc = process(w, (struct wmsg *)(uintptr_t)p);
+        if (rc) {
+            w->rc = rc;
+            snprintf(w->err, sizeof(w->err), "%s", store_errmsg(w->st));
+            atomic_store(&w->failed, 1);
         }
     }
     return NULL;
@@ -119,23 +86,15 @@ int writer_start(struct store *st, struct writer **out)
     *out = NULL;
     if (!w)
         return TW_ERR_NOMEM;
-    w->ring = malloc(WRITER_RING_SLOTS * sizeof(*w->ring));
+    w->ring = ring_create(WRITER_RING_BYTES, WRITER_WAKE_BYTES);
     if (!w->ring) {
         free(w);
         return TW_ERR_NOMEM;
     }
     w->st = st;
-    atomic_init(&w->head, 0);
-    atomic_init(&w->tail, 0);
-    atomic_init(&w->stopping, 0);
-    atomic_init(&w->consumer_waiting, 0);
-    atomic_init(&w->producer_waiting, 0);
     atomic_init(&w->failed, 0);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->not_empty, NULL);
-    pthread_cond_init(&w->not_full, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w)) {
-        free(w->ring);
+        ring_destroy(w->ring);
         free(w);
         return TW_ERR_NOMEM;
     }
@@ -143,88 +102,64 @@ int writer_start(struct store *st, struct writer **out)
     return TW_OK;
 }
 
-/*
- * Make the filled slots visible. The writer is woken only when it sleeps and
- * WRITER_WAKE_ROWS rows wait (or when forced: commit, stop, ring full), so a
- * thread switch is paid per batch of rows, not per row.
- */
-static void publish(struct writer *w, int force)
+/* A message of type with room for text (NULL: none), filled but for the record. */
+static struct wmsg *msg(struct writer *w, uint32_t type, const char *text)
 {
-    atomic_store(&w->tail, w->ptail);
-    if (atomic_load(&w->consumer_waiting) &&
-        (force || w->ptail - atomic_load(&w->head) >= WRITER_WAKE_ROWS)) {
-        pthread_mutex_lock(&w->mu);
-        pthread_cond_signal(&w->not_empty);
-        pthread_mutex_unlock(&w->mu);
+    size_t tl = text ? strlen(text) + 1 : 0;
+    size_t max = ring_max_message(w->ring) - sizeof(struct wmsg);
+    struct wmsg *m;
+    if (tl > max)
+        tl = max;
+    m = ring_reserve(w->ring, sizeof(*m) + tl);
+    if (!m)
+        return NULL; /* cannot happen: the writer never quits the ring */
+    m->type = type;
+    m->text_len = (uint32_t)tl;
+    if (tl) {
+        memcpy(m + 1, text, tl - 1);
+        ((char *)(m + 1))[tl - 1] = 0;
     }
+    return m;
 }
 
-/* A free slot to fill (waits while the ring is full); call push() after. */
-static struct wmsg *slot(struct writer *w)
+static int push(struct writer *w, int wake)
 {
-    if (w->ptail - atomic_load(&w->head) == WRITER_RING_SLOTS) {
-        publish(w, 1);
-        pthread_mutex_lock(&w->mu);
-        atomic_store(&w->producer_waiting, 1);
-        while (w->ptail - atomic_load(&w->head) == WRITER_RING_SLOTS)
-            pthread_cond_wait(&w->not_full, &w->mu);
-        atomic_store(&w->producer_waiting, 0);
-        pthread_mutex_unlock(&w->mu);
-    }
-    /* only the producer writes slots between head and ptail */
-    return &w->ring[w->ptail % WRITER_RING_SLOTS];
-}
-
-static int push(struct writer *w)
-{
-    w->ptail++;
-    publish(w, 0);
+    ring_commit(w->ring, wake);
     return atomic_load(&w->failed) ? w->rc : TW_OK;
 }
 
 int writer_add_connection(struct writer *w, const struct rec_connection *r)
 {
-    struct wmsg *m = slot(w);
-    m->type = WM_CONN;
+    struct wmsg *m = msg(w, WM_CONN, r->app_protocol);
+    if (!m)
+        return TW_ERR_NOMEM;
     m->u.c = *r;
-    if (r->app_protocol) {
-        copy_text(m->text, r->app_protocol);
-        m->u.c.app_protocol = m->text;
-    }
-    return push(w);
+    return push(w, 0);
 }
 
 int writer_add_timewait(struct writer *w, const struct rec_timewait *r)
 {
-    struct wmsg *m = slot(w);
-    m->type = WM_TW;
+    struct wmsg *m = msg(w, WM_TW, r->profile_reason);
+    if (!m)
+        return TW_ERR_NOMEM;
     m->u.t = *r;
-    if (r->profile_reason) {
-        copy_text(m->text, r->profile_reason);
-        m->u.t.profile_reason = m->text;
-    }
-    return push(w);
+    return push(w, 0);
 }
 
 int writer_add_finding(struct writer *w, const struct rec_finding *r)
 {
-    struct wmsg *m = slot(w);
-    m->type = WM_FINDING;
+    struct wmsg *m = msg(w, WM_FINDING, r->detail);
+    if (!m)
+        return TW_ERR_NOMEM;
     m->u.f = *r;
-    if (r->detail) {
-        copy_text(m->text, r->detail);
-        m->u.f.detail = m->text;
-    }
-    return push(w);
+    return push(w, 0);
 }
 
 int writer_commit(struct writer *w)
 {
-    struct wmsg *m = slot(w);
-    m->type = WM_COMMIT;
-    w->ptail++;
-    publish(w, 1);
-    return atomic_load(&w->failed) ? w->rc : TW_OK;
+    if (!msg(w, WM_COMMIT, NULL))
+        return TW_ERR_NOMEM;
+    return push(w, 1);
 }
 
 int writer_failed(struct writer *w) { return atomic_load(&w->failed); }
@@ -236,19 +171,12 @@ int writer_stop(struct writer *w, char *err, size_t errlen)
     int rc;
     if (!w)
         return TW_OK;
-    atomic_store(&w->tail, w->ptail);
-    atomic_store(&w->stopping, 1);
-    pthread_mutex_lock(&w->mu);
-    pthread_cond_signal(&w->not_empty);
-    pthread_mutex_unlock(&w->mu);
+    ring_close(w->ring);
     pthread_join(w->thread, NULL);
     rc = atomic_load(&w->failed) ? w->rc : TW_OK;
     if (rc && err)
         snprintf(err, errlen, "%s", w->err);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->not_empty);
-    pthread_cond_destroy(&w->not_full);
-    free(w->ring);
+    ring_destroy(w->ring);
     free(w);
     return rc;
 }

@@ -24,9 +24,8 @@
 #define DPI_MAX_PACKETS 24            /* packets fed to nDPI before giving up */
 
 #define STORE_BATCH_ROWS 20000        /* rows per SQLite transaction */
-#define WRITER_RING_SLOTS 4096        /* rows queued for the writer thread */
-#define WRITER_WAKE_ROWS 256          /* rows queued before a sleeping writer is woken */
-#define WRITER_TEXT_LEN 640           /* longest string copied with a queued row */
+#define WRITER_RING_BYTES (4u << 20)  /* rows queued for the writer thread (about 12k) */
+#define WRITER_WAKE_BYTES (64u << 10) /* bytes of rows queued before a sleeping writer is woken */
 
 #define TW_DEFAULT_SECONDS 60         /* 2*MSL of the default (linux) profile */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */

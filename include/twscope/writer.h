@@ -3,11 +3,12 @@
  *
  * The analysis thread must never wait for SQLite (issue: "the per-packet path
  * never blocks on SQLite"). It hands finished records to a writer: a fixed
- * ring of self-contained message slots (strings copied in, so the caller's
- * buffers may change right after the call), drained by one thread that owns
- * the store and inserts them in batched transactions. The producer waits only
- * when the ring is full, i.e. when SQLite is slower than the capture for
- * longer than WRITER_RING_SLOTS rows: memory stays bounded either way.
+ * ring (ring.h) of self-contained messages (strings copied in, so the
+ * caller's buffers may change right after the call), drained by one thread
+ * that owns the store and inserts them in batched transactions. The producer
+ * waits only when the ring is full, i.e. when SQLite is slower than the
+ * capture for longer than WRITER_RING_BYTES of rows: memory stays bounded
+ * either way.
  *
  * Ownership: the store stays owned by the caller, but between writer_start()
  * and writer_stop() only the writer thread may use it.

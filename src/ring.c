@@ -1,0 +1,214 @@
+/*
+ * ring.c -- single-producer single-consumer message ring (see ring.h).
+ *
+ * Layout: a byte array; each message is an 8-byte header (its whole size,
+ * header included and rounded up to 8, and its length) followed by its bytes.
+ * A message never wraps: when it does not fit before the end of the array, a
+ * skip header (length RING_SKIP) fills the rest and the message starts at 0.
+ * `tail` counts the bytes written and published by the producer, `head` the
+ * bytes the consumer released; both only grow, so tail - head is what is in
+ * use. Each side keeps a private copy of the other's counter and reloads it
+ * only when it seems to be out of room (producer) or of messages (consumer).
+ *
+ * Sleeping without lost wake-ups: the sleeper raises its *_waiting flag and
+ * re-checks the counter under the mutex; the other side moves its counter,
+ * then reads the flag (all sequentially consistent, so one of the two sees the
+ * other's store) and signals under the mutex.
+ */
+#include "twscope/ring.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define RING_SKIP UINT32_MAX
+
+struct msg_hdr {
+    uint32_t size;              /* header + bytes, rounded up to 8 */
+    uint32_t len;               /* bytes of the message, RING_SKIP for a skip */
+};
+
+struct ring {
+    uint8_t *buf;
+    size_t size, wake_bytes;
+    atomic_size_t head, tail;
+    atomic_int cons_waiting, prod_waiting, closed, quit;
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+    /* producer's own */
+    size_t ptail, phead_seen;
+    struct msg_hdr *reserved;
+    /* consumer's own */
+    size_t chead, ctail_seen, pending;
+};
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+struct ring *ring_create(size_t bytes, size_t wake_bytes)
+{
+    struct ring *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->size = align8(bytes < 64 ? 64 : bytes);
+    r->buf = malloc(r->size);
+    if (!r->buf) {
+        free(r);
+        return NULL;
+    }
+    r->wake_bytes = wake_bytes;
+    atomic_init(&r->head, 0);
+    atomic_init(&r->tail, 0);
+    atomic_init(&r->cons_waiting, 0);
+    atomic_init(&r->prod_waiting, 0);
+    atomic_init(&r->closed, 0);
+    atomic_init(&r->quit, 0);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->not_empty, NULL);
+    pthread_cond_init(&r->not_full, NULL);
+    return r;
+}
+
+void ring_destroy(struct ring *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->not_empty);
+    pthread_cond_destroy(&r->not_full);
+    free(r->buf);
+    free(r);
+}
+
+size_t ring_max_message(const struct ring *r) { return r->size / 4 - sizeof(struct msg_hdr); }
+
+static void wake(struct ring *r, pthread_cond_t *cv)
+{
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- producer ---------------------------------------------------------------- */
+
+void *ring_reserve(struct ring *r, size_t len)
+{
+    size_t need = sizeof(struct msg_hdr) + align8(len);
+    size_t pos = r->ptail % r->size;
+    size_t skip = r->size - pos < need ? r->size - pos : 0;
+    struct msg_hdr *h;
+
+    if (len > ring_max_message(r) || atomic_load(&r->quit))
+        return NULL;
+    if (r->ptail + skip + need - r->phead_seen > r->size) {
+        r->phead_seen = atomic_load(&r->head);
+        if (r->ptail + skip + need - r->phead_seen > r->size) {
+            /* full: let the consumer see what is there, then sleep */
+            atomic_store(&r->tail, r->ptail);
+            pthread_mutex_lock(&r->mu);
+            atomic_store(&r->prod_waiting, 1);
+            while (r->ptail + skip + need - (r->phead_seen = atomic_load(&r->head)) > r->size &&
+                   !atomic_load(&r->quit)) {
+                if (atomic_load(&r->cons_waiting))
+                    pthread_cond_signal(&r->not_empty);
+                pthread_cond_wait(&r->not_full, &r->mu);
+            }
+            atomic_store(&r->prod_waiting, 0);
+            pthread_mutex_unlock(&r->mu);
+            if (atomic_load(&r->quit))
+                return NULL;
+        }
+    }
+    if (skip) {
+        h = (struct msg_hdr *)(void *)(r->buf + pos);
+        h->size = (uint32_t)skip;
+        h->len = RING_SKIP;
+        r->ptail += skip;
+    }
+    h = (struct msg_hdr *)(void *)(r->buf + r->ptail % r->size);
+    h->size = (uint32_t)need;
+    h->len = (uint32_t)len;
+    r->reserved = h;
+    return h + 1;
+}
+
+void ring_commit(struct ring *r, int wake_now)
+{
+    if (!r->reserved)
+        return;
+    r->ptail += r->reserved->size;
+    r->reserved = NULL;
+    atomic_store(&r->tail, r->ptail);
+    if (atomic_load(&r->cons_waiting) &&
+        (wake_now || r->ptail - atomic_load(&r->head) >= r->wake_bytes))
+        wake(r, &r->not_empty);
+}
+
+void ring_close(struct ring *r)
+{
+    atomic_store(&r->tail, r->ptail);
+    atomic_store(&r->closed, 1);
+    wake(r, &r->not_empty);
+}
+
+/* ---- consumer ---------------------------------------------------------------- */
+
+static void release(struct ring *r)
+{
+    if (!r->pending)
+        return;
+    r->chead += r->pending;
+    r->pending = 0;
+    atomic_store(&r->head, r->chead);
+    if (atomic_load(&r->prod_waiting) &&
+        atomic_load(&r->tail) - r->chead <= r->size - r->size / 4)
+        wake(r, &r->not_full);
+}
+
+const void *ring_next(struct ring *r, size_t *len)
+{
+    release(r);
+    for (;;) {
+        const struct msg_hdr *h;
+        if (r->chead == r->ctail_seen) {
+            r->ctail_seen = atomic_load(&r->tail);
+            if (r->chead == r->ctail_seen) {
+                int closed = 0;
+                pthread_mutex_lock(&r->mu);
+                atomic_store(&r->cons_waiting, 1);
+                while ((r->ctail_seen = atomic_load(&r->tail)) == r->chead &&
+                       !(closed = atomic_load(&r->closed))) {
+                    if (atomic_load(&r->prod_waiting))
+                        pthread_cond_signal(&r->not_full);
+                    pthread_cond_wait(&r->not_empty, &r->mu);
+                }
+                atomic_store(&r->cons_waiting, 0);
+                pthread_mutex_unlock(&r->mu);
+                if (r->ctail_seen == r->chead && closed)
+                    return NULL;
+                continue;
+            }
+        }
+        h = (const struct msg_hdr *)(const void *)(r->buf + r->chead % r->size);
+        r->pending = h->size;
+        if (h->len == RING_SKIP) {
+            release(r);
+            continue;
+        }
+        /* the next message was written on the other core: start fetching it */
+        if (r->chead + h->size < r->ctail_seen) {
+            const uint8_t *nx = r->buf + (r->chead + h->size) % r->size;
+            __builtin_prefetch(nx);
+            __builtin_prefetch(nx + 64);
+            __builtin_prefetch(nx + 128);
+        }
+        *len = h->len;
+        return h + 1;
+    }
+}
+
+void ring_quit(struct ring *r)
+{
+    atomic_store(&r->quit, 1);
+    wake(r, &r->not_full);
+}
