@@ -929,6 +929,7 @@ static void *reader_main(void *arg)
     char err[512];
     uint64_t n = 0;
 
+    pthread_setname_np(pthread_self(), "twscope-read");
     for (;;) {
         struct capture_pkt p;
         struct rentry *e;

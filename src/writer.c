@@ -66,6 +66,7 @@ static void *writer_main(void *arg)
     size_t len;
     const void *p;
 
+    pthread_setname_np(pthread_self(), "twscope-write");
     while ((p = ring_next(w->ring, &len)) != NULL) {
         int rc;
         if (atomic_load(&w->failed))
