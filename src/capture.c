@@ -67,6 +67,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -115,6 +116,16 @@ struct capture_input {
     uint64_t size;              /* on-disk bytes, 0 = unknown (pipe) */
     uint64_t done_bytes;        /* bytes consumed, frozen when the input ends */
     int64_t rec_off;            /* offset of the record being read, -1 = unknown */
+    /* mapped classic pcap file (see map_next()), map == NULL otherwise */
+    const uint8_t *map;         /* the whole file, read-only; unmapped at capture_close() */
+    size_t map_len;
+    size_t moff;                /* offset of the next record */
+    size_t populated;           /* bytes from 0 whose pages are known to be mapped */
+    size_t dropped;             /* bytes from 0 whose pages were given back (MADV_DONTNEED) */
+    atomic_size_t used_off;     /* offset of the packet the analysis handles (reader thread) */
+    int swapped, nsec;          /* byte order, nanosecond timestamps */
+    uint32_t snapshot;          /* snapshot length as libpcap adjusted it */
+    struct pcap_pkthdr mhdr;    /* header of the pending packet */
 };
 
 struct capture {
@@ -426,6 +437,8 @@ static uint64_t input_bytes_done(const struct capture_input *in)
 {
     if (in->pcap == NULL)
         return in->done_bytes;
+    if (in->map != NULL)
+        return in->moff;
     if (in->gzc != NULL) {
         /* gzoffset() needs lseek(); on a pipe fall back to ftell() below */
         z_off_t off = gzoffset(in->gzc->gz);
@@ -727,6 +740,158 @@ static tw_time ts_usec(const struct timeval *tv)
 }
 
 /*
+ * Mapped classic pcap files. With the reader thread, a plain (not gzip)
+ * pcap file is mapped and its records are parsed where they lie: packets go
+ * to the analysis as pointers into the mapping, so no byte is copied (libpcap
+ * copies each record twice, stdio's buffer then its own; the ring would copy
+ * it a third time). The reader thread maps the pages ahead of the records in
+ * MAP_CHUNK steps with MADV_POPULATE_READ, which also reports a file that
+ * shrank (EFAULT) instead of a SIGBUS later, and gives back the pages the
+ * analysis has passed (MADV_DONTNEED; the page cache keeps them), so the
+ * process does not grow with the file. The checks and error texts are
+ * libpcap's (sf-pcap.c), so a damaged file is reported the same way either
+ * way. Only the common formats are mapped: version 2.4, microsecond or
+ * nanosecond magic in either byte order, link types without pseudo-headers
+ * that libpcap would byte-swap; anything else is read by libpcap.
+ */
+#define MAP_CHUNK (2u << 20)            /* pages mapped ahead at once */
+#define MAP_KEEP (16u << 20)            /* bytes kept mapped behind the analysis */
+#define MAP_MAX_CAPLEN 262144           /* libpcap's MAXIMUM_SNAPLEN for these link types */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+static uint32_t rd32(const uint8_t *b, int swapped)
+{
+    uint32_t v;
+    memcpy(&v, b, 4);
+    return swapped ? __builtin_bswap32(v) : v;
+}
+
+/* Map input in if it is a plain classic pcap file we parse the same as libpcap. */
+static void input_try_map(struct capture_input *in)
+{
+    const uint8_t *m;
+    uint32_t magic;
+    int lt = in->linktype;
+    void *p;
+
+    if (in->gzc != NULL || in->fp == NULL || in->size < 24 || in->frame != 0 ||
+        in->size > SIZE_MAX / 2)
+        return;
+    if (lt != DLT_EN10MB && lt != DLT_RAW && lt != DLT_IPV4 && lt != DLT_IPV6 &&
+        lt != DLT_NULL && lt != DLT_LOOP)
+        return;
+    p = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, fileno(in->fp), 0);
+    if (p == MAP_FAILED)
+        return;
+    m = p;
+    memcpy(&magic, m, 4);
+    in->swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+    in->nsec = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
+    if ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
+        (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
+        (rd32(m + 20, in->swapped) & 0xffff0000u) != 0 || pcap_snapshot(in->pcap) <= 0) {
+        munmap(p, (size_t)in->size);
+        return;
+    }
+    madvise(p, (size_t)in->size, MADV_SEQUENTIAL);
+    in->map = m;
+    in->map_len = (size_t)in->size;
+    in->moff = 24;
+    in->populated = 0;
+    in->dropped = 0;
+    atomic_init(&in->used_off, 0);
+    in->snapshot = (uint32_t)pcap_snapshot(in->pcap);
+}
+
+/* Make [0, end) mapped; 0, or -1 if the file shrank under us. */
+static int map_populate(struct capture_input *in, size_t end)
+{
+    while (in->populated < end) {
+        size_t n = in->map_len - in->populated < MAP_CHUNK ? in->map_len - in->populated : MAP_CHUNK;
+        if (madvise((void *)(uintptr_t)(in->map + in->populated), n, MADV_POPULATE_READ) != 0) {
+            if (errno == EINVAL || errno == ENOSYS) {
+                in->populated = in->map_len; /* older kernel: pages fault in on use */
+                return 0;
+            }
+            return -1;
+        }
+        in->populated += n;
+    }
+    /* give back what the analysis is done with */
+    {
+        size_t used = atomic_load_explicit(&in->used_off, memory_order_relaxed);
+        size_t upto = used > MAP_KEEP ? (used - MAP_KEEP) & ~(size_t)(MAP_CHUNK - 1) : 0;
+        if (upto > in->dropped + 4 * (size_t)MAP_CHUNK) {
+            madvise((void *)(uintptr_t)(in->map + in->dropped), upto - in->dropped, MADV_DONTNEED);
+            in->dropped = upto;
+        }
+    }
+    return 0;
+}
+
+/* map_next() failed: the error names the file and the record's offset. */
+static int map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    set_err(err, errlen, "%s: %s (at byte offset %lld)", in->name, what, (long long)in->rec_off);
+    return TW_ERR_FORMAT;
+}
+
+/* Next record of a mapped input, as pcap_next_ex() would return it: 1, 0 at the end, or error. */
+static int map_next(struct capture_input *in, char *err, size_t errlen)
+{
+    size_t off = in->moff, left = in->map_len - off;
+    uint32_t caplen, len, sec, frac, full;
+
+    in->rec_off = (int64_t)off;
+    if (left == 0)
+        return 0;
+    if (map_populate(in, off + (left < 16 ? left : 16)) != 0)
+        return map_error(in, err, errlen, "the file shrank while being read");
+    if (left < 16)
+        return map_error(in, err, errlen,
+                         "truncated dump file; tried to read 16 header bytes, only got %zu", left);
+    sec = rd32(in->map + off, in->swapped);
+    frac = rd32(in->map + off + 4, in->swapped);
+    caplen = rd32(in->map + off + 8, in->swapped);
+    len = rd32(in->map + off + 12, in->swapped);
+    if (caplen > MAP_MAX_CAPLEN) {
+        if (caplen > in->snapshot)
+            return map_error(in, err, errlen,
+                             "invalid packet capture length %u, bigger than snaplen of %u", caplen,
+                             in->snapshot);
+        return map_error(in, err, errlen,
+                         "invalid packet capture length %u, bigger than maximum of %u", caplen,
+                         MAP_MAX_CAPLEN);
+    }
+    full = caplen;
+    if (caplen > in->snapshot)
+        caplen = in->snapshot; /* libpcap hands out the snapshot length, skips the rest */
+    if (left - 16 < full)
+        return map_error(in, err, errlen,
+                         "truncated dump file; tried to read %u captured bytes, only got %zu", full,
+                         left - 16);
+    if (map_populate(in, off + 16 + full) != 0)
+        return map_error(in, err, errlen, "the file shrank while being read");
+    in->mhdr.ts.tv_sec = (time_t)(int32_t)sec;
+    in->mhdr.ts.tv_usec = (suseconds_t)(in->nsec ? frac / 1000 : frac);
+    in->mhdr.caplen = caplen;
+    in->mhdr.len = len;
+    in->hdr = &in->mhdr;
+    in->data = in->map + off + 16;
+    in->moff = off + 16 + full;
+    return 1;
+}
+
+/*
  * Read the next packet of file input i that passes the filter into its
  * pending slot. Returns 1 (pending), 0 (input ended), -1 (capture_break()
  * seen; input untouched), or TW_ERR_FORMAT with err set (input ended).
@@ -741,9 +906,22 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
 
         if (c->stop)
             return -1;
-        in->rec_off = (int64_t)ftell(in->fp);
-
-        r = pcap_next_ex(in->pcap, &hdr, &data);
+        if (in->map != NULL) {
+            r = map_next(in, err, errlen);
+            if (r < 0) {
+                input_finish(in);
+                return r;
+            }
+            if (r == 0) {
+                input_finish(in);
+                return 0;
+            }
+            hdr = in->hdr;
+            data = in->data;
+        } else {
+            in->rec_off = (int64_t)ftell(in->fp);
+            r = pcap_next_ex(in->pcap, &hdr, &data);
+        }
         if (r == 1) {
             in->frame++;
             c->frames_read++;
@@ -889,9 +1067,10 @@ static int next_direct(struct capture *c, struct capture_pkt *p, char *err, size
 static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *total);
 
 #define CAPTURE_RING_BYTES (8u << 20)    /* >= 4 * the largest record (262144 + header) */
-#define CAPTURE_RING_WAKE (256u << 10)   /* bytes ready before a sleeping consumer is woken */
+#define CAPTURE_REF_RING_BYTES (1u << 20) /* the same when every input is mapped (RK_REF only) */
+#define CAPTURE_RING_WAKE (128u << 10)   /* bytes ready before a sleeping consumer is woken */
 
-enum rkind { RK_PKT = 1, RK_END, RK_ERR };
+enum rkind { RK_PKT = 1, RK_REF, RK_END, RK_ERR };
 
 struct rentry {
     uint32_t kind;              /* enum rkind */
@@ -900,7 +1079,8 @@ struct rentry {
     int32_t linktype;
     tw_time ts;
     uint64_t frame;
-    /* frame bytes or error text follow */
+    const uint8_t *ref;         /* RK_REF: the frame in its input's mapping */
+    /* RK_PKT: the frame bytes follow; RK_ERR: the error text */
 };
 
 struct reader {
@@ -939,17 +1119,20 @@ static void *reader_main(void *arg)
         err[0] = '\0';
         rc = next_direct(c, &p, err, sizeof err);
         if (rc == 1) {
-            e = ring_reserve(r->ring, sizeof(*e) + p.caplen);
+            int mapped = c->in[p.file].map != NULL;
+            e = ring_reserve(r->ring, sizeof(*e) + (mapped ? 0 : p.caplen));
             if (!e)
                 break;
-            e->kind = RK_PKT;
+            e->kind = mapped ? RK_REF : RK_PKT;
+            e->ref = p.data;
             e->ts = p.ts;
             e->caplen = p.caplen;
             e->wirelen = p.wirelen;
             e->frame = p.frame;
             e->file = p.file;
             e->linktype = p.linktype;
-            memcpy(e + 1, p.data, p.caplen);
+            if (!mapped)
+                memcpy(e + 1, p.data, p.caplen);
             if ((++n & 1023) == 0)
                 reader_snapshot(r);
             ring_commit(r->ring, 0);
@@ -975,17 +1158,26 @@ static void *reader_main(void *arg)
 int capture_start_reader(struct capture *c)
 {
     struct reader *r;
+    int all_mapped = 1;
     if (c->live || c->rd)
         return 0;
     r = calloc(1, sizeof(*r));
     if (!r)
         return TW_ERR_NOMEM;
-    r->ring = ring_create(CAPTURE_RING_BYTES, CAPTURE_RING_WAKE);
+    r->c = c;
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (c->in[i].state == IN_NEED)
+            input_try_map(&c->in[i]);
+        all_mapped &= c->in[i].map != NULL;
+    }
+    /* references to mapped packets are small: a smaller ring keeps the reader
+     * (and the pages it maps) about CAPTURE_REF_RING_BYTES / 64 packets ahead */
+    r->ring = ring_create(all_mapped ? CAPTURE_REF_RING_BYTES : CAPTURE_RING_BYTES,
+                          CAPTURE_RING_WAKE);
     if (!r->ring) {
         free(r);
         return TW_ERR_NOMEM;
     }
-    r->c = c;
     reader_snapshot(r);
     if (pthread_create(&r->thread, NULL, reader_main, r)) {
         ring_destroy(r->ring);
@@ -1027,7 +1219,13 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
         return e->rc;
     }
     p->ts = e->ts;
-    p->data = (const uint8_t *)(e + 1);
+    if (e->kind == RK_REF) {
+        struct capture_input *in = &c->in[e->file];
+        p->data = e->ref;
+        atomic_store_explicit(&in->used_off, (size_t)(e->ref - in->map), memory_order_relaxed);
+    } else {
+        p->data = (const uint8_t *)(e + 1);
+    }
     p->caplen = e->caplen;
     p->wirelen = e->wirelen;
     p->frame = e->frame;
@@ -1127,6 +1325,8 @@ void capture_close(struct capture *c)
             pcap_close(in->pcap);
         if (in->have_prog)
             pcap_freecode(&in->prog);
+        if (in->map != NULL)
+            munmap((void *)(uintptr_t)in->map, in->map_len);
         free(in->name);
     }
     free(c->in);

@@ -435,6 +435,84 @@ static int test_pcap_dump(void)
     PASS;
 }
 
+/* In place: the little-endian image from pcap_image() as a big-endian file. */
+static void to_big_endian(uint8_t *img, size_t len)
+{
+    size_t off = 24;
+    uint16_t v16;
+    uint32_t v, caplen;
+    for (size_t i = 0; i < 24; i += 4) {
+        if (i == 4) {                       /* two 16-bit version numbers */
+            for (size_t k = 4; k < 8; k += 2) {
+                memcpy(&v16, img + k, 2);
+                v16 = __builtin_bswap16(v16);
+                memcpy(img + k, &v16, 2);
+            }
+            continue;
+        }
+        memcpy(&v, img + i, 4);
+        v = __builtin_bswap32(v);
+        memcpy(img + i, &v, 4);
+    }
+    while (off + 16 <= len) {
+        memcpy(&caplen, img + off + 8, 4);
+        for (size_t i = 0; i < 16; i += 4) {
+            memcpy(&v, img + off + i, 4);
+            v = __builtin_bswap32(v);
+            memcpy(img + off + i, &v, 4);
+        }
+        off += 16 + caplen;
+    }
+}
+
+/*
+ * Big-endian files; a record longer than the file's snapshot length (cut to
+ * it, the next record still found); a record longer than any snapshot (an
+ * error at its offset).
+ */
+static int test_byte_order_and_lengths(void)
+{
+    static uint8_t img[4096];
+    char path[256], want[64];
+    struct capture *c = NULL;
+    struct got g[8];
+    struct rec r[3];
+    int n;
+    size_t len = pcap_image(img, LT_ETHERNET, std_recs, 3);
+
+    tpath(path, sizeof path, "bigendian.pcap");
+    to_big_endian(img, len);
+    FAIL_IF(write_file(path, img, len) != 0);
+    FAIL_UNLESS(open1(path, NULL, &c) == 0);
+    FAIL_UNLESS(read_all(c, g, 8, &n) == 0);
+    FAIL_IF(check_std(g, n, 0));
+    capture_close(c);
+
+    /* snapshot length 40 in the header, a 64-byte record in the middle */
+    memcpy(r, std_recs, sizeof r);
+    len = pcap_image(img, LT_ETHERNET, r, 3);
+    put32le(img + 16, 40);
+    FAIL_IF(write_file(path, img, len) != 0);
+    FAIL_UNLESS(open1(path, NULL, &c) == 0);
+    FAIL_UNLESS(read_all(c, g, 8, &n) == 0 && n == 3);
+    FAIL_UNLESS(g[0].caplen == 40 && g[0].wirelen == std_recs[0].len);
+    FAIL_UNLESS(g[0].last == std_recs[0].data[39]);
+    FAIL_UNLESS(g[2].frame == 3 && g[2].caplen == 40 && g[2].last == std_recs[2].data[39]);
+    capture_close(c);
+
+    /* the second record claims 300000 captured bytes */
+    len = pcap_image(img, LT_ETHERNET, std_recs, 3);
+    put32le(img + 24 + 16 + std_recs[0].caplen + 8, 300000);
+    FAIL_IF(write_file(path, img, len) != 0);
+    FAIL_UNLESS(open1(path, NULL, &c) == 0);
+    FAIL_UNLESS(read_all(c, g, 8, &n) == TW_ERR_FORMAT && n == 1);
+    snprintf(want, sizeof want, "(at byte offset %zu)", (size_t)(24 + 16 + std_recs[0].caplen));
+    FAIL_UNLESS(starts_with(err, path) && strstr(err, "invalid packet capture length 300000") &&
+                strstr(err, want) && one_line(err));
+    capture_close(c);
+    PASS;
+}
+
 static int test_bpf_keeps_frame_numbers(void)
 {
     static uint8_t img[4096], fr[4][128];
@@ -1030,6 +1108,7 @@ int main(void)
         RUN(test_merge);
         RUN(test_gzip);
         RUN(test_pcap_dump);
+        RUN(test_byte_order_and_lengths);
         RUN(test_bpf_keeps_frame_numbers);
         RUN(test_bpf_per_linktype);
         RUN(test_bad_filter);
