@@ -42,6 +42,12 @@ void ring_close(struct ring *r);
  */
 const void *ring_next(struct ring *r, size_t *len);
 
+/*
+ * The message after the one ring_next() returned last, if it is already
+ * there (NULL otherwise); it is not consumed. For prefetching.
+ */
+const void *ring_peek(struct ring *r, size_t *len);
+
 /* The consumer gives up: a waiting or later ring_reserve() returns NULL. */
 void ring_quit(struct ring *r);
 
