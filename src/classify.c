@@ -11,8 +11,16 @@
 
 #include <ndpi/ndpi_api.h>
 
+/* Names of the protocol id pairs seen, so a row costs no nDPI formatting. */
+#define NAME_CACHE 256
+struct name_entry {
+    uint32_t key;              /* master << 16 | app, + 1 (0: empty) */
+    char name[60];
+};
+
 struct classifier {
     struct ndpi_detection_module_struct *ndpi;
+    struct name_entry names[NAME_CACHE];
     struct ndpi_flow_struct *spare[64];   /* recycled per-flow states */
     int nspare;
     size_t flow_size;
@@ -118,14 +126,30 @@ void classify_finish(struct classifier *cl, struct conn *c)
 const char *classify_name(struct classifier *cl, const struct conn *c, char *buf, size_t n)
 {
     ndpi_protocol p = {0};
+    struct name_entry *e;
+    uint32_t key;
     if (!c->app_proto && !c->app_master)
         return NULL;
-    p.master_protocol = c->app_master;
-    p.app_protocol = c->app_proto;
-    if (!p.app_protocol) {
-        p.app_protocol = p.master_protocol;
-        p.master_protocol = 0;
+    key = ((uint32_t)c->app_master << 16 | c->app_proto) + 1;
+    e = &cl->names[(key * 2654435761u) >> 24];
+    if (e->key != key) {
+        p.master_protocol = c->app_master;
+        p.app_protocol = c->app_proto;
+        if (!p.app_protocol) {
+            p.app_protocol = p.master_protocol;
+            p.master_protocol = 0;
+        }
+        ndpi_protocol2name(cl->ndpi, p, e->name, (u_int)sizeof(e->name));
+        e->key = key;
     }
-    ndpi_protocol2name(cl->ndpi, p, buf, (u_int)n);
+    if (!n)
+        return NULL;
+    {
+        size_t k = strlen(e->name);
+        if (k > n - 1)
+            k = n - 1;
+        memcpy(buf, e->name, k);
+        buf[k] = 0;
+    }
     return buf;
 }

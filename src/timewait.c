@@ -136,7 +136,14 @@ void tw_describe_profile(const struct tw_config *cfg, const struct conn *c, int 
     const struct tcp_dir *d = &c->d[side];
     size_t used;
     if (cfg->profile != TWP_AUTO) {
-        snprintf(buf, n, "option");
+        static const char opt[] = "option";
+        size_t k = sizeof(opt) - 1;
+        if (!n)
+            return;
+        if (k > n - 1)
+            k = n - 1;
+        memcpy(buf, opt, k); /* once per TIME_WAIT row: no printf */
+        buf[k] = 0;
         return;
     }
     used = (size_t)snprintf(buf, n, "auto: initial TTL %d (seen %u)", initial_ttl(d->ttl), d->ttl);
