@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define RING_SKIP UINT32_MAX
 
@@ -29,17 +30,26 @@ struct msg_hdr {
     uint32_t len;               /* bytes of the message, RING_SKIP for a skip */
 };
 
+/*
+ * The fields each thread writes often live on cache lines of their own: a
+ * line written by one core and read by the other moves between them at every
+ * write, which would cost a miss per message on both sides.
+ */
 struct ring {
+    /* set at creation, read by both */
     uint8_t *buf;
     size_t size, wake_bytes;
-    atomic_size_t head, tail;
-    atomic_int cons_waiting, prod_waiting, closed, quit;
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
-    /* producer's own */
+    /* written rarely (sleeping, the end), read by both */
+    _Alignas(64) atomic_int cons_waiting;
+    atomic_int prod_waiting, closed, quit;
+    /* the producer's: published tail, and its own state */
+    _Alignas(64) atomic_size_t tail;
     size_t ptail, phead_seen;
     struct msg_hdr *reserved;
-    /* consumer's own */
+    /* the consumer's: published head, and its own state */
+    _Alignas(64) atomic_size_t head;
     size_t chead, ctail_seen, pending;
 };
 
@@ -47,9 +57,10 @@ static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 struct ring *ring_create(size_t bytes, size_t wake_bytes)
 {
-    struct ring *r = calloc(1, sizeof(*r));
+    struct ring *r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
     if (!r)
         return NULL;
+    memset(r, 0, sizeof(*r));
     r->size = align8(bytes < 64 ? 64 : bytes);
     r->buf = malloc(r->size);
     if (!r->buf) {
