@@ -118,6 +118,7 @@ struct capture_input {
     int64_t rec_off;            /* offset of the record being read, -1 = unknown */
     /* mapped classic pcap file (see map_next()), map == NULL otherwise */
     const uint8_t *map;         /* the whole file, read-only; unmapped at capture_close() */
+    int map_slot;               /* its SIGBUS registry slot */
     size_t map_len;
     size_t moff;                /* offset of the next record */
     size_t populated;           /* bytes from 0 whose pages are known to be mapped */
@@ -773,6 +774,95 @@ static uint32_t rd32(const uint8_t *b, int swapped)
     return swapped ? __builtin_bswap32(v) : v;
 }
 
+/*
+ * A mapped file that shrinks while it is read: its pages past the new end
+ * raise SIGBUS when touched (the reader thread's MADV_POPULATE_READ reports
+ * it as EFAULT instead, but the analysis thread may touch a frame whose pages
+ * were mapped before the file shrank). The handler puts a zero page at the
+ * faulting address, so the instruction completes, and records the fault; the
+ * next capture_next() returns an error naming the file. A SIGBUS elsewhere
+ * gets the previous disposition. The registry is a fixed array of ranges
+ * read by the handler (async-signal-safe: atomics only); beyond MAP_SLOTS
+ * mapped files, files are read by libpcap.
+ */
+#define MAP_SLOTS 256
+
+static struct {
+    atomic_uintptr_t start;     /* 0 = free */
+    atomic_size_t len;
+} map_slot[MAP_SLOTS];
+static atomic_int map_fault;    /* slot + 1 of the last fault, 0 = none */
+static struct sigaction map_old_bus;
+static pthread_once_t map_once = PTHREAD_ONCE_INIT;
+
+static void map_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < MAP_SLOTS; i++) {
+        uintptr_t st = atomic_load(&map_slot[i].start);
+        if (st && a >= st && a - st < atomic_load(&map_slot[i].len)) {
+            long pg = sysconf(_SC_PAGESIZE);
+            void *at = (void *)(a & ~(uintptr_t)(pg - 1));
+            if (mmap(at, (size_t)pg, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
+                MAP_FAILED) {
+                atomic_store(&map_fault, i + 1);
+                return;
+            }
+            break;
+        }
+    }
+    /* not ours (or no way out): what would have happened without us */
+    if (map_old_bus.sa_flags & SA_SIGINFO && map_old_bus.sa_sigaction) {
+        map_old_bus.sa_sigaction(sig, si, uctx);
+        return;
+    }
+    if (map_old_bus.sa_handler != SIG_DFL && map_old_bus.sa_handler != SIG_IGN &&
+        map_old_bus.sa_handler) {
+        map_old_bus.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void map_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = map_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &map_old_bus);
+}
+
+/* A registry slot for [p, p + len), or -1 when all are taken. */
+static int map_register(const void *p, size_t len)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    int slot = -1;
+    pthread_once(&map_once, map_install);
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < MAP_SLOTS && slot < 0; i++) {
+        if (atomic_load(&map_slot[i].start) == 0) {
+            atomic_store(&map_slot[i].len, len);          /* before start: the handler */
+            atomic_store(&map_slot[i].start, (uintptr_t)p); /* reads start, then len */
+            slot = i;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return slot;
+}
+
+static void map_unregister(int slot)
+{
+    int mine = slot + 1;
+    if (slot < 0)
+        return;
+    atomic_store(&map_slot[slot].start, 0);
+    /* a fault not reported yet dies with its mapping, not with the slot's next user */
+    atomic_compare_exchange_strong(&map_fault, &mine, 0);
+}
+
 /* Map input in if it is a plain classic pcap file we parse the same as libpcap. */
 static void input_try_map(struct capture_input *in)
 {
@@ -797,6 +887,11 @@ static void input_try_map(struct capture_input *in)
     if ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
         (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
         (rd32(m + 20, in->swapped) & 0xffff0000u) != 0 || pcap_snapshot(in->pcap) <= 0) {
+        munmap(p, (size_t)in->size);
+        return;
+    }
+    in->map_slot = map_register(p, (size_t)in->size);
+    if (in->map_slot < 0) {
         munmap(p, (size_t)in->size);
         return;
     }
@@ -1094,6 +1189,7 @@ struct reader {
     pthread_t thread;
     struct ring *ring;
     int ended;                  /* consumer: RK_END seen */
+    uint64_t last_frame;        /* consumer: frame number handed out last */
     /* what the accessors report while the thread runs (updated by it) */
     atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
 };
@@ -1215,6 +1311,18 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
 
     if (c->stop || r->ended)
         return 0;
+    if (atomic_load_explicit(&map_fault, memory_order_relaxed)) {
+        int slot = atomic_load(&map_fault) - 1;
+        for (uint32_t i = 0; i < c->n; i++) {
+            if (c->in[i].map != NULL && c->in[i].map_slot == slot) {
+                atomic_store(&map_fault, 0);
+                r->ended = 1;
+                set_err(err, errlen, "%s: the file shrank while being read (at frame %llu)",
+                        c->in[i].name, (unsigned long long)r->last_frame);
+                return TW_ERR_FORMAT;
+            }
+        }
+    }
     e = ring_next(r->ring, &len);
     if (!e || e->kind == RK_END) {
         r->ended = 1;
@@ -1244,6 +1352,7 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
     p->frame = e->frame;
     p->file = e->file;
     p->linktype = e->linktype;
+    r->last_frame = e->frame;
     return 1;
 }
 
@@ -1338,8 +1447,10 @@ void capture_close(struct capture *c)
             pcap_close(in->pcap);
         if (in->have_prog)
             pcap_freecode(&in->prog);
-        if (in->map != NULL)
+        if (in->map != NULL) {
             munmap((void *)(uintptr_t)in->map, in->map_len);
+            map_unregister(in->map_slot);
+        }
         free(in->name);
     }
     free(c->in);
