@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define RING_SKIP UINT32_MAX
+#define RING_MAX_LAG 2
 
 struct msg_hdr {
     uint32_t size;              /* header + bytes, rounded up to 8 */
@@ -50,7 +51,10 @@ struct ring {
     struct msg_hdr *reserved;
     /* the consumer's: published head, and its own state */
     _Alignas(64) atomic_size_t head;
-    size_t chead, ctail_seen, pending;
+    size_t chead;               /* released up to here */
+    size_t cnext;               /* handed out up to here */
+    size_t ctail_seen;
+    unsigned held, lag;         /* messages handed out and not released; how many to keep */
 };
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -91,7 +95,12 @@ void ring_destroy(struct ring *r)
     free(r);
 }
 
-size_t ring_max_message(const struct ring *r) { return r->size / 4 - sizeof(struct msg_hdr); }
+/*
+ * At most an eighth of the ring: with up to 1 + RING_MAX_LAG messages held by
+ * the consumer (3/8) and a message plus the skip before it (< 2/8), the
+ * producer always finds room once the consumer has read everything.
+ */
+size_t ring_max_message(const struct ring *r) { return r->size / 8 - sizeof(struct msg_hdr); }
 
 static void wake(struct ring *r, pthread_cond_t *cv)
 {
@@ -164,12 +173,19 @@ void ring_close(struct ring *r)
 
 /* ---- consumer ---------------------------------------------------------------- */
 
-static void release(struct ring *r)
+void ring_set_lag(struct ring *r, unsigned lag) { r->lag = lag > RING_MAX_LAG ? RING_MAX_LAG : lag; }
+
+/* Release the oldest message handed out (and the skips before it). */
+static void release_one(struct ring *r)
 {
-    if (!r->pending)
-        return;
-    r->chead += r->pending;
-    r->pending = 0;
+    const struct msg_hdr *h;
+    for (;;) {
+        h = (const struct msg_hdr *)(const void *)(r->buf + r->chead % r->size);
+        r->chead += h->size;
+        if (h->len != RING_SKIP)
+            break;
+    }
+    r->held--;
     atomic_store(&r->head, r->chead);
     if (atomic_load(&r->prod_waiting) &&
         atomic_load(&r->tail) - r->chead <= r->size - r->size / 4)
@@ -178,16 +194,17 @@ static void release(struct ring *r)
 
 const void *ring_next(struct ring *r, size_t *len)
 {
-    release(r);
+    while (r->held > r->lag)
+        release_one(r);
     for (;;) {
         const struct msg_hdr *h;
-        if (r->chead == r->ctail_seen) {
+        if (r->cnext == r->ctail_seen) {
             r->ctail_seen = atomic_load(&r->tail);
-            if (r->chead == r->ctail_seen) {
+            if (r->cnext == r->ctail_seen) {
                 int closed = 0;
                 pthread_mutex_lock(&r->mu);
                 atomic_store(&r->cons_waiting, 1);
-                while ((r->ctail_seen = atomic_load(&r->tail)) == r->chead &&
+                while ((r->ctail_seen = atomic_load(&r->tail)) == r->cnext &&
                        !(closed = atomic_load(&r->closed))) {
                     if (atomic_load(&r->prod_waiting))
                         pthread_cond_signal(&r->not_full);
@@ -195,20 +212,19 @@ const void *ring_next(struct ring *r, size_t *len)
                 }
                 atomic_store(&r->cons_waiting, 0);
                 pthread_mutex_unlock(&r->mu);
-                if (r->ctail_seen == r->chead && closed)
+                if (r->ctail_seen == r->cnext && closed)
                     return NULL;
                 continue;
             }
         }
-        h = (const struct msg_hdr *)(const void *)(r->buf + r->chead % r->size);
-        r->pending = h->size;
-        if (h->len == RING_SKIP) {
-            release(r);
-            continue;
-        }
+        h = (const struct msg_hdr *)(const void *)(r->buf + r->cnext % r->size);
+        r->cnext += h->size;
+        if (h->len == RING_SKIP)
+            continue; /* released with the message after it */
+        r->held++;
         /* the next message was written on the other core: start fetching it */
-        if (r->chead + h->size < r->ctail_seen) {
-            const uint8_t *nx = r->buf + (r->chead + h->size) % r->size;
+        if (r->cnext < r->ctail_seen) {
+            const uint8_t *nx = r->buf + r->cnext % r->size;
             __builtin_prefetch(nx);
             __builtin_prefetch(nx + 64);
             __builtin_prefetch(nx + 128);
@@ -220,11 +236,10 @@ const void *ring_next(struct ring *r, size_t *len)
 
 const void *ring_peek(struct ring *r, size_t *len)
 {
-    size_t at = r->chead + r->pending;
     const struct msg_hdr *h;
-    if (at >= r->ctail_seen)
+    if (r->cnext >= r->ctail_seen)
         return NULL;
-    h = (const struct msg_hdr *)(const void *)(r->buf + at % r->size);
+    h = (const struct msg_hdr *)(const void *)(r->buf + r->cnext % r->size);
     if (h->len == RING_SKIP)
         return NULL;
     *len = h->len;
