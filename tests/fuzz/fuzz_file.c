@@ -12,6 +12,8 @@
  *   bit 2  hand the bytes over a pipe instead (the zlib "transparent" path
  *          capture.c uses for non-regular files); inputs up to 64 KiB only
  *   bit 3  --max-flows 3 (evictions)
+ *   bit 4  the reader thread (capture_start_reader), as `analyze` reads files:
+ *          plain pcap inputs are then mapped and parsed by capture.c itself
  * Contract checks: every error message is one non-empty line naming the
  * input (or the filter); after a read error the other input goes on.
  * TWSCOPE_FUZZ_DPI=1 in the environment adds nDPI (classify.c) like
@@ -152,6 +154,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!cap)
         fz_fail("capture_open_files returned 0 without a handle");
     close(fd); /* each input opened its own descriptor */
+    /* the reader thread: plain pcap files (the memfd) are then mapped and parsed by twscope */
+    if ((mode & 16) && capture_start_reader(cap) != 0)
+        fz_fail("capture_start_reader failed");
 
     memset(&chk, 0, sizeof(chk));
     memset(&eo, 0, sizeof(eo));
