@@ -24,7 +24,6 @@
 #include <string.h>
 
 #define RING_SKIP UINT32_MAX
-#define RING_MAX_LAG 2
 
 struct msg_hdr {
     uint32_t size;              /* header + bytes, rounded up to 8 */
@@ -54,7 +53,7 @@ struct ring {
     size_t chead;               /* released up to here */
     size_t cnext;               /* handed out up to here */
     size_t ctail_seen;
-    unsigned held, lag;         /* messages handed out and not released; how many to keep */
+    unsigned held;              /* messages handed out and not released (0 or 1) */
 };
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -96,11 +95,11 @@ void ring_destroy(struct ring *r)
 }
 
 /*
- * At most an eighth of the ring: with up to 1 + RING_MAX_LAG messages held by
- * the consumer (3/8) and a message plus the skip before it (< 2/8), the
- * producer always finds room once the consumer has read everything.
+ * At most a quarter of the ring: with the message the consumer holds (1/4)
+ * and a message plus the skip before it (< 2/4), the producer always finds
+ * room once the consumer has read everything.
  */
-size_t ring_max_message(const struct ring *r) { return r->size / 8 - sizeof(struct msg_hdr); }
+size_t ring_max_message(const struct ring *r) { return r->size / 4 - sizeof(struct msg_hdr); }
 
 static void wake(struct ring *r, pthread_cond_t *cv)
 {
@@ -173,8 +172,6 @@ void ring_close(struct ring *r)
 
 /* ---- consumer ---------------------------------------------------------------- */
 
-void ring_set_lag(struct ring *r, unsigned lag) { r->lag = lag > RING_MAX_LAG ? RING_MAX_LAG : lag; }
-
 /* Release the oldest message handed out (and the skips before it). */
 static void release_one(struct ring *r)
 {
@@ -194,7 +191,7 @@ static void release_one(struct ring *r)
 
 const void *ring_next(struct ring *r, size_t *len)
 {
-    while (r->held > r->lag)
+    if (r->held)
         release_one(r);
     for (;;) {
         const struct msg_hdr *h;

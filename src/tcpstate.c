@@ -37,6 +37,7 @@ struct tcp_engine {
     uint64_t created, done, evicted, late_segments;
     tw_time min_tw;                  /* shortest 2*MSL any profile may give */
     uint64_t *gone;                  /* Bloom filter of tuples that left the table, or NULL */
+    int gone_lost;                   /* the filter could not be allocated */
     int finishing;                   /* tcp_engine_finish(): the table is not used again */
 };
 
@@ -132,11 +133,12 @@ static void gone_bits(uint64_t h, uint64_t idx[3])
 static void gone_add(struct tcp_engine *e, uint64_t h)
 {
     uint64_t idx[3];
-    if (!e->gone) {
+    if (!e->gone && !e->gone_lost) {
         e->gone = calloc(GONE_WORDS, sizeof(uint64_t));
-        if (!e->gone)
-            return; /* then nothing is marked: numbers stay the engine's */
+        e->gone_lost = !e->gone; /* out of memory: every new tuple may have come back */
     }
+    if (!e->gone)
+        return;
     gone_bits(h, idx);
     for (int i = 0; i < 3; i++)
         e->gone[idx[i] >> 6] |= (uint64_t)1 << (idx[i] & 63);
@@ -146,7 +148,7 @@ static int gone_maybe(const struct tcp_engine *e, uint64_t h)
 {
     uint64_t idx[3];
     if (!e->gone)
-        return 0;
+        return e->gone_lost;
     gone_bits(h, idx);
     for (int i = 0; i < 3; i++)
         if (!(e->gone[idx[i] >> 6] & ((uint64_t)1 << (idx[i] & 63))))

@@ -5,7 +5,7 @@
  *
  * Messages are copied in by the producer (ring_reserve() + ring_commit()) and
  * read in place by the consumer (ring_next()); a message stays valid until the
- * consumer's next ring_next() (or the lag-th next, see ring_set_lag()). No lock is taken on the way of a message: two
+ * consumer's next ring_next(). No lock is taken on the way of a message: two
  * atomic byte counters say what is written and what is released. A side
  * sleeps only when the ring is full (producer) or empty (consumer), and is
  * woken once a quarter of the ring is free again, or once `wake_bytes` are
@@ -19,7 +19,7 @@
 
 struct ring;
 
-/* A ring of `bytes` (rounded up to 8); messages may be up to bytes / 8. NULL if out of memory. */
+/* A ring of `bytes` (rounded up to 8); messages may be up to bytes / 4. NULL if out of memory. */
 struct ring *ring_create(size_t bytes, size_t wake_bytes);
 /* Free it (both threads are done with it). NULL is a no-op. */
 void ring_destroy(struct ring *r);
@@ -37,14 +37,10 @@ void ring_commit(struct ring *r, int wake);
 void ring_close(struct ring *r);
 
 /* ---- consumer ----
- * The next message, waiting while the ring is empty; *len is its length.
- * NULL once the producer closed and all is read. The messages handed out
- * stay valid until `lag` more have been (ring_set_lag(); 0 by default: until
- * the next call).
+ * The next message (releasing the one before), waiting while the ring is
+ * empty; *len is its length. NULL once the producer closed and all is read.
  */
 const void *ring_next(struct ring *r, size_t *len);
-/* Keep the last 1 + lag messages valid (lag at most 2). Before the first ring_next(). */
-void ring_set_lag(struct ring *r, unsigned lag);
 
 /*
  * The message ring_next() would return next, if it is already there (NULL
