@@ -41,6 +41,12 @@
  * returned once, and a caller that wants to go on may call capture_next()
  * again to continue with the other inputs.
  *
+ * Reading on a thread of its own (capture_start_reader(), what `analyze`
+ * does): the direct path above runs on a reader thread that hands packets to
+ * the caller through a ring; plain pcap files are then mapped and parsed in
+ * place instead of through libpcap. Both are described where they are coded
+ * ("Mapped classic pcap files", "Reader thread").
+ *
  * Live capture. pcap_create + options + pcap_activate. Immediate mode is left
  * OFF: with TPACKET_V3 the kernel hands over whole blocks, which costs far less
  * CPU and drops fewer packets under load; the read timeout (200 ms default)

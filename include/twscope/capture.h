@@ -6,7 +6,8 @@
  * capture_next() returns packets in timestamp order across all inputs. For
  * files it keeps one pending packet per input (libpcap's own buffer, no copy)
  * and hands out the earliest; ties go to the lower file index. The packet data
- * pointer is valid until the next capture_next() call.
+ * pointer is valid until the next capture_next() call. capture_start_reader()
+ * moves all of this to a thread of its own, with the same results.
  *
  * A BPF filter is compiled per input (each may have its own link type) and
  * applied with pcap_offline_filter(), so frame numbers stay those of the file:
