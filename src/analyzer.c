@@ -87,12 +87,18 @@ static void db_fail(struct run *r, int rc)
 
 /* ---- sinks ------------------------------------------------------------------ */
 
-/* The connections row of c (strings point into rc and proto). */
-static void conn_record(struct run *r, const struct conn *c, struct rec_connection *out,
-                        char *proto, size_t plen)
+/*
+ * The connections row of c (strings point into rc and proto). nDPI's verdict
+ * is taken now (given up if undecided).
+ */
+static void conn_record(struct run *r, struct conn *c, struct rec_connection *out, char *proto,
+                        size_t plen)
 {
     struct rec_connection rc;
     int ce = c->client_ep, se = !c->client_ep;
+
+    if (r->cl)
+        classify_finish(r->cl, c);
 
     memset(&rc, 0, sizeof(rc));
     rc.id = c->id;
@@ -146,8 +152,6 @@ static void sink_conn_closed(void *ctx, struct conn *c)
     struct rec_connection rc;
     char proto[64];
 
-    if (r->cl)
-        classify_finish(r->cl, c);
     conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, writer_add_connection(r->w, &rc));
     c->row_pkts = c->d[0].pkts + c->d[1].pkts;
@@ -159,8 +163,6 @@ static void sink_conn_done(void *ctx, struct conn *c)
     struct rec_connection rc;
     char proto[64];
 
-    if (r->cl)
-        classify_finish(r->cl, c);
     conn_record(r, c, &rc, proto, sizeof(proto));
     if (!c->closed_reported || c->row_pkts != c->d[0].pkts + c->d[1].pkts)
         db_fail(r, writer_add_connection(r->w, &rc));
