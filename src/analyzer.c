@@ -242,13 +242,33 @@ static void show_progress(struct run *r, double t0, int final)
         fputc('\n', stderr);
 }
 
-/* ---- the loop ------------------------------------------------------------------- */
+/* ---- the loop ----------------------------------------------------------------- */
+
+/*
+ * What depends on the packet alone: its decoding and its tuple key. With the
+ * capture's reader thread this is made there (prepare()), ahead of the loop.
+ */
+struct prepared {
+    enum decode_result dr;
+    struct pkt_view pv;
+    struct tcp_key key;        /* when dr == DECODE_OK */
+};
+
+static void prepare(void *ctx, const struct capture_pkt *p, void *out)
+{
+    const struct tcp_engine *eng = ctx;
+    struct prepared *x = out;
+    x->dr = decode_packet(p->linktype, p->data, p->caplen, &x->pv);
+    if (x->dr == DECODE_OK)
+        tcp_engine_key(eng, &x->pv, &x->key);
+}
 
 static int run_loop(struct run *r, char *err, size_t errlen)
 {
     const struct analyze_opts *o = r->o;
     struct capture_pkt p;
-    struct pkt_view pv;
+    struct prepared own;
+    const struct prepared *prep;
     tw_time next_sweep = 0;
     int swept = 0;
     double t0 = now_wall(), next_ui = t0 + 0.5, next_commit = t0 + 1.0;
@@ -270,7 +290,16 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                 r->first_ts = r->last_ts = p.ts; /* time 0 and negative times are times too */
             if (p.ts > r->last_ts)
                 r->last_ts = p.ts;
-            dr = decode_packet(p.linktype, p.data, p.caplen, &pv);
+            if (p.prep) {
+                /* decoded and keyed on the reader thread */
+                prep = p.prep;
+            } else {
+                prep = &own;
+                own.dr = decode_packet(p.linktype, p.data, p.caplen, &own.pv);
+                if (own.dr == DECODE_OK)
+                    tcp_engine_key(r->eng, &own.pv, &own.key);
+            }
+            dr = prep->dr;
             if (dr != DECODE_OK) {
                 r->rec.reasons[dr]++;
                 if (dr >= DECODE_UNSUPPORTED_LINK)
@@ -281,11 +310,12 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             m.ts = p.ts;
             m.frame = p.frame;
             m.file = p.file;
-            c = tcp_engine_packet(r->eng, &m, &pv, &dir);
+            c = tcp_engine_packet_keyed(r->eng, &m, &prep->pv, &prep->key, &dir);
             /* nDPI needs the handshake and the payload, not every bare ACK */
             if (c && r->cl && !c->dpi_done &&
-                (pv.payload_len || (pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) || c->dpi_pkts < 3))
-                classify_packet(r->cl, c, &pv, p.ts);
+                (prep->pv.payload_len || (prep->pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) ||
+                 c->dpi_pkts < 3))
+                classify_packet(r->cl, c, &prep->pv, p.ts);
         housekeeping:
             if (!swept || r->last_ts >= next_sweep) {
                 if (swept)
@@ -399,6 +429,10 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     if (live)
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
     r.eng = tcp_engine_create(&eo, &sinks);
+    /* files: read, decode and key on a thread of its own; if it cannot start,
+     * the direct path reads the same packets and the loop does the rest */
+    if (r.eng && !live)
+        (void)capture_start_reader_prep(cap, prepare, r.eng, sizeof(struct prepared));
     if (!r.eng || writer_start(r.st, &r.w)) {
         tcp_engine_destroy(r.eng);
         fprintf(errf, "twscope: out of memory\n");
@@ -508,8 +542,6 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
         fprintf(err, "twscope: %s\n", msg);
         return rc;
     }
-    /* reading on its own thread; if it cannot start, the direct path reads the same packets */
-    (void)capture_start_reader(cap);
     source = join_sources(files, nfiles);
     rc = run_analysis(o, cap, source ? source : "?", 0, err);
     free(source);

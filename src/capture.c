@@ -1072,6 +1072,7 @@ static void fill_pkt(struct capture_pkt *p, const struct capture_input *in, uint
     p->frame = in->pend_frame;
     p->file = i;
     p->linktype = in->linktype;
+    p->prep = NULL;
 }
 
 static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
@@ -1187,11 +1188,15 @@ struct rentry {
     tw_time ts;
     uint64_t frame;
     const uint8_t *ref;         /* RK_REF: the frame in its input's mapping */
-    /* RK_PKT: the frame bytes follow; RK_ERR: the error text */
+    /* then the prepare hook's bytes (RK_PKT, RK_REF), then for RK_PKT the frame
+     * (ref points to it); RK_ERR: the error text */
 };
 
 struct reader {
     struct capture *c;
+    capture_prepare_fn prep;    /* hook run on each packet, or NULL */
+    void *prep_ctx;
+    size_t prep_size;           /* bytes it writes, 8-aligned */
     pthread_t thread;
     struct ring *ring;
     int ended;                  /* consumer: RK_END seen */
@@ -1228,11 +1233,12 @@ static void *reader_main(void *arg)
         rc = next_direct(c, &p, err, sizeof err);
         if (rc == 1) {
             int mapped = c->in[p.file].map != NULL;
-            e = ring_reserve(r->ring, sizeof(*e) + (mapped ? 0 : p.caplen));
+            /* entry, then the prepared bytes, then the frame (not mapped) */
+            e = ring_reserve(r->ring, sizeof(*e) + r->prep_size + (mapped ? 0 : p.caplen));
             if (!e)
                 break;
             e->kind = mapped ? RK_REF : RK_PKT;
-            e->ref = p.data;
+            e->ref = mapped ? p.data : (const uint8_t *)(e + 1) + r->prep_size;
             e->ts = p.ts;
             e->caplen = p.caplen;
             e->wirelen = p.wirelen;
@@ -1240,7 +1246,11 @@ static void *reader_main(void *arg)
             e->file = p.file;
             e->linktype = p.linktype;
             if (!mapped)
-                memcpy(e + 1, p.data, p.caplen);
+                memcpy((void *)(uintptr_t)e->ref, p.data, p.caplen);
+            if (r->prep) {
+                p.data = e->ref; /* what the consumer will see */
+                r->prep(r->prep_ctx, &p, e + 1);
+            }
             if ((++n & 1023) == 0)
                 reader_snapshot(r);
             ring_commit(r->ring, 0);
@@ -1265,6 +1275,11 @@ static void *reader_main(void *arg)
 
 int capture_start_reader(struct capture *c)
 {
+    return capture_start_reader_prep(c, NULL, NULL, 0);
+}
+
+int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ctx, size_t size)
+{
     struct reader *r;
     int all_mapped = 1;
     if (c->live || c->rd)
@@ -1273,6 +1288,9 @@ int capture_start_reader(struct capture *c)
     if (!r)
         return TW_ERR_NOMEM;
     r->c = c;
+    r->prep = fn;
+    r->prep_ctx = ctx;
+    r->prep_size = fn ? (size + 7) & ~(size_t)7 : 0;
     for (uint32_t i = 0; i < c->n; i++) {
         if (c->in[i].state == IN_NEED)
             input_try_map(&c->in[i]);
@@ -1339,6 +1357,7 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
         return e->rc;
     }
     p->ts = e->ts;
+    p->prep = r->prep ? (void *)(uintptr_t)(e + 1) : NULL;
     if (e->kind == RK_REF) {
         struct capture_input *in = &c->in[e->file];
         const struct rentry *nx = ring_peek(r->ring, &len);
@@ -1351,7 +1370,7 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
         atomic_store_explicit(&in->used_off, (size_t)(e->ref - in->used_base),
                               memory_order_relaxed);
     } else {
-        p->data = (const uint8_t *)(e + 1);
+        p->data = e->ref;
     }
     p->caplen = e->caplen;
     p->wirelen = e->wirelen;

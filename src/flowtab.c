@@ -167,15 +167,20 @@ static size_t probe(const struct flowtab *t, const struct flow_key *k, uint64_t 
     return i;
 }
 
-void *flowtab_find(const struct flowtab *t, const struct flow_key *k, uint64_t *hash_out)
+void *flowtab_find_hashed(const struct flowtab *t, const struct flow_key *k, uint64_t h)
 {
-    uint64_t h = flowtab_hash(t, k);
     size_t n, i = probe(t, k, h, &n);
     if (n > t->max_probe)
         ((struct flowtab *)t)->max_probe = n;
+    return t->slots[i].v;
+}
+
+void *flowtab_find(const struct flowtab *t, const struct flow_key *k, uint64_t *hash_out)
+{
+    uint64_t h = flowtab_hash(t, k);
     if (hash_out)
         *hash_out = h;
-    return t->slots[i].v;
+    return flowtab_find_hashed(t, k, h);
 }
 
 static int grow(struct flowtab *t)

@@ -484,18 +484,33 @@ static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
     }
 }
 
+void tcp_engine_key(const struct tcp_engine *e, const struct pkt_view *pv, struct tcp_key *key)
+{
+    key->ep = flow_key_from_pkt(pv, e->o.ignore_vlan, &key->k);
+    key->hash = flowtab_hash(e->ft, &key->k);
+}
+
 struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
                                const struct pkt_view *pv, int *dir_out)
 {
-    struct flow_key k;
-    uint64_t h;
-    int ep = flow_key_from_pkt(pv, e->o.ignore_vlan, &k);
-    struct conn *c = flowtab_find(e->ft, &k, &h);
+    struct tcp_key key;
+    tcp_engine_key(e, pv, &key);
+    return tcp_engine_packet_keyed(e, m, pv, &key, dir_out);
+}
+
+struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta *m,
+                                     const struct pkt_view *pv, const struct tcp_key *key,
+                                     int *dir_out)
+{
+    const struct flow_key *kp = &key->k;
+    uint64_t h = key->hash;
+    int ep = key->ep;
+    struct conn *c = flowtab_find_hashed(e->ft, kp, h);
     int pure_syn = (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN;
     int dir;
 
     if (!c) {
-        c = conn_new(e, &k, h, ep, pv, m, NULL);
+        c = conn_new(e, kp, h, ep, pv, m, NULL);
         if (!c)
             return NULL;
         dir = ep == c->client_ep ? 0 : 1;
@@ -505,7 +520,7 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
         if (pure_syn && starts_incarnation(e, c, dir, pv, m)) {
             struct conn *nc, *old = c;
             lru_touch(e, old); /* keep it off the eviction end while we allocate */
-            nc = conn_new(e, &k, h, ep, pv, m, old);
+            nc = conn_new(e, kp, h, ep, pv, m, old);
             if (!nc)
                 return NULL;
             tw_on_reuse(&e->x, old, nc, dir, m, pv);

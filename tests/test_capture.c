@@ -551,6 +551,52 @@ static int test_file_shrinks(void)
     PASS;
 }
 
+/* The prepare hook runs on the reader thread on every packet, in order; its bytes come along. */
+struct prep_out {
+    uint64_t frame;
+    uint32_t caplen;
+    uint8_t last;
+    const uint8_t *data;
+};
+
+static void prep_hook(void *ctx, const struct capture_pkt *p, void *out)
+{
+    struct prep_out *o = out;
+    (*(int *)ctx)++;
+    o->frame = p->frame;
+    o->caplen = p->caplen;
+    o->last = p->caplen ? p->data[p->caplen - 1] : 0;
+    o->data = p->data;
+}
+
+static int test_prepare_hook(void)
+{
+    static uint8_t img[4096];
+    char path[256], gzp[256];
+    const char *paths[2] = { path, gzp };
+    struct capture *c = NULL;
+    struct capture_pkt p;
+    size_t len = pcap_image(img, LT_ETHERNET, std_recs, 3);
+    int calls = 0, n = 0;
+
+    tpath(path, sizeof path, "prep.pcap");
+    tpath(gzp, sizeof gzp, "prep.pcap.gz");
+    FAIL_IF(write_file(path, img, len) != 0);
+    FAIL_IF(write_gz(gzp, img, len) != 0);  /* a mapped input and a copied one */
+    FAIL_UNLESS(capture_open_files(paths, 2, NULL, &c, err, sizeof err) == 0);
+    FAIL_UNLESS(capture_start_reader_prep(c, prep_hook, &calls, sizeof(struct prep_out)) == 0);
+    while (capture_next(c, &p, err, sizeof err) == 1) {
+        const struct prep_out *o = p.prep;
+        FAIL_UNLESS(o != NULL);
+        FAIL_UNLESS(o->frame == p.frame && o->caplen == p.caplen && o->data == p.data);
+        FAIL_UNLESS(o->last == p.data[p.caplen - 1]);
+        n++;
+    }
+    FAIL_UNLESS(n == 6 && calls == 6);
+    capture_close(c);
+    PASS;
+}
+
 static int test_bpf_keeps_frame_numbers(void)
 {
     static uint8_t img[4096], fr[4][128];
@@ -1148,6 +1194,7 @@ int main(void)
         RUN(test_pcap_dump);
         RUN(test_byte_order_and_lengths);
         RUN(test_file_shrinks);
+        RUN(test_prepare_hook);
         RUN(test_bpf_keeps_frame_numbers);
         RUN(test_bpf_per_linktype);
         RUN(test_bad_filter);

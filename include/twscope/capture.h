@@ -28,7 +28,17 @@ struct capture_pkt {
     uint64_t frame;             /* 1-based position in its file (Wireshark frame.number) */
     uint32_t file;              /* 0-based input index */
     int linktype;               /* DLT_* of that input */
+    void *prep;                 /* what the prepare hook made of it, or NULL (no hook, or
+                                   not run: the caller does the work itself) */
 };
+
+/*
+ * Work on a packet that depends on nothing but the packet (decoding it, say):
+ * with the reader thread the hook runs there, on every packet in order, and
+ * writes `size` bytes that capture_next() hands out with the packet (p->prep,
+ * valid as long as p->data). It may keep pointers into p->data.
+ */
+typedef void (*capture_prepare_fn)(void *ctx, const struct capture_pkt *p, void *out);
 
 struct capture_opts {
     const char *bpf;            /* filter expression or NULL */
@@ -69,6 +79,8 @@ int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t err
  * Call it before the first capture_next(); capture_close() stops the thread.
  */
 int capture_start_reader(struct capture *c);
+/* The same with a prepare hook (fn may be NULL). */
+int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ctx, size_t size);
 
 /* Link type of input i (DLT_*). */
 int capture_linktype(const struct capture *c, uint32_t i);

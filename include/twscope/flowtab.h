@@ -42,6 +42,8 @@ void flowtab_destroy(struct flowtab *t);
 
 /* Value stored under k, or NULL. hash_out (optional) receives the key's hash. */
 void *flowtab_find(const struct flowtab *t, const struct flow_key *k, uint64_t *hash_out);
+/* The same with k's hash already known (flowtab_hash()). */
+void *flowtab_find_hashed(const struct flowtab *t, const struct flow_key *k, uint64_t hash);
 /*
  * Insert value v under its key (key_of(v) must equal k); the key must not be
  * present. Returns 0 or TW_ERR_NOMEM.
