@@ -144,9 +144,11 @@ struct capture {
     int live_fd;                /* live: fd we poll() (handle non-blocking), or -1 */
     int timeout_ms;             /* live: poll() timeout */
     atomic_int stop;            /* set by capture_break() (a signal handler: lock-free) */
-    uint64_t frames_read;       /* records read, all inputs, filtered ones included */
-    uint64_t frames_filtered;   /* records the BPF filter rejected */
     struct reader *rd;          /* reader thread (capture_start_reader), or NULL */
+    /* written per record by whoever reads (the reader thread): a cache line of
+     * their own, or every packet would cost the analysis thread a miss */
+    _Alignas(64) uint64_t frames_read; /* records read, all inputs, filtered ones included */
+    uint64_t frames_filtered;   /* records the BPF filter rejected */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -499,10 +501,11 @@ static int input_compile(struct capture_input *in, const char *bpf, int several,
 
 static struct capture *capture_alloc(uint32_t n)
 {
-    struct capture *c = calloc(1, sizeof *c);
+    struct capture *c = aligned_alloc(64, sizeof *c); /* see frames_read */
 
     if (c == NULL)
         return NULL;
+    memset(c, 0, sizeof *c);
     /* 64-byte aligned: struct capture_input keeps a cache line apart (used_off) */
     c->in = aligned_alloc(64, (size_t)n * sizeof *c->in);
     if (c->in != NULL)
@@ -1199,10 +1202,11 @@ struct reader {
     size_t prep_size;           /* bytes it writes, 8-aligned */
     pthread_t thread;
     struct ring *ring;
-    int ended;                  /* consumer: RK_END seen */
-    uint64_t last_frame;        /* consumer: frame number handed out last */
+    /* the consumer's, written per packet: a cache line of their own */
+    _Alignas(64) int ended;     /* RK_END seen */
+    uint64_t last_frame;        /* frame number handed out last */
     /* what the accessors report while the thread runs (updated by it) */
-    atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
+    _Alignas(64) atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
 };
 
 static void reader_snapshot(struct reader *r)
@@ -1284,9 +1288,10 @@ int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ct
     int all_mapped = 1;
     if (c->live || c->rd)
         return 0;
-    r = calloc(1, sizeof(*r));
+    r = aligned_alloc(64, sizeof(*r)); /* its cache-line groups */
     if (!r)
         return TW_ERR_NOMEM;
+    memset(r, 0, sizeof(*r));
     r->c = c;
     r->prep = fn;
     r->prep_ctx = ctx;
