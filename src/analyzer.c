@@ -23,6 +23,7 @@ struct run {
     struct writer *w;          /* owns st between begin and finish of the capture */
     struct classifier *cl;
     struct tcp_engine *eng;
+    struct tcp_keyer *keyer;   /* how the engine keys flows, for the reader thread */
     struct capture *cap;
     struct rec_capture rec;
     int db_failed;             /* a store call failed: stop */
@@ -256,11 +257,11 @@ struct prepared {
 
 static void prepare(void *ctx, const struct capture_pkt *p, void *out)
 {
-    const struct tcp_engine *eng = ctx;
+    const struct tcp_keyer *ky = ctx;
     struct prepared *x = out;
     x->dr = decode_packet(p->linktype, p->data, p->caplen, &x->pv);
     if (x->dr == DECODE_OK)
-        tcp_engine_key(eng, &x->pv, &x->key);
+        tcp_key_of(ky, &x->pv, &x->key);
 }
 
 static int run_loop(struct run *r, char *err, size_t errlen)
@@ -297,7 +298,7 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                 prep = &own;
                 own.dr = decode_packet(p.linktype, p.data, p.caplen, &own.pv);
                 if (own.dr == DECODE_OK)
-                    tcp_engine_key(r->eng, &own.pv, &own.key);
+                    tcp_key_of(r->keyer, &own.pv, &own.key);
             }
             dr = prep->dr;
             if (dr != DECODE_OK) {
@@ -431,14 +432,21 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.eng = tcp_engine_create(&eo, &sinks);
     /* files: read, decode and key on a thread of its own; if it cannot start,
      * the direct path reads the same packets and the loop does the rest */
-    if (r.eng && !live)
-        (void)capture_start_reader_prep(cap, prepare, r.eng, sizeof(struct prepared));
-    if (!r.eng || writer_start(r.st, &r.w)) {
+    if (r.eng) {
+        /* its own cache line: the reader thread reads it for every packet */
+        r.keyer = aligned_alloc(64, 64);
+        if (r.keyer)
+            tcp_engine_keyer(r.eng, r.keyer);
+    }
+    if (r.keyer && !live)
+        (void)capture_start_reader_prep(cap, prepare, r.keyer, sizeof(struct prepared));
+    if (!r.eng || !r.keyer || writer_start(r.st, &r.w)) {
+        capture_close(cap); /* first: its reader thread reads the keyer */
+        free(r.keyer);
         tcp_engine_destroy(r.eng);
         fprintf(errf, "twscope: out of memory\n");
         classify_destroy(r.cl);
         store_close(r.st);
-        capture_close(cap);
         return TW_ERR_NOMEM;
     }
 
@@ -519,10 +527,11 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
                 (unsigned long long)r.n_tw, (unsigned long long)r.n_findings, o->db_path,
                 (long long)r.rec.id);
 
+    capture_close(cap); /* stops the reader thread, which reads the keyer */
+    free(r.keyer);
     tcp_engine_destroy(r.eng);
     classify_destroy(r.cl);
     store_close(r.st);
-    capture_close(cap);
     if (loop_rc)
         return loop_rc;
     if (r.db_failed)

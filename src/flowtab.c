@@ -148,6 +148,17 @@ uint64_t flowtab_hash(const struct flowtab *t, const struct flow_key *k)
     return siphash13(t->k0, t->k1, (const uint8_t *)k, sizeof(*k));
 }
 
+void flowtab_hasher(const struct flowtab *t, struct flow_hasher *out)
+{
+    out->k0 = t->k0;
+    out->k1 = t->k1;
+}
+
+uint64_t flow_hash(const struct flow_hasher *h, const struct flow_key *k)
+{
+    return siphash13(h->k0, h->k1, (const uint8_t *)k, sizeof(*k));
+}
+
 static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 {
     return memcmp(a, b, sizeof(*a)) == 0;

@@ -484,17 +484,24 @@ static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
     }
 }
 
-void tcp_engine_key(const struct tcp_engine *e, const struct pkt_view *pv, struct tcp_key *key)
+void tcp_engine_keyer(const struct tcp_engine *e, struct tcp_keyer *out)
 {
-    key->ep = flow_key_from_pkt(pv, e->o.ignore_vlan, &key->k);
-    key->hash = flowtab_hash(e->ft, &key->k);
+    flowtab_hasher(e->ft, &out->hasher);
+    out->ignore_vlan = e->o.ignore_vlan;
+}
+
+void tcp_key_of(const struct tcp_keyer *ky, const struct pkt_view *pv, struct tcp_key *key)
+{
+    key->ep = flow_key_from_pkt(pv, ky->ignore_vlan, &key->k);
+    key->hash = flow_hash(&ky->hasher, &key->k);
 }
 
 struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
                                const struct pkt_view *pv, int *dir_out)
 {
     struct tcp_key key;
-    tcp_engine_key(e, pv, &key);
+    key.ep = flow_key_from_pkt(pv, e->o.ignore_vlan, &key.k);
+    key.hash = flowtab_hash(e->ft, &key.k);
     return tcp_engine_packet_keyed(e, m, pv, &key, dir_out);
 }
 

@@ -55,6 +55,12 @@ int flowtab_replace(struct flowtab *t, const struct flow_key *k, uint64_t hash, 
 int flowtab_remove(struct flowtab *t, const struct flow_key *k, uint64_t hash);
 
 uint64_t flowtab_hash(const struct flowtab *t, const struct flow_key *k);
+/* The table's hash key, to hash on another thread without reading the table. */
+struct flow_hasher {
+    uint64_t k0, k1;
+};
+void flowtab_hasher(const struct flowtab *t, struct flow_hasher *out);
+uint64_t flow_hash(const struct flow_hasher *h, const struct flow_key *k);
 /* Remove every entry (the values are the caller's). */
 void flowtab_clear(struct flowtab *t);
 size_t flowtab_count(const struct flowtab *t);

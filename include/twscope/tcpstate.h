@@ -149,17 +149,23 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
                                const struct pkt_view *pv, int *dir);
 
 /*
- * The same in two steps: tcp_engine_key() computes the packet's tuple key,
- * sender endpoint and hash; it reads only what tcp_engine_create() set, so it
- * may run on another thread, ahead (the capture reader does it).
- * tcp_engine_packet_keyed() then accounts the packet with that key.
+ * The same in two steps: tcp_key_of() computes the packet's tuple key, sender
+ * endpoint and hash with a keyer (tcp_engine_keyer(): a copy of what the
+ * engine keys with), so it may run on another thread, ahead, touching nothing
+ * the engine writes (the capture reader does it); tcp_engine_packet_keyed()
+ * then accounts the packet with that key.
  */
 struct tcp_key {
     struct flow_key k;
     int ep;                    /* the sender's endpoint in k */
     uint64_t hash;
 };
-void tcp_engine_key(const struct tcp_engine *e, const struct pkt_view *pv, struct tcp_key *key);
+struct tcp_keyer {
+    struct flow_hasher hasher;
+    int ignore_vlan;
+};
+void tcp_engine_keyer(const struct tcp_engine *e, struct tcp_keyer *out);
+void tcp_key_of(const struct tcp_keyer *ky, const struct pkt_view *pv, struct tcp_key *key);
 struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta *m,
                                      const struct pkt_view *pv, const struct tcp_key *key,
                                      int *dir);
