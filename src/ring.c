@@ -10,10 +10,16 @@
  * use. Each side keeps a private copy of the other's counter and reloads it
  * only when it seems to be out of room (producer) or of messages (consumer).
  *
- * Sleeping without lost wake-ups: the sleeper raises its *_waiting flag and
- * re-checks the counter under the mutex; the other side moves its counter,
- * then reads the flag (all sequentially consistent, so one of the two sees the
- * other's store) and signals under the mutex.
+ * Counters are published with release stores and read with acquire loads: a
+ * message's bytes are visible once its counter is. No fence per message.
+ *
+ * Sleeping: the sleeper raises its *_waiting flag and re-checks the counter
+ * under the mutex; the other side moves its counter, then reads the flag and
+ * signals under the mutex. Without a fence the flag may be read before the
+ * counter store is visible, so a wake-up can be missed now and then; it is
+ * never lost for good: a producer that finds the ring full, a consumer that
+ * finds it empty, and ring_close() each wake the other side if it waits, and
+ * the next message's commit or release looks at the flag again.
  */
 #include "twscope/ring.h"
 
@@ -38,7 +44,7 @@ struct msg_hdr {
 struct ring {
     /* set at creation, read by both */
     uint8_t *buf;
-    size_t size, wake_bytes;
+    size_t size, mask, wake_bytes; /* size: a power of two, mask = size - 1 */
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
     /* written rarely (sleeping, the end), read by both */
@@ -64,7 +70,10 @@ struct ring *ring_create(size_t bytes, size_t wake_bytes)
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
-    r->size = align8(bytes < 64 ? 64 : bytes);
+    r->size = 64;
+    while (r->size < bytes && r->size < ((size_t)1 << 40))
+        r->size <<= 1; /* a power of two: positions are masked, not divided */
+    r->mask = r->size - 1;
     r->buf = malloc(r->size);
     if (!r->buf) {
         free(r);
@@ -113,14 +122,14 @@ static void wake(struct ring *r, pthread_cond_t *cv)
 void *ring_reserve(struct ring *r, size_t len)
 {
     size_t need = sizeof(struct msg_hdr) + align8(len);
-    size_t pos = r->ptail % r->size;
+    size_t pos = r->ptail & r->mask;
     size_t skip = r->size - pos < need ? r->size - pos : 0;
     struct msg_hdr *h;
 
     if (len > ring_max_message(r) || atomic_load(&r->quit))
         return NULL;
     if (r->ptail + skip + need - r->phead_seen > r->size) {
-        r->phead_seen = atomic_load(&r->head);
+        r->phead_seen = atomic_load_explicit(&r->head, memory_order_acquire);
         if (r->ptail + skip + need - r->phead_seen > r->size) {
             /* full: let the consumer see what is there, then sleep */
             atomic_store(&r->tail, r->ptail);
@@ -144,7 +153,7 @@ void *ring_reserve(struct ring *r, size_t len)
         h->len = RING_SKIP;
         r->ptail += skip;
     }
-    h = (struct msg_hdr *)(void *)(r->buf + r->ptail % r->size);
+    h = (struct msg_hdr *)(void *)(r->buf + (r->ptail & r->mask));
     h->size = (uint32_t)need;
     h->len = (uint32_t)len;
     r->reserved = h;
@@ -157,9 +166,10 @@ void ring_commit(struct ring *r, int wake_now)
         return;
     r->ptail += r->reserved->size;
     r->reserved = NULL;
-    atomic_store(&r->tail, r->ptail);
-    if (atomic_load(&r->cons_waiting) &&
-        (wake_now || r->ptail - atomic_load(&r->head) >= r->wake_bytes))
+    atomic_store_explicit(&r->tail, r->ptail, memory_order_release);
+    if (atomic_load_explicit(&r->cons_waiting, memory_order_relaxed) &&
+        (wake_now || r->ptail - atomic_load_explicit(&r->head, memory_order_relaxed) >=
+                         r->wake_bytes))
         wake(r, &r->not_empty);
 }
 
@@ -177,15 +187,15 @@ static void release_one(struct ring *r)
 {
     const struct msg_hdr *h;
     for (;;) {
-        h = (const struct msg_hdr *)(const void *)(r->buf + r->chead % r->size);
+        h = (const struct msg_hdr *)(const void *)(r->buf + (r->chead & r->mask));
         r->chead += h->size;
         if (h->len != RING_SKIP)
             break;
     }
     r->held--;
-    atomic_store(&r->head, r->chead);
-    if (atomic_load(&r->prod_waiting) &&
-        atomic_load(&r->tail) - r->chead <= r->size - r->size / 4)
+    atomic_store_explicit(&r->head, r->chead, memory_order_release);
+    if (atomic_load_explicit(&r->prod_waiting, memory_order_relaxed) &&
+        atomic_load_explicit(&r->tail, memory_order_relaxed) - r->chead <= r->size - r->size / 4)
         wake(r, &r->not_full);
 }
 
@@ -196,7 +206,7 @@ const void *ring_next(struct ring *r, size_t *len)
     for (;;) {
         const struct msg_hdr *h;
         if (r->cnext == r->ctail_seen) {
-            r->ctail_seen = atomic_load(&r->tail);
+            r->ctail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
             if (r->cnext == r->ctail_seen) {
                 int closed = 0;
                 pthread_mutex_lock(&r->mu);
@@ -214,14 +224,14 @@ const void *ring_next(struct ring *r, size_t *len)
                 continue;
             }
         }
-        h = (const struct msg_hdr *)(const void *)(r->buf + r->cnext % r->size);
+        h = (const struct msg_hdr *)(const void *)(r->buf + (r->cnext & r->mask));
         r->cnext += h->size;
         if (h->len == RING_SKIP)
             continue; /* released with the message after it */
         r->held++;
         /* the next message was written on the other core: start fetching it */
         if (r->cnext < r->ctail_seen) {
-            const uint8_t *nx = r->buf + r->cnext % r->size;
+            const uint8_t *nx = r->buf + (r->cnext & r->mask);
             __builtin_prefetch(nx);
             __builtin_prefetch(nx + 64);
             __builtin_prefetch(nx + 128);
@@ -236,7 +246,7 @@ const void *ring_peek(struct ring *r, size_t *len)
     const struct msg_hdr *h;
     if (r->cnext >= r->ctail_seen)
         return NULL;
-    h = (const struct msg_hdr *)(const void *)(r->buf + r->cnext % r->size);
+    h = (const struct msg_hdr *)(const void *)(r->buf + (r->cnext & r->mask));
     if (h->len == RING_SKIP)
         return NULL;
     *len = h->len;
