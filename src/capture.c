@@ -1365,12 +1365,6 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
     p->prep = r->prep ? (void *)(uintptr_t)(e + 1) : NULL;
     if (e->kind == RK_REF) {
         struct capture_input *in = &c->in[e->file];
-        const struct rentry *nx = ring_peek(r->ring, &len);
-        /* the next frame is in memory, not in a cache: start fetching its headers */
-        if (nx && nx->kind == RK_REF) {
-            __builtin_prefetch(nx->ref);
-            __builtin_prefetch(nx->ref + 64);
-        }
         p->data = e->ref;
         atomic_store_explicit(&in->used_off, (size_t)(e->ref - in->used_base),
                               memory_order_relaxed);

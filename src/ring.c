@@ -241,18 +241,6 @@ const void *ring_next(struct ring *r, size_t *len)
     }
 }
 
-const void *ring_peek(struct ring *r, size_t *len)
-{
-    const struct msg_hdr *h;
-    if (r->cnext >= r->ctail_seen)
-        return NULL;
-    h = (const struct msg_hdr *)(const void *)(r->buf + (r->cnext & r->mask));
-    if (h->len == RING_SKIP)
-        return NULL;
-    *len = h->len;
-    return h + 1;
-}
-
 void ring_quit(struct ring *r)
 {
     atomic_store(&r->quit, 1);

@@ -42,12 +42,6 @@ void ring_close(struct ring *r);
  */
 const void *ring_next(struct ring *r, size_t *len);
 
-/*
- * The message ring_next() would return next, if it is already there (NULL
- * otherwise); it is not consumed. For prefetching.
- */
-const void *ring_peek(struct ring *r, size_t *len);
-
 /* The consumer gives up: a waiting or later ring_reserve() returns NULL. */
 void ring_quit(struct ring *r);
 
