@@ -915,11 +915,17 @@ static void input_try_map(struct capture_input *in)
     in->snapshot = (uint32_t)pcap_snapshot(in->pcap);
 }
 
-/* Make [0, end) mapped; 0, or -1 if the file shrank under us. */
+/*
+ * Make [0, end) mapped; 0, or -1 if the file shrank under us. What the
+ * analysis is done with is given back once per chunk, not per record: the
+ * analysis thread writes used_off for every packet, and reading it here as
+ * often would bounce its cache line between the two cores.
+ */
 static int map_populate(struct capture_input *in, size_t end)
 {
     while (in->populated < end) {
         size_t n = in->map_len - in->populated < MAP_CHUNK ? in->map_len - in->populated : MAP_CHUNK;
+        size_t used, upto;
         if (madvise((void *)(uintptr_t)(in->map + in->populated), n, MADV_POPULATE_READ) != 0) {
             if (errno == EINVAL || errno == ENOSYS) {
                 in->populated = in->map_len; /* older kernel: pages fault in on use */
@@ -928,11 +934,8 @@ static int map_populate(struct capture_input *in, size_t end)
             return -1;
         }
         in->populated += n;
-    }
-    /* give back what the analysis is done with */
-    {
-        size_t used = atomic_load_explicit(&in->used_off, memory_order_relaxed);
-        size_t upto = used > MAP_KEEP ? (used - MAP_KEEP) & ~(size_t)(MAP_CHUNK - 1) : 0;
+        used = atomic_load_explicit(&in->used_off, memory_order_relaxed);
+        upto = used > MAP_KEEP ? (used - MAP_KEEP) & ~(size_t)(MAP_CHUNK - 1) : 0;
         if (upto > in->dropped + 4 * (size_t)MAP_CHUNK) {
             madvise((void *)(uintptr_t)(in->map + in->dropped), upto - in->dropped, MADV_DONTNEED);
             in->dropped = upto;
