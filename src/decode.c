@@ -44,6 +44,7 @@
 #define ETHERTYPE_VLAN 0x8100  /* 802.1Q */
 #define ETHERTYPE_QINQ 0x88a8  /* 802.1ad */
 #define ETHERTYPE_QINQ_OLD 0x9100 /* pre-standard Q-in-Q */
+#define ETHERTYPE_PPPOE 0x8864  /* PPPoE session stage (RFC 2516); 0x8863 discovery is not IP */
 #define ETHER_MAX_LENFIELD 1500 /* type <= this is an 802.3 length: LLC follows */
 #define ETHERTYPE_MIN 0x0600    /* below this (and above 1500): nothing defined */
 #define SLL_PROTO_LLC 0x0004    /* SLL/SLL2 "protocol": 802.2 LLC frame */
@@ -417,6 +418,9 @@ static int is_vlan_tpid(uint16_t type)
  * first DECODE_MAX_VLAN IDs are kept), one 802.2 LLC/SNAP header when type is
  * an 802.3 length, then IPv4 or IPv6.
  */
+static enum decode_result decode_pppoe(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                       struct pkt_view *pv);
+
 static enum decode_result decode_ethertype(const uint8_t *d, uint32_t caplen, uint16_t type,
                                            uint32_t off, struct pkt_view *pv)
 {
@@ -443,6 +447,9 @@ static enum decode_result decode_ethertype(const uint8_t *d, uint32_t caplen, ui
             break;
         }
     }
+    /* DSL and FTTH access networks: PPP sessions over Ethernet, often VLAN-tagged */
+    if (type == ETHERTYPE_PPPOE)
+        return decode_pppoe(d, caplen, off, pv);
     return decode_ip_ethertype(d, caplen, type, off, pv);
 }
 

@@ -3,7 +3,8 @@
 #  - a capture split in two files and given in either order is one timeline:
 #    the same connections, TIME_WAIT rows and findings as the whole file, with
 #    frame numbers of each file and the file index (a connection spans both);
-#  - gzip-compressed input and standard input ('-') give the same results;
+#  - gzip-compressed input and standard input ('-') give the same results, and
+#    so do the same packets inside 802.1Q + PPPoE session frames;
 #  - a BPF filter as trailing arguments keeps the file's frame numbers;
 #  - a SYN flood of a million distinct 4-tuples under --max-flows 1000 stays
 #    within the cap (evicted counted, memory bounded), never crashes.
@@ -48,6 +49,31 @@ gzip -c "$s" >"$work/s.pcap.gz"
 check "gzip = plain" "$(rows "$work/gz.db" | md5sum)" "$(rows "$work/whole.db" | md5sum)"
 "$tw" analyze -q -o "$work/stdin.db" - <"$s" || fails=$((fails + 1))
 check "stdin = file" "$(rows "$work/stdin.db" | md5sum)" "$(rows "$work/whole.db" | md5sum)"
+
+# the same packets carried as an access network does: 802.1Q tag, PPPoE
+# session (ethertype 0x8864), PPP; nothing else changes
+python3 - "$s" "$work/pppoe.pcap" <<'EOF'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+out = open(sys.argv[2], 'wb')
+out.write(d[:24])
+off = 24
+while off < len(d):
+    sec, frac, incl, orig = struct.unpack('<IIII', d[off:off + 16])
+    frame = d[off + 16:off + 16 + incl]; off += 16 + incl
+    etype = struct.unpack('>H', frame[12:14])[0]
+    ppp = {0x0800: 0x0021, 0x86dd: 0x0057}.get(etype)
+    if ppp is None:
+        new = frame
+    else:
+        ip = frame[14:]
+        new = (frame[:12] + struct.pack('>HH', 0x8100, 42) + struct.pack('>H', 0x8864)
+               + struct.pack('>BBHH', 0x11, 0x00, 0x1234, len(ip) + 2) + struct.pack('>H', ppp) + ip)
+    out.write(struct.pack('<IIII', sec, frac, len(new), orig + len(new) - len(frame)) + new)
+EOF
+"$tw" analyze -q -o "$work/pppoe.db" "$work/pppoe.pcap" || fails=$((fails + 1))
+check "PPPoE in VLAN = plain Ethernet" "$(rows "$work/pppoe.db" | md5sum)" "$(rows "$work/whole.db" | md5sum)"
+check "PPPoE frames all analyzed" "$(sqlite3 "$work/pppoe.db" 'select tcp_packets = packets, skipped from captures')" "1|0"
 
 # trailing BPF: only the server's segments; frame numbers stay the file's
 "$tw" analyze -q --no-dpi -o "$work/bpf.db" "$s" src port 8080 || fails=$((fails + 1))

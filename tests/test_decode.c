@@ -1002,6 +1002,67 @@ static int test_pppoe(void)
     PASS;
 }
 
+/* PPPoE session frames inside Ethernet (ethertype 0x8864), tagged or not: the DSL/FTTH access case. */
+static int test_pppoe_in_ethernet(void)
+{
+    static const uint16_t tpid[2] = {0x88a8, 0x8100}, tci[2] = {0x2064, 0x0007};
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+    uint32_t h;
+
+    t.paylen = 21;
+    pb_init(&p);
+    put_eth(&p, 0x8864);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 14 + 6 + 2, p.n));
+    FAIL_UNLESS(pv.vlan_count == 0);
+    /* cut anywhere in the PPPoE or PPP header: the link layer is truncated */
+    for (uint32_t n = 14; n < 14 + 6 + 2; n++)
+        FAIL_UNLESS(dec_n(DLT_EN10MB, &p, n, &pv) == DECODE_TRUNC_LINK);
+
+    /* the usual access-network stack: S-tag, C-tag, PPPoE, IPv6 */
+    pb_init(&p);
+    put_eth_tags(&p, tpid, tci, 2, 0x8864);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_IPV6);
+    put_v6_tcp(&p, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, 14 + 8 + 6 + 2, p.n));
+    FAIL_UNLESS(pv.vlan_count == 2 && pv.vlan[0] == 0x064 && pv.vlan[1] == 7);
+
+    /* discovery stage (0x8863) and LCP inside a session are not IP */
+    pb_init(&p);
+    put_eth(&p, 0x8863);
+    h = put_pppoe(&p, 0x09);
+    put_fill(&p, 0, 20);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_IP);
+    pb_init(&p);
+    put_eth(&p, 0x8864);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_LCP);
+    put_fill(&p, 0, 14);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_IP);
+
+    /* Linux cooked capture on a PPPoE-carrying interface: the same path */
+    pb_init(&p);
+    put_sll(&p, 0x8864);
+    h = put_pppoe(&p, 0);
+    put_ppp(&p, 0, 0, PPP_IPV4);
+    put_v4_tcp(&p, NULL, 0, 0, &t);
+    pppoe_fix_len(&p, h);
+    FAIL_UNLESS(dec(DLT_LINUX_SLL, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, 16 + 6 + 2, p.n));
+    PASS;
+}
+
 static int test_chdlc(void)
 {
     struct pb p;
@@ -2321,6 +2382,7 @@ int main(void)
     RUN(test_ppp);
     RUN(test_ppp_real_frame);
     RUN(test_pppoe);
+    RUN(test_pppoe_in_ethernet);
     RUN(test_chdlc);
     RUN(test_fddi);
     RUN(test_nflog);
