@@ -97,6 +97,17 @@
 #define IPPROTO_NUM_FRAGMENT 44
 #define IPPROTO_NUM_AH 51
 #define IPPROTO_NUM_DSTOPTS 60
+#define IPPROTO_NUM_UDP 17
+
+/* GTP-U (3GPP TS 29.281): UDP 2152, GTPv1 header, then the user's IP packet */
+#define UDP_HDR_LEN 8
+#define GTPU_PORT 2152
+#define GTPU_HDR_LEN 8          /* flags, type, length, TEID */
+#define GTPU_OPT_LEN 4          /* sequence number, N-PDU number, next extension type */
+#define GTPU_FLAGS_OPT 0x07     /* E, S, PN: the optional 4 bytes are present */
+#define GTPU_FLAG_E 0x04        /* extension headers follow */
+#define GTPU_TYPE_GPDU 0xff     /* G-PDU: carries a user packet (T-PDU) */
+#define GTPU_MAX_EXT 8          /* extension headers walked at most */
 
 /* Transport layer */
 #define TCP_MIN_HDR_LEN 20
@@ -261,6 +272,55 @@ static enum decode_result decode_tcp(const uint8_t *ip, uint32_t ip_cap, uint32_
     return DECODE_OK;
 }
 
+static enum decode_result decode_ip(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                    int version, struct pkt_view *pv);
+
+/*
+ * UDP datagram at ip + off (ip_payload bytes by the IP header). Only GTP-U
+ * G-PDUs lead anywhere: the IP packet they carry is decoded in place of the
+ * outer one, once (a tunnel inside it is left alone). Anything else, or a GTP
+ * header that is cut or malformed, is just not TCP.
+ */
+static enum decode_result decode_udp(const uint8_t *ip, uint32_t ip_cap, uint32_t off,
+                                     uint32_t ip_payload, struct pkt_view *pv)
+{
+    uint32_t g = off + UDP_HDR_LEN, hl = GTPU_HDR_LEN, end;
+    uint8_t fl, next;
+
+    if (pv->tunnel != DECODE_TUNNEL_NONE || ip_payload < UDP_HDR_LEN + GTPU_HDR_LEN ||
+        !have(ip_cap, off, UDP_HDR_LEN + GTPU_HDR_LEN))
+        return DECODE_NOT_TCP;
+    if (rd_be16(ip + off) != GTPU_PORT && rd_be16(ip + off + 2) != GTPU_PORT)
+        return DECODE_NOT_TCP;
+    fl = ip[g];
+    if ((fl >> 5) != 1 || !(fl & 0x10) || ip[g + 1] != GTPU_TYPE_GPDU)
+        return DECODE_NOT_TCP; /* GTPv1 (not GTP'), G-PDU only */
+    end = g + GTPU_HDR_LEN + rd_be16(ip + g + 2);
+    if (end > off + ip_payload)
+        return DECODE_NOT_TCP;
+    if (fl & GTPU_FLAGS_OPT) {
+        hl += GTPU_OPT_LEN;
+        if (!have(ip_cap, g, hl) || g + hl > end)
+            return DECODE_NOT_TCP;
+        next = (fl & GTPU_FLAG_E) ? ip[g + hl - 1] : 0;
+        for (int n = 0; next != 0; n++) {
+            uint32_t el;
+            /* length in 4-byte units, then contents, then the next type */
+            if (n >= GTPU_MAX_EXT || !have(ip_cap, g + hl, 1))
+                return DECODE_NOT_TCP;
+            el = (uint32_t)ip[g + hl] * 4;
+            if (el == 0 || !have(ip_cap, g + hl, el) || g + hl + el > end)
+                return DECODE_NOT_TCP;
+            next = ip[g + hl + el - 1];
+            hl += el;
+        }
+    }
+    if (g + hl >= end)
+        return DECODE_NOT_TCP; /* no user packet */
+    pv->tunnel = DECODE_TUNNEL_GTPU;
+    return decode_ip(ip, min_u32(ip_cap, end), g + hl, 0, pv);
+}
+
 /* IPv4 packet at d + off; at least one byte of it is captured. */
 static enum decode_result decode_ipv4(const uint8_t *d, uint32_t caplen, uint32_t off,
                                       struct pkt_view *pv)
@@ -292,6 +352,8 @@ static enum decode_result decode_ipv4(const uint8_t *d, uint32_t caplen, uint32_
 
     if (rd_be16(ip + 6) & IPV4_FRAG_OFF_MASK)
         return DECODE_IP_FRAGMENT;
+    if (ip[9] == IPPROTO_NUM_UDP)
+        return decode_udp(ip, pv->l3_caplen, hdr_len, tot_len - hdr_len, pv);
     if (ip[9] != IPPROTO_NUM_TCP)
         return DECODE_NOT_TCP;
     return decode_tcp(ip, pv->l3_caplen, hdr_len, tot_len - hdr_len, len_from_cap, pv);
@@ -331,7 +393,9 @@ static enum decode_result decode_ipv6(const uint8_t *d, uint32_t caplen, uint32_
         const uint8_t *h;
         uint32_t hl;
 
-        if (!ipv6_is_walked_ext(nh)) /* UDP, ICMPv6, ESP, no next header (59), ... */
+        if (nh == IPPROTO_NUM_UDP)
+            return decode_udp(ip, ip_cap, o, ip_len - o, pv);
+        if (!ipv6_is_walked_ext(nh)) /* ICMPv6, ESP, no next header (59), ... */
             return DECODE_NOT_TCP;
         if (n >= DECODE_MAX_IPV6_EXT)
             return DECODE_BAD_IPV6_EXT;

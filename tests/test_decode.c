@@ -1063,6 +1063,143 @@ static int test_pppoe_in_ethernet(void)
     PASS;
 }
 
+/* ---- GTP-U ------------------------------------------------------------- */
+
+static uint32_t put_udp(struct pb *p, uint16_t sport, uint16_t dport)
+{
+    uint32_t off = p->n;
+    put16(p, sport);
+    put16(p, dport);
+    put16(p, 0); /* length, see udp_fix_len() */
+    put16(p, 0); /* checksum: not checked */
+    return off;
+}
+
+static void udp_fix_len(struct pb *p, uint32_t off) { set16(p, off + 4, p->n - off); }
+
+/* GTPv1-U header: flags, message type, length (see gtpu_fix_len()), TEID. */
+static uint32_t put_gtpu(struct pb *p, uint8_t flags, uint8_t type)
+{
+    uint32_t off = p->n;
+    put8(p, flags);
+    put8(p, type);
+    put16(p, 0);
+    put32(p, 0x0badcafe);
+    return off;
+}
+
+static void gtpu_fix_len(struct pb *p, uint32_t off) { set16(p, off + 2, p->n - off - 8); }
+
+/*
+ * Ethernet, IPv4, UDP sport -> dport, GTP-U (flags, type), then the user's
+ * IPv4 TCP packet t, or with nested != 0 one more IPv4/UDP/GTP-U layer first.
+ * Returns the offset of the user's IP header; *u and *g get the UDP and GTP offsets.
+ */
+static uint32_t put_gtpu_frame(struct pb *p, uint16_t sport, uint16_t dport, uint8_t flags,
+                               uint8_t type, int nested, const struct tcp_spec *t, uint32_t *u,
+                               uint32_t *g)
+{
+    uint32_t ip, inner, ip2 = 0, u2 = 0, g2 = 0;
+
+    pb_init(p);
+    put_eth(p, ET_IPV4);
+    ip = put_ipv4(p, 17, NULL, 0, 0);
+    *u = put_udp(p, sport, dport);
+    *g = put_gtpu(p, flags, type);
+    if (nested) {
+        ip2 = put_ipv4(p, 17, NULL, 0, 0);
+        u2 = put_udp(p, 2152, 2152);
+        g2 = put_gtpu(p, 0x30, 0xff);
+    }
+    inner = p->n;
+    put_v4_tcp(p, NULL, 0, 0, t);
+    if (nested) {
+        gtpu_fix_len(p, g2);
+        udp_fix_len(p, u2);
+        ipv4_fix_len(p, ip2);
+    }
+    gtpu_fix_len(p, *g);
+    udp_fix_len(p, *u);
+    ipv4_fix_len(p, ip);
+    return inner;
+}
+
+static int test_gtpu(void)
+{
+    struct pb p;
+    struct pkt_view pv;
+    struct tcp_spec t = tcp_default();
+    uint32_t ip, u, g, inner;
+
+    t.paylen = 17;
+    /* a plain G-PDU: the view is the user's packet */
+    inner = put_gtpu_frame(&p, 2152, 2152, 0x30, 0xff, 0, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, inner, p.n));
+    FAIL_UNLESS(pv.tunnel == DECODE_TUNNEL_GTPU);
+    /* cut in the UDP or GTP header: nothing says TCP; cut in the user's IP header */
+    for (uint32_t n = u; n < inner; n++)
+        FAIL_UNLESS(dec_n(DLT_EN10MB, &p, n, &pv) == DECODE_NOT_TCP);
+    FAIL_UNLESS(dec_n(DLT_EN10MB, &p, inner + 10, &pv) == DECODE_TRUNC_IP);
+    /* bytes after the G-PDU in the datagram are not the user's */
+    put_fill(&p, 0xee, 6);
+    udp_fix_len(&p, u);
+    ipv4_fix_len(&p, 14);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_OK);
+    FAIL_UNLESS(pv.l3 == g_buf + inner && pv.l3_caplen == p.n - 6 - inner);
+    /* a GTP length beyond the datagram: malformed */
+    set16(&p, g + 2, p.n - g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+
+    /* not a user packet: echo request, GTP' (PT 0), GTPv2, another port, a tunnel in the tunnel */
+    put_gtpu_frame(&p, 2152, 2152, 0x32, 0x01, 0, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    put_gtpu_frame(&p, 2152, 2152, 0x20, 0xff, 0, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    put_gtpu_frame(&p, 2152, 2152, 0x50, 0xff, 0, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    put_gtpu_frame(&p, 2153, 2123, 0x30, 0xff, 0, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    put_gtpu_frame(&p, 2152, 2152, 0x30, 0xff, 1, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    /* the server side's port alone is enough */
+    inner = put_gtpu_frame(&p, 2152, 33000, 0x30, 0xff, 0, &t, &u, &g);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 4, inner, p.n));
+
+    /* 5G N3: outer IPv6, sequence number, a PDU session container extension, user IPv6 */
+    pb_init(&p);
+    put_eth(&p, ET_IPV6);
+    ip = put_ipv6(&p, 17);
+    u = put_udp(&p, 40000, 2152);
+    g = put_gtpu(&p, 0x36, 0xff); /* E and S */
+    put16(&p, 7);                 /* sequence number */
+    put8(&p, 0);                  /* N-PDU number */
+    put8(&p, 0x85);               /* next extension: PDU session container */
+    put8(&p, 1);                  /* 1 x 4 bytes */
+    put8(&p, 0x10);
+    put8(&p, 0x09);
+    put8(&p, 0);                  /* no further extension */
+    inner = p.n;
+    put_v6_tcp(&p, &t);
+    gtpu_fix_len(&p, g);
+    udp_fix_len(&p, u);
+    ipv6_fix_len(&p, ip);
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_OK);
+    FAIL_IF(check_full(&pv, &t, 6, inner, p.n));
+    FAIL_UNLESS(pv.tunnel == DECODE_TUNNEL_GTPU);
+    /* an extension of length 0, or one running past the GTP length: malformed */
+    p.b[g + 12] = 0;
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    p.b[g + 12] = 200;
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) == DECODE_NOT_TCP);
+    p.b[g + 12] = 1;
+    /* extensions chained without end: given up after a few */
+    p.b[g + 15] = 0x85;
+    FAIL_UNLESS(dec(DLT_EN10MB, &p, &pv) != DECODE_OK);
+    PASS;
+}
+
 static int test_chdlc(void)
 {
     struct pb p;
@@ -2383,6 +2520,7 @@ int main(void)
     RUN(test_ppp_real_frame);
     RUN(test_pppoe);
     RUN(test_pppoe_in_ethernet);
+    RUN(test_gtpu);
     RUN(test_chdlc);
     RUN(test_fddi);
     RUN(test_nflog);

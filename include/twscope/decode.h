@@ -21,7 +21,10 @@
  *   delivers them).
  * Network: IPv4 (with options), IPv6 (hop-by-hop, routing, destination
  * options, fragment extension headers). A non-first fragment carries no TCP
- * header: DECODE_IP_FRAGMENT, never misparsed.
+ * header: DECODE_IP_FRAGMENT, never misparsed. Tunnels: GTP-U (mobile
+ * networks' user plane, UDP port 2152) is decapsulated once, and the view
+ * describes the inner IP packet (pv->tunnel says so); the tunnel's own
+ * addresses and TEID are not kept.
  */
 #ifndef TWSCOPE_DECODE_H
 #define TWSCOPE_DECODE_H
@@ -91,7 +94,12 @@ struct pkt_view {
     uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds in order (0 = end of list) */
     uint8_t opt_count;                /* kinds stored in opt_sig */
     uint8_t truncated;                /* options or payload cut by the snaplen */
+    uint8_t tunnel;                   /* DECODE_TUNNEL_*: the IP packet above came out of it */
 };
+
+/* Tunnels decapsulated (one level): the view describes the inner packet. */
+#define DECODE_TUNNEL_NONE 0
+#define DECODE_TUNNEL_GTPU 1              /* GTP-U G-PDU on UDP port 2152 (3GPP TS 29.281) */
 
 /*
  * Decode one frame. linktype is a DLT_* value. Returns DECODE_OK when the TCP
