@@ -476,15 +476,15 @@ static int is_vlan_tpid(uint16_t type)
     return type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ || type == ETHERTYPE_QINQ_OLD;
 }
 
+static enum decode_result decode_pppoe(const uint8_t *d, uint32_t caplen, uint32_t off,
+                                       struct pkt_view *pv);
+
 /*
  * What follows an Ethernet-style type field (Ethernet II, SLL, SLL2) whose
  * value is type and whose next byte is at off: VLAN tags (any depth; the
  * first DECODE_MAX_VLAN IDs are kept), one 802.2 LLC/SNAP header when type is
- * an 802.3 length, then IPv4 or IPv6.
+ * an 802.3 length, then IPv4, IPv6 or a PPPoE session.
  */
-static enum decode_result decode_pppoe(const uint8_t *d, uint32_t caplen, uint32_t off,
-                                       struct pkt_view *pv);
-
 static enum decode_result decode_ethertype(const uint8_t *d, uint32_t caplen, uint16_t type,
                                            uint32_t off, struct pkt_view *pv)
 {
