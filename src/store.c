@@ -360,6 +360,10 @@ static int txn_commit(struct store *st)
     if (ret == 0) {
         st->in_txn = 0;
         st->rows = 0;
+    } else {
+        /* a failed COMMIT may have rolled back (disk full, I/O error) or not
+         * (busy): the connection knows which */
+        st->in_txn = !sqlite3_get_autocommit(st->db);
     }
     return ret;
 }
