@@ -82,6 +82,9 @@ int report_parse_port_range(const char *s, unsigned *lo, unsigned *hi);
 struct sqlite3;
 struct sqlite3_stmt;
 
+/* SQL: the end of a TIME_WAIT period t, when it ended, else when it would have. */
+#define REPORT_TW_END "max(coalesce(t.end_ts, t.expected_end_ts, t.start_ts), t.start_ts)"
+
 /*
  * Prepare built-in report `name` (not "sql") on an open database, with its
  * parameters bound from opts (NULL = defaults), for a caller that steps the
@@ -90,5 +93,12 @@ struct sqlite3_stmt;
  */
 int report_prepare(struct sqlite3 *db, const char *name, const struct report_opts *opts,
                    struct sqlite3_stmt **out, FILE *err);
+
+/*
+ * Make the table-valued function twscope_ports(lo, hi, capture) available on
+ * db (report_ports.c): the per-group port peaks the ports report formats.
+ * Returns 0, or -1 if SQLite refused the module.
+ */
+int report_ports_register(struct sqlite3 *db);
 
 #endif /* TWSCOPE_REPORT_H */
