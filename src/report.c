@@ -10,7 +10,7 @@
  * width, the capture) over +1/-1 events: the timeline's with window
  * functions, assembled from fixed text for the series asked (--by), never
  * from user input; the ports peaks come from the table-valued function
- * twscope_ports() (report_ports.c), which does the same in one sorted pass.
+ * twscope_ports() (report_peaks.c), which does the same in one sorted pass.
  * report_prepare() hands these statements to report_html.c, so the HTML page
  * and `query` always agree.
  *
@@ -95,7 +95,7 @@ static const char sql_reuse[] =
 
 /*
  * Port exhaustion. ?1..?2: the ephemeral range, ?3: capture id or 0. The
- * peaks come from twscope_ports() (report_ports.c: one sorted pass in C; the
+ * peaks come from twscope_ports() (report_peaks.c: one sorted pass in C; the
  * same definition in SQL window functions took 24 s on a million
  * connections); this statement formats and orders them.
  *
@@ -153,28 +153,24 @@ static const char sql_ports[] =
     "  + ((t1 - t0) / w > CAST((t1 - t0) / w AS INTEGER))) AS nb FROM st1)"
 
 /*
- * The rest: each period is a +1 at its start and a -1 at its end; the running
- * sum per (capture, series), +1 first at equal times, is the number open at
- * that instant. Per bucket: the level carried in from earlier buckets (the sum
- * of their net changes) and the highest level reached inside; the peak is the
- * larger. Every (series, bucket) is generated, so empty buckets carry the
- * level of the last event. First %s: ", key AS <name>" or "", second: the
- * filter dropping zero rows of split series (or "").
+ * The rest: twscope_timeline() (report_peaks.c) gives, per capture, series
+ * and bucket with events, the highest number of periods open at an event in
+ * it, its net change and the periods started (each period +1 at its start,
+ * -1 at its end, +1 first at equal times). Per bucket the peak is the larger
+ * of the level carried in from earlier buckets (the sum of their net
+ * changes) and that highest level. Every (series, bucket) is generated, so
+ * empty buckets carry the level of the last event. ?4: the --by value. First
+ * %s: ", key AS <name>" or "", second: the filter dropping zero rows of split
+ * series (or "").
  */
 #define TIMELINE_REST                                                                   \
     ","                                                                                 \
     " seq(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM seq"                              \
     "  WHERE b + 1 < (SELECT max(nb) FROM steps)),"                                     \
-    " ev AS (SELECT cap, key, s AS t, 1 AS d FROM tw"                                   \
-    "  UNION ALL SELECT cap, key, e, -1 FROM tw),"                                      \
-    " lv AS (SELECT e.cap, e.key, e.d,"                                                 \
-    "  max(0, min(st.nb - 1, CAST((e.t - st.t0) / st.w AS INTEGER))) AS b,"             \
-    "  sum(e.d) OVER (PARTITION BY e.cap, e.key ORDER BY e.t, e.d DESC"                 \
-    "   ROWS UNBOUNDED PRECEDING) AS n"                                                 \
-    "  FROM ev e JOIN steps st ON st.cap = e.cap),"                                     \
-    " pb AS (SELECT cap, key, b, max(n) AS mx, sum(d) AS net, sum(d > 0) AS started"    \
-    "  FROM lv GROUP BY cap, key, b),"                                                  \
-    " series AS (SELECT DISTINCT cap, key FROM tw),"                                    \
+    " pb AS (SELECT st.cap AS cap, p.key AS key, p.b AS b, p.mx AS mx, p.net AS net,"   \
+    "  p.started AS started FROM steps st,"                                             \
+    "  twscope_timeline(st.cap, st.t0, st.w, st.nb, ?4) p),"                            \
+    " series AS (SELECT DISTINCT cap, key FROM pb),"                                    \
     " dense AS (SELECT s.cap, s.key, q.b, pb.mx, coalesce(pb.net, 0) AS net,"           \
     "  coalesce(pb.started, 0) AS started"                                              \
     "  FROM series s JOIN steps st ON st.cap = s.cap JOIN seq q ON q.b < st.nb"         \
@@ -866,14 +862,26 @@ static int prepare_msg(sqlite3 *db, const char *sql, sqlite3_stmt **s, FILE *err
  * The timeline statement for o->by, after checking that a fixed bucket width
  * does not ask for more than REPORT_TIMELINE_MAX_BUCKETS buckets in all.
  */
+/* report_peaks.c's functions on this connection: 0 if they are there or now registered. */
+static int peaks_ready(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM twscope_ports(1, 1, 0) WHERE 0", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_finalize(s);
+        return 0;
+    }
+    return report_peaks_register(db);
+}
+
 static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_stmt **out,
                             FILE *err)
 {
     static const char *const keys[] = {
-        [REPORT_BY_NONE] = "'all'",
-        [REPORT_BY_SIDE] = "coalesce(t.side, 'unknown')",
-        [REPORT_BY_HOST] = "coalesce(t.ip, 'unknown')",
-        [REPORT_BY_APP] = "coalesce(c.app_protocol, 'unknown')",
+        [REPORT_BY_NONE] = REPORT_KEY_NONE,
+        [REPORT_BY_SIDE] = REPORT_KEY_SIDE,
+        [REPORT_BY_HOST] = REPORT_KEY_HOST,
+        [REPORT_BY_APP] = REPORT_KEY_APP,
     };
     static const char *const cols[] = {
         [REPORT_BY_NONE] = "", [REPORT_BY_SIDE] = ", r.key AS side",
@@ -923,12 +931,18 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
         s = NULL;
     }
     snprintf(sql, len, TIMELINE_CTES TIMELINE_REST, keys[o->by], cols[o->by], filter);
+    if (peaks_ready(db)) {
+        fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
+        ret = TW_ERR_DB;
+        goto out;
+    }
     ret = prepare_msg(db, sql, &s, err);
     if (ret)
         goto out;
     sqlite3_bind_double(s, 1, o->bucket_s);
     sqlite3_bind_int64(s, 2, o->capture_id);
     sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
+    sqlite3_bind_int(s, 4, (int)o->by);
     *out = s;
     s = NULL;
 out:
@@ -938,18 +952,6 @@ out:
 }
 
 /* Prepare a built-in report (not RK_SQL) with its parameters bound. */
-/* twscope_ports() on this connection: 0 if it is there or now registered. */
-static int ports_ready(sqlite3 *db)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM twscope_ports(1, 1, 0) WHERE 0", -1, &s, NULL) ==
-        SQLITE_OK) {
-        sqlite3_finalize(s);
-        return 0;
-    }
-    return report_ports_register(db);
-}
-
 static int prepare_def(sqlite3 *db, const struct report_def *def, const struct report_opts *o,
                        sqlite3_stmt **out, FILE *err)
 {
@@ -964,7 +966,7 @@ static int prepare_def(sqlite3 *db, const struct report_def *def, const struct r
             fprintf(err, "twscope: query: bad port range %u-%u\n", o->port_lo, o->port_hi);
             return TW_ERR_USAGE;
         }
-        if (ports_ready(db)) {
+        if (peaks_ready(db)) {
             fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
             return TW_ERR_DB;
         }

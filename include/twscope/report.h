@@ -94,11 +94,19 @@ struct sqlite3_stmt;
 int report_prepare(struct sqlite3 *db, const char *name, const struct report_opts *opts,
                    struct sqlite3_stmt **out, FILE *err);
 
+/* SQL: the timeline's series key for each --by (over time_waits t, connections c). */
+#define REPORT_KEY_NONE "'all'"
+#define REPORT_KEY_SIDE "coalesce(t.side, 'unknown')"
+#define REPORT_KEY_HOST "coalesce(t.ip, 'unknown')"
+#define REPORT_KEY_APP "coalesce(c.app_protocol, 'unknown')"
+
 /*
- * Make the table-valued function twscope_ports(lo, hi, capture) available on
- * db (report_ports.c): the per-group port peaks the ports report formats.
- * Returns 0, or -1 if SQLite refused the module.
+ * Make the table-valued functions of report_peaks.c available on db:
+ * twscope_ports(lo, hi, capture), the per-group port peaks the ports report
+ * formats, and twscope_timeline(cap, t0, w, nb, by), one capture's
+ * per-series, per-bucket levels the timeline report completes. Returns 0, or
+ * -1 if SQLite refused a module.
  */
-int report_ports_register(struct sqlite3 *db);
+int report_peaks_register(struct sqlite3 *db);
 
 #endif /* TWSCOPE_REPORT_H */
