@@ -858,10 +858,6 @@ static int prepare_msg(sqlite3 *db, const char *sql, sqlite3_stmt **s, FILE *err
     return 0;
 }
 
-/*
- * The timeline statement for o->by, after checking that a fixed bucket width
- * does not ask for more than REPORT_TIMELINE_MAX_BUCKETS buckets in all.
- */
 /* report_peaks.c's functions on this connection: 0 if they are there or now registered. */
 static int peaks_ready(sqlite3 *db)
 {
@@ -874,6 +870,12 @@ static int peaks_ready(sqlite3 *db)
     return report_peaks_register(db);
 }
 
+/*
+ * The timeline statement for o->by, after checking that a fixed bucket width
+ * does not ask for more than REPORT_TIMELINE_MAX_BUCKETS buckets in all, and
+ * that one series per host does not ask for more than
+ * REPORT_TIMELINE_MAX_ROWS (hosts x buckets) rows.
+ */
 static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_stmt **out,
                             FILE *err)
 {
@@ -924,6 +926,35 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
                     "query: --bucket %g makes %lld buckets (at most %d); choose a larger"
                     " bucket\n",
                     o->bucket_s, (long long)nb, REPORT_TIMELINE_MAX_BUCKETS);
+            ret = TW_ERR_USAGE;
+            goto out;
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (o->by == REPORT_BY_HOST) {
+        sqlite3_int64 rows = 0;
+        snprintf(sql, len,
+                 TIMELINE_CTES " SELECT coalesce(sum(st.nb * (SELECT count(DISTINCT tw.key) FROM tw"
+                 " WHERE tw.cap = st.cap)), 0) FROM steps st",
+                 keys[o->by]);
+        ret = prepare_msg(db, sql, &s, err);
+        if (ret)
+            goto out;
+        sqlite3_bind_double(s, 1, o->bucket_s);
+        sqlite3_bind_int64(s, 2, o->capture_id);
+        sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
+        if (sqlite3_step(s) != SQLITE_ROW) {
+            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
+            ret = TW_ERR_DB;
+            goto out;
+        }
+        rows = sqlite3_column_int64(s, 0);
+        if (rows > REPORT_TIMELINE_MAX_ROWS) {
+            fprintf(err,
+                    "query: --by host makes %lld rows (hosts x buckets, at most %d); choose a"
+                    " larger --bucket, or --by side\n",
+                    (long long)rows, REPORT_TIMELINE_MAX_ROWS);
             ret = TW_ERR_USAGE;
             goto out;
         }

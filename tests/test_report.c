@@ -623,6 +623,56 @@ static int timeline_agree(const char *path, long *rows_out)
     PASS;
 }
 
+/* --by host with many hosts and narrow buckets: refused before it makes millions of rows. */
+static int test_timeline_host_rows(void)
+{
+    char path[128], saved[128], err[256];
+    struct store *st = NULL;
+    struct rec_capture c;
+    struct rec_connection r;
+    struct rec_timewait t;
+    struct report_opts o;
+    struct out res;
+    int ret, ok;
+
+    snprintf(path, sizeof path, "%s/hosts.db", tmpdir);
+    FAIL_IF(store_open(path, 1, &st, err, sizeof err) != 0);
+    memset(&c, 0, sizeof c);
+    c.source = "hosts";
+    c.files = 1;
+    c.tw_profile = "linux";
+    c.ps_recv = c.ps_drop = -1;
+    c.complete = 1;
+    ret = store_begin_capture(st, &c);
+    for (int i = 1; !ret && i <= 60; i++) { /* 60 clients in TIME_WAIT over 1000 s */
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.9.0.%d", i);
+        conn(&r, i, ip, 40000, "10.0.0.2", 80, 10.0 * i, 10.0 * i + 1);
+        ret = store_add_connection(st, &r);
+        timewait(&t, i, "client", ip, 40000, 10.0 * i + 1, 10.0 * i + 400);
+        ret = ret ? ret : store_add_timewait(st, &t);
+    }
+    ret = ret ? ret : store_finish_capture(st, &c);
+    store_close(st);
+    FAIL_IF(ret);
+
+    snprintf(saved, sizeof saved, "%s", dbfile);
+    snprintf(dbfile, sizeof dbfile, "%s", path);
+    memset(&o, 0, sizeof o);
+    o.by = REPORT_BY_HOST;
+    o.bucket_s = 0.011;              /* ~90000 buckets x 60 hosts: over 5 million rows */
+    res = run("timeline", NULL, REPORT_CSV, &o);
+    ok = res.ret == TW_ERR_USAGE && strstr(res.err, "hosts x buckets") && res.outlen == 0;
+    out_free(&res);
+    o.bucket_s = 1;                  /* ~1000 buckets x 60 hosts: fine */
+    res = run("timeline", NULL, REPORT_CSV, &o);
+    ok = ok && res.ret == 0 && res.outlen > 0;
+    out_free(&res);
+    snprintf(dbfile, sizeof dbfile, "%s", saved);
+    FAIL_UNLESS(ok);
+    PASS;
+}
+
 static int test_timeline_oracle(void)
 {
     char path[160];
@@ -731,6 +781,7 @@ int main(void)
     RUN(test_ports_peaks);
     RUN(test_ports_oracle);
     RUN(test_timeline_oracle);
+    RUN(test_timeline_host_rows);
     RUN(test_timeline_peaks);
     RUN(test_prepare);
     RUN(test_html_errors);

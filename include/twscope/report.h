@@ -44,6 +44,7 @@ enum report_by {
 #define REPORT_PORT_HI_DEFAULT 60999
 #define REPORT_TIMELINE_BUCKETS 60   /* auto bucket: a round width giving at most ~60 */
 #define REPORT_TIMELINE_MAX_BUCKETS 100000 /* sum over captures, with --bucket */
+#define REPORT_TIMELINE_MAX_ROWS 5000000 /* --by host: hosts x buckets, summed over captures */
 
 /* Options of the reports that take any; zero (memset) means the defaults. */
 struct report_opts {
