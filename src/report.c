@@ -7,12 +7,12 @@
  * JSON print it as rows, the table format groups it into readable sections.
  *
  * `ports` and `timeline` are parameterized SELECTs (the range, the bucket
- * width, the capture) over +1/-1 events: the timeline's with window
- * functions, assembled from fixed text for the series asked (--by), never
- * from user input; the ports peaks come from the table-valued function
- * twscope_ports() (report_peaks.c), which does the same in one sorted pass.
- * report_prepare() hands these statements to report_html.c, so the HTML page
- * and `query` always agree.
+ * width, the capture) over +1/-1 events; the running sums over every event
+ * come from the table-valued functions twscope_ports() and
+ * twscope_timeline() (report_peaks.c, one sorted pass each), the rest is SQL.
+ * The timeline's statement is assembled from fixed text for the series asked
+ * (--by), never from user input. report_prepare() hands these statements to
+ * report_html.c, so the HTML page and `query` always agree.
  *
  * The table printer buffers the whole result (column widths depend on every
  * row); CSV and JSON stream row by row. The first row is fetched before any
