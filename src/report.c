@@ -858,8 +858,7 @@ static int prepare_msg(sqlite3 *db, const char *sql, sqlite3_stmt **s, FILE *err
     return 0;
 }
 
-/* report_peaks.c's functions on this connection: 0 if they are there or now registered. */
-static int peaks_ready(sqlite3 *db)
+int report_peaks_ready(sqlite3 *db)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM twscope_ports(1, 1, 0) WHERE 0", -1, &s, NULL) ==
@@ -962,7 +961,7 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
         s = NULL;
     }
     snprintf(sql, len, TIMELINE_CTES TIMELINE_REST, keys[o->by], cols[o->by], filter);
-    if (peaks_ready(db)) {
+    if (report_peaks_ready(db)) {
         fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
         ret = TW_ERR_DB;
         goto out;
@@ -997,7 +996,7 @@ static int prepare_def(sqlite3 *db, const struct report_def *def, const struct r
             fprintf(err, "twscope: query: bad port range %u-%u\n", o->port_lo, o->port_hi);
             return TW_ERR_USAGE;
         }
-        if (peaks_ready(db)) {
+        if (report_peaks_ready(db)) {
             fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
             return TW_ERR_DB;
         }

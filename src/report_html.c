@@ -551,18 +551,14 @@ static void load_timeline(struct html *h)
  */
 static void load_peaks(struct html *h)
 {
-    static const char sql[] =
-        "WITH tw AS (SELECT c.capture_id AS cap, t.start_ts AS s,"
-        "  max(coalesce(t.end_ts, t.expected_end_ts, t.start_ts), t.start_ts) AS e"
-        "  FROM time_waits t JOIN connections c ON c.id = t.connection_id"
-        "  WHERE t.start_ts IS NOT NULL),"
-        " ev AS (SELECT cap, s AS t, 1 AS d FROM tw UNION ALL SELECT cap, e, -1 FROM tw),"
-        " lv AS (SELECT cap, t, sum(d) OVER (PARTITION BY cap ORDER BY t, d DESC"
-        "  ROWS UNBOUNDED PRECEDING) AS n FROM ev),"
-        " pk AS (SELECT cap, t, n, row_number() OVER (PARTITION BY cap ORDER BY n DESC, t)"
-        "  AS rn FROM lv)"
-        " SELECT cap, n, t FROM pk WHERE rn = 1";
-    sqlite3_stmt *s = prep(h, sql);
+    /* one bucket per capture (report_peaks.c): its highest level and when */
+    static const char sql[] = "SELECT p.id, t.mx, t.mt FROM captures p,"
+                              " twscope_timeline(p.id, 0, 1, 1, 0) t";
+    sqlite3_stmt *s;
+
+    if (!h->ret && report_peaks_ready(h->db))
+        fail_db(h);
+    s = prep(h, sql);
 
     while (row(h, s)) {
         struct cap_info *c = cap_by_id(h, sqlite3_column_int64(s, 0));

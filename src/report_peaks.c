@@ -574,7 +574,8 @@ static const sqlite3_module ports_module = {
 /*
  * One capture's timeline buckets, per series: for each (key, bucket b) that
  * has events, the highest number of TIME_WAIT periods open at an event inside
- * it (mx), its net change (net) and the periods that started in it (started).
+ * it (mx) and the earliest time it was reached (mt), its net change (net)
+ * and the periods that started in it (started).
  * Each period is +1 at its start and -1 at its end, +1 first at equal times;
  * an event at time t falls in bucket max(0, min(nb - 1, (t - t0) / w)).
  * report.c's TIMELINE_REST calls it once per capture with that capture's
@@ -583,6 +584,7 @@ static const sqlite3_module ports_module = {
 struct trow {
     char *key;
     sqlite3_int64 b, mx, net, started;
+    double mt;                       /* earliest time the level was mx */
 };
 
 struct tcur {
@@ -592,8 +594,8 @@ struct tcur {
     struct evbuf eb;
 };
 
-enum { TCOL_KEY, TCOL_B, TCOL_MX, TCOL_NET, TCOL_STARTED, TCOL_CAP, TCOL_T0, TCOL_W, TCOL_NB,
-       TCOL_BY };
+enum { TCOL_KEY, TCOL_B, TCOL_MX, TCOL_NET, TCOL_STARTED, TCOL_MT, TCOL_CAP, TCOL_T0, TCOL_W,
+       TCOL_NB, TCOL_BY };
 
 static const char *const timeline_keys[] = {
     [REPORT_BY_NONE] = REPORT_KEY_NONE,
@@ -639,9 +641,12 @@ static int series_rows(struct tcur *c, const struct key_text *key, double t0, do
                 return SQLITE_NOMEM;
             r->b = b;
             r->mx = n;
+            r->mt = e->t;
         }
-        if (n > r->mx)
+        if (n > r->mx) {
             r->mx = n;
+            r->mt = e->t;
+        }
         r->net += e->d;
         r->started += e->d > 0;
     }
@@ -703,8 +708,8 @@ static int t_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
 {
     struct pvtab *v;
     int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(key TEXT, b INTEGER, mx INTEGER,"
-                                      " net INTEGER, started INTEGER, cap HIDDEN, t0 HIDDEN,"
-                                      " w HIDDEN, nb HIDDEN, by HIDDEN)");
+                                      " net INTEGER, started INTEGER, mt REAL, cap HIDDEN,"
+                                      " t0 HIDDEN, w HIDDEN, nb HIDDEN, by HIDDEN)");
     (void)aux;
     (void)argc;
     (void)argv;
@@ -813,6 +818,7 @@ static int t_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
     case TCOL_MX: sqlite3_result_int64(ctx, r->mx); break;
     case TCOL_NET: sqlite3_result_int64(ctx, r->net); break;
     case TCOL_STARTED: sqlite3_result_int64(ctx, r->started); break;
+    case TCOL_MT: sqlite3_result_double(ctx, r->mt); break;
     default: sqlite3_result_null(ctx); break;
     }
     return SQLITE_OK;

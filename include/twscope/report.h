@@ -105,9 +105,12 @@ int report_prepare(struct sqlite3 *db, const char *name, const struct report_opt
  * Make the table-valued functions of report_peaks.c available on db:
  * twscope_ports(lo, hi, capture), the per-group port peaks the ports report
  * formats, and twscope_timeline(cap, t0, w, nb, by), one capture's
- * per-series, per-bucket levels the timeline report completes. Returns 0, or
+ * per-series, per-bucket levels the timeline report completes (with nb = 1:
+ * the capture's peak and its instant). Returns 0, or
  * -1 if SQLite refused a module.
  */
 int report_peaks_register(struct sqlite3 *db);
+/* The same once per connection: 0 if they are there or now registered, else -1. */
+int report_peaks_ready(struct sqlite3 *db);
 
 #endif /* TWSCOPE_REPORT_H */
