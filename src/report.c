@@ -869,6 +869,27 @@ int report_peaks_ready(sqlite3 *db)
     return report_peaks_register(db);
 }
 
+/* The one number a TIMELINE_CTES query in sql counts, with the timeline's parameters. */
+static int timeline_count(sqlite3 *db, const char *sql, const struct report_opts *o,
+                          sqlite3_int64 *n, FILE *err)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = prepare_msg(db, sql, &s, err);
+    if (ret)
+        return ret;
+    sqlite3_bind_double(s, 1, o->bucket_s);
+    sqlite3_bind_int64(s, 2, o->capture_id);
+    sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+    } else {
+        fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
+        ret = TW_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
 /*
  * The timeline statement for o->by, after checking that a fixed bucket width
  * does not ask for more than REPORT_TIMELINE_MAX_BUCKETS buckets in all, and
@@ -908,18 +929,9 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
     if (o->bucket_s > 0) {
         sqlite3_int64 nb = 0;
         snprintf(sql, len, TIMELINE_CTES " SELECT coalesce(sum(nb), 0) FROM steps", "'all'");
-        ret = prepare_msg(db, sql, &s, err);
+        ret = timeline_count(db, sql, o, &nb, err);
         if (ret)
             goto out;
-        sqlite3_bind_double(s, 1, o->bucket_s);
-        sqlite3_bind_int64(s, 2, o->capture_id);
-        sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
-        if (sqlite3_step(s) != SQLITE_ROW) {
-            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
-            ret = TW_ERR_DB;
-            goto out;
-        }
-        nb = sqlite3_column_int64(s, 0);
         if (nb > REPORT_TIMELINE_MAX_BUCKETS) {
             fprintf(err,
                     "query: --bucket %g makes %lld buckets (at most %d); choose a larger"
@@ -928,8 +940,6 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
             ret = TW_ERR_USAGE;
             goto out;
         }
-        sqlite3_finalize(s);
-        s = NULL;
     }
     if (o->by == REPORT_BY_HOST) {
         sqlite3_int64 rows = 0;
@@ -937,18 +947,9 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
                  TIMELINE_CTES " SELECT coalesce(sum(st.nb * (SELECT count(DISTINCT tw.key) FROM tw"
                  " WHERE tw.cap = st.cap)), 0) FROM steps st",
                  keys[o->by]);
-        ret = prepare_msg(db, sql, &s, err);
+        ret = timeline_count(db, sql, o, &rows, err);
         if (ret)
             goto out;
-        sqlite3_bind_double(s, 1, o->bucket_s);
-        sqlite3_bind_int64(s, 2, o->capture_id);
-        sqlite3_bind_int(s, 3, REPORT_TIMELINE_BUCKETS);
-        if (sqlite3_step(s) != SQLITE_ROW) {
-            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
-            ret = TW_ERR_DB;
-            goto out;
-        }
-        rows = sqlite3_column_int64(s, 0);
         if (rows > REPORT_TIMELINE_MAX_ROWS) {
             fprintf(err,
                     "query: --by host makes %lld rows (hosts x buckets, at most %d); choose a"
@@ -957,8 +958,6 @@ static int prepare_timeline(sqlite3 *db, const struct report_opts *o, sqlite3_st
             ret = TW_ERR_USAGE;
             goto out;
         }
-        sqlite3_finalize(s);
-        s = NULL;
     }
     snprintf(sql, len, TIMELINE_CTES TIMELINE_REST, keys[o->by], cols[o->by], filter);
     if (report_peaks_ready(db)) {

@@ -56,8 +56,8 @@ struct evbuf {                       /* events of the group being summed */
 
 struct pcur {
     sqlite3_vtab_cursor base;
-    struct prow *rows;
-    size_t n, cap, i;
+    void *rows;                      /* struct prow or struct trow, by function */
+    size_t size, n, cap, i;          /* size: bytes of a row */
     struct evbuf eb;
 };
 
@@ -153,18 +153,21 @@ static void ev_peak(struct evbuf *b, sqlite3_int64 *n_out, double *t_out)
     b->n = 0;
 }
 
-static struct prow *row_add(struct pcur *c)
+/* A new zeroed row at the end of the cursor's rows, or NULL. */
+static void *row_add(struct pcur *c)
 {
+    char *r;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 256;
-        struct prow *n = realloc(c->rows, cap * sizeof(*n));
+        void *n = realloc(c->rows, cap * c->size);
         if (!n)
             return NULL;
         c->rows = n;
         c->cap = cap;
     }
-    memset(&c->rows[c->n], 0, sizeof(c->rows[0]));
-    return &c->rows[c->n++];
+    r = (char *)c->rows + c->n++ * c->size;
+    memset(r, 0, c->size);
+    return r;
 }
 
 /*
@@ -355,7 +358,7 @@ static int server_scope(struct pcur *c, sqlite3 *db, sqlite3_int64 capture)
     /* connections per server endpoint: both lists are in the same order */
     crc = sqlite3_step(sc);
     for (size_t i = first; i < c->n && crc == SQLITE_ROW; i++) {
-        struct prow *r = &c->rows[i];
+        struct prow *r = (struct prow *)c->rows + i;
         for (;;) {
             sqlite3_int64 kc = sqlite3_column_int64(sc, 0), kp;
             const unsigned char *ks = sqlite3_column_text(sc, 1);
@@ -392,183 +395,6 @@ out:
     return ret;
 }
 
-/* ---- the virtual table ---------------------------------------------------- */
-
-struct pvtab {
-    sqlite3_vtab base;
-    sqlite3 *db;
-};
-
-static int p_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                     sqlite3_vtab **out, char **err)
-{
-    struct pvtab *v;
-    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(o INTEGER, cap INTEGER, cip TEXT, sip TEXT,"
-                                      " sport INTEGER, n INTEGER, t REAL, tuples INTEGER,"
-                                      " conns INTEGER, tws INTEGER, outside INTEGER,"
-                                      " lo HIDDEN, hi HIDDEN, capture HIDDEN)");
-    (void)aux;
-    (void)argc;
-    (void)argv;
-    (void)err;
-    if (rc != SQLITE_OK)
-        return rc;
-    v = sqlite3_malloc(sizeof(*v));
-    if (!v)
-        return SQLITE_NOMEM;
-    memset(v, 0, sizeof(*v));
-    v->db = db;
-    *out = &v->base;
-    return SQLITE_OK;
-}
-
-static int p_disconnect(sqlite3_vtab *v)
-{
-    sqlite3_free(v);
-    return SQLITE_OK;
-}
-
-/* The three arguments are required, as equality constraints on the hidden columns. */
-static int p_best_index(sqlite3_vtab *v, sqlite3_index_info *info)
-{
-    int seen = 0;
-    (void)v;
-    for (int i = 0; i < info->nConstraint; i++) {
-        const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        int arg = k->iColumn - COL_LO;
-        if (arg < 0 || arg > 2)
-            continue;
-        if (!k->usable || k->op != SQLITE_INDEX_CONSTRAINT_EQ)
-            return SQLITE_CONSTRAINT;
-        info->aConstraintUsage[i].argvIndex = arg + 1;
-        info->aConstraintUsage[i].omit = 1;
-        seen |= 1 << arg;
-    }
-    if (seen != 7)
-        return SQLITE_CONSTRAINT;
-    info->estimatedCost = 1e6;
-    return SQLITE_OK;
-}
-
-static int p_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
-{
-    struct pcur *c = sqlite3_malloc(sizeof(*c));
-    (void)v;
-    if (!c)
-        return SQLITE_NOMEM;
-    memset(c, 0, sizeof(*c));
-    *out = &c->base;
-    return SQLITE_OK;
-}
-
-static void rows_clear(struct pcur *c)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->rows[i].cip);
-        free(c->rows[i].sip);
-    }
-    c->n = c->i = 0;
-    c->eb.n = 0;
-}
-
-static int p_close(sqlite3_vtab_cursor *cur)
-{
-    struct pcur *c = (struct pcur *)cur;
-    rows_clear(c);
-    free(c->rows);
-    free(c->eb.ev);
-    sqlite3_free(c);
-    return SQLITE_OK;
-}
-
-static int p_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int argc,
-                    sqlite3_value **argv)
-{
-    struct pcur *c = (struct pcur *)cur;
-    sqlite3 *db = ((struct pvtab *)cur->pVtab)->db;
-    int rc;
-    (void)idx;
-    (void)idxstr;
-    rows_clear(c);
-    if (argc != 3)
-        return SQLITE_ERROR;
-    rc = client_scope(c, db, sqlite3_value_int(argv[0]), sqlite3_value_int(argv[1]),
-                      sqlite3_value_int64(argv[2]));
-    if (rc == SQLITE_OK)
-        rc = server_scope(c, db, sqlite3_value_int64(argv[2]));
-    if (rc != SQLITE_OK) {
-        rows_clear(c);
-        if (rc == SQLITE_ERROR) {
-            sqlite3_free(cur->pVtab->zErrMsg);
-            cur->pVtab->zErrMsg = sqlite3_mprintf("%s", sqlite3_errmsg(db));
-        }
-    }
-    return rc;
-}
-
-static int p_next(sqlite3_vtab_cursor *cur)
-{
-    ((struct pcur *)cur)->i++;
-    return SQLITE_OK;
-}
-
-static int p_eof(sqlite3_vtab_cursor *cur)
-{
-    struct pcur *c = (struct pcur *)cur;
-    return c->i >= c->n;
-}
-
-static int p_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
-{
-    const struct prow *r = &((struct pcur *)cur)->rows[((struct pcur *)cur)->i];
-    switch (col) {
-    case COL_O: sqlite3_result_int(ctx, r->o); break;
-    case COL_CAP: sqlite3_result_int64(ctx, r->cap); break;
-    case COL_CIP:
-        if (r->cip)
-            sqlite3_result_text(ctx, r->cip, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_result_null(ctx);
-        break;
-    case COL_SIP:
-        if (r->sip)
-            sqlite3_result_text(ctx, r->sip, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_result_null(ctx);
-        break;
-    case COL_SPORT: sqlite3_result_int64(ctx, r->sport); break;
-    case COL_N: sqlite3_result_int64(ctx, r->n); break;
-    case COL_T: sqlite3_result_double(ctx, r->t); break;
-    case COL_TUPLES: sqlite3_result_int64(ctx, r->tuples); break;
-    case COL_CONNS: sqlite3_result_int64(ctx, r->conns); break;
-    case COL_TWS: sqlite3_result_int64(ctx, r->tws); break;
-    case COL_OUTSIDE: sqlite3_result_int64(ctx, r->outside); break;
-    default: sqlite3_result_null(ctx); break;
-    }
-    return SQLITE_OK;
-}
-
-static int p_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
-{
-    *rowid = (sqlite3_int64)((struct pcur *)cur)->i + 1;
-    return SQLITE_OK;
-}
-
-static const sqlite3_module ports_module = {
-    .iVersion = 0,
-    .xCreate = NULL, /* eponymous only: twscope_ports(...) */
-    .xConnect = p_connect,
-    .xBestIndex = p_best_index,
-    .xDisconnect = p_disconnect,
-    .xOpen = p_open,
-    .xClose = p_close,
-    .xFilter = p_filter,
-    .xNext = p_next,
-    .xEof = p_eof,
-    .xColumn = p_column,
-    .xRowid = p_rowid,
-};
-
 /* ---- twscope_timeline(cap, t0, w, nb, by) --------------------------------------- */
 
 /*
@@ -587,13 +413,6 @@ struct trow {
     double mt;                       /* earliest time the level was mx */
 };
 
-struct tcur {
-    sqlite3_vtab_cursor base;
-    struct trow *rows;
-    size_t n, cap, i;
-    struct evbuf eb;
-};
-
 enum { TCOL_KEY, TCOL_B, TCOL_MX, TCOL_NET, TCOL_STARTED, TCOL_MT, TCOL_CAP, TCOL_T0, TCOL_W,
        TCOL_NB, TCOL_BY };
 
@@ -604,16 +423,8 @@ static const char *const timeline_keys[] = {
     [REPORT_BY_APP] = REPORT_KEY_APP,
 };
 
-static void trows_clear(struct tcur *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free(c->rows[i].key);
-    c->n = c->i = 0;
-    c->eb.n = 0;
-}
-
 /* The buckets of one series: its events, sorted, summed, cut by bucket. */
-static int series_rows(struct tcur *c, const struct key_text *key, double t0, double w,
+static int series_rows(struct pcur *c, const struct key_text *key, double t0, double w,
                        sqlite3_int64 nb)
 {
     sqlite3_int64 n = 0;
@@ -626,16 +437,9 @@ static int series_rows(struct tcur *c, const struct key_text *key, double t0, do
         sqlite3_int64 b = x <= 0 ? 0 : x >= (double)(nb - 1) ? nb - 1 : (sqlite3_int64)x;
         n += e->d;
         if (!r || r->b != b) {
-            if (c->n == c->cap) {
-                size_t cap = c->cap ? c->cap * 2 : 256;
-                struct trow *nr = realloc(c->rows, cap * sizeof(*nr));
-                if (!nr)
-                    return SQLITE_NOMEM;
-                c->rows = nr;
-                c->cap = cap;
-            }
-            r = &c->rows[c->n++];
-            memset(r, 0, sizeof(*r));
+            r = row_add(c);
+            if (!r)
+                return SQLITE_NOMEM;
             r->key = kt_dup(key);
             if (key->s && !r->key)
                 return SQLITE_NOMEM;
@@ -654,7 +458,7 @@ static int series_rows(struct tcur *c, const struct key_text *key, double t0, do
     return SQLITE_OK;
 }
 
-static int timeline_rows(struct tcur *c, sqlite3 *db, sqlite3_int64 cap, double t0, double w,
+static int timeline_rows(struct pcur *c, sqlite3 *db, sqlite3_int64 cap, double t0, double w,
                          sqlite3_int64 nb, int by)
 {
     char sql[512];
@@ -703,14 +507,110 @@ static int timeline_rows(struct tcur *c, sqlite3 *db, sqlite3_int64 cap, double 
     return ret;
 }
 
-static int t_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+/* ---- the table-valued functions ------------------------------------------------ */
+
+/* What distinguishes the functions; the virtual table callbacks below are shared. */
+struct peaks_fn {
+    const char *name;
+    const char *schema;              /* the rows' columns, then the arguments (HIDDEN) */
+    int first_arg, nargs;            /* column of the first argument; how many (all required) */
+    size_t row_size;
+    int (*compute)(struct pcur *c, sqlite3 *db, sqlite3_value **argv);
+    void (*column)(const void *row, sqlite3_context *ctx, int col);
+    void (*free_row)(void *row);
+};
+
+static void result_text(sqlite3_context *ctx, const char *s)
+{
+    if (s)
+        sqlite3_result_text(ctx, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_null(ctx);
+}
+
+static int ports_compute(struct pcur *c, sqlite3 *db, sqlite3_value **argv)
+{
+    int rc = client_scope(c, db, sqlite3_value_int(argv[0]), sqlite3_value_int(argv[1]),
+                          sqlite3_value_int64(argv[2]));
+    return rc == SQLITE_OK ? server_scope(c, db, sqlite3_value_int64(argv[2])) : rc;
+}
+
+static void ports_column(const void *row, sqlite3_context *ctx, int col)
+{
+    const struct prow *r = row;
+    switch (col) {
+    case COL_O: sqlite3_result_int(ctx, r->o); break;
+    case COL_CAP: sqlite3_result_int64(ctx, r->cap); break;
+    case COL_CIP: result_text(ctx, r->cip); break;
+    case COL_SIP: result_text(ctx, r->sip); break;
+    case COL_SPORT: sqlite3_result_int64(ctx, r->sport); break;
+    case COL_N: sqlite3_result_int64(ctx, r->n); break;
+    case COL_T: sqlite3_result_double(ctx, r->t); break;
+    case COL_TUPLES: sqlite3_result_int64(ctx, r->tuples); break;
+    case COL_CONNS: sqlite3_result_int64(ctx, r->conns); break;
+    case COL_TWS: sqlite3_result_int64(ctx, r->tws); break;
+    case COL_OUTSIDE: sqlite3_result_int64(ctx, r->outside); break;
+    default: sqlite3_result_null(ctx); break;
+    }
+}
+
+static void ports_free(void *row)
+{
+    struct prow *r = row;
+    free(r->cip);
+    free(r->sip);
+}
+
+static int timeline_compute(struct pcur *c, sqlite3 *db, sqlite3_value **argv)
+{
+    return timeline_rows(c, db, sqlite3_value_int64(argv[0]), sqlite3_value_double(argv[1]),
+                         sqlite3_value_double(argv[2]), sqlite3_value_int64(argv[3]),
+                         sqlite3_value_int(argv[4]));
+}
+
+static void timeline_column(const void *row, sqlite3_context *ctx, int col)
+{
+    const struct trow *r = row;
+    switch (col) {
+    case TCOL_KEY: result_text(ctx, r->key); break;
+    case TCOL_B: sqlite3_result_int64(ctx, r->b); break;
+    case TCOL_MX: sqlite3_result_int64(ctx, r->mx); break;
+    case TCOL_NET: sqlite3_result_int64(ctx, r->net); break;
+    case TCOL_STARTED: sqlite3_result_int64(ctx, r->started); break;
+    case TCOL_MT: sqlite3_result_double(ctx, r->mt); break;
+    default: sqlite3_result_null(ctx); break;
+    }
+}
+
+static void timeline_free(void *row) { free(((struct trow *)row)->key); }
+
+static const struct peaks_fn fn_ports = {
+    "twscope_ports",
+    "CREATE TABLE x(o INTEGER, cap INTEGER, cip TEXT, sip TEXT, sport INTEGER, n INTEGER,"
+    " t REAL, tuples INTEGER, conns INTEGER, tws INTEGER, outside INTEGER,"
+    " lo HIDDEN, hi HIDDEN, capture HIDDEN)",
+    COL_LO, 3, sizeof(struct prow), ports_compute, ports_column, ports_free,
+};
+
+static const struct peaks_fn fn_timeline = {
+    "twscope_timeline",
+    "CREATE TABLE x(key TEXT, b INTEGER, mx INTEGER, net INTEGER, started INTEGER, mt REAL,"
+    " cap HIDDEN, t0 HIDDEN, w HIDDEN, nb HIDDEN, by HIDDEN)",
+    TCOL_CAP, 5, sizeof(struct trow), timeline_compute, timeline_column, timeline_free,
+};
+
+struct pvtab {
+    sqlite3_vtab base;
+    sqlite3 *db;
+    const struct peaks_fn *fn;
+};
+
+static int f_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
                      sqlite3_vtab **out, char **err)
 {
+    const struct peaks_fn *fn = aux;
     struct pvtab *v;
-    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(key TEXT, b INTEGER, mx INTEGER,"
-                                      " net INTEGER, started INTEGER, mt REAL, cap HIDDEN,"
-                                      " t0 HIDDEN, w HIDDEN, nb HIDDEN, by HIDDEN)");
-    (void)aux;
+    int rc = sqlite3_declare_vtab(db, fn->schema);
     (void)argc;
     (void)argv;
     (void)err;
@@ -721,19 +621,26 @@ static int t_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
         return SQLITE_NOMEM;
     memset(v, 0, sizeof(*v));
     v->db = db;
+    v->fn = fn;
     *out = &v->base;
     return SQLITE_OK;
 }
 
-/* The five arguments are required (equality constraints on the hidden columns). */
-static int t_best_index(sqlite3_vtab *v, sqlite3_index_info *info)
+static int f_disconnect(sqlite3_vtab *v)
 {
+    sqlite3_free(v);
+    return SQLITE_OK;
+}
+
+/* Every argument is required, as an equality constraint on its hidden column. */
+static int f_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+    const struct peaks_fn *fn = ((struct pvtab *)vt)->fn;
     int seen = 0;
-    (void)v;
     for (int i = 0; i < info->nConstraint; i++) {
         const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        int arg = k->iColumn - TCOL_CAP;
-        if (arg < 0 || arg > 4)
+        int arg = k->iColumn - fn->first_arg;
+        if (arg < 0 || arg >= fn->nargs)
             continue;
         if (!k->usable || k->op != SQLITE_INDEX_CONSTRAINT_EQ)
             return SQLITE_CONSTRAINT;
@@ -741,114 +648,110 @@ static int t_best_index(sqlite3_vtab *v, sqlite3_index_info *info)
         info->aConstraintUsage[i].omit = 1;
         seen |= 1 << arg;
     }
-    if (seen != 31)
+    if (seen != (1 << fn->nargs) - 1)
         return SQLITE_CONSTRAINT;
     info->estimatedCost = 1e6;
     return SQLITE_OK;
 }
 
-static int t_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
+static int f_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 {
-    struct tcur *c = sqlite3_malloc(sizeof(*c));
-    (void)v;
+    struct pcur *c = sqlite3_malloc(sizeof(*c));
     if (!c)
         return SQLITE_NOMEM;
     memset(c, 0, sizeof(*c));
+    c->size = ((struct pvtab *)vt)->fn->row_size;
     *out = &c->base;
     return SQLITE_OK;
 }
 
-static int t_close(sqlite3_vtab_cursor *cur)
+static void rows_clear(struct pcur *c)
 {
-    struct tcur *c = (struct tcur *)cur;
-    trows_clear(c);
+    const struct peaks_fn *fn = ((struct pvtab *)c->base.pVtab)->fn;
+    for (size_t i = 0; i < c->n; i++)
+        fn->free_row((char *)c->rows + i * c->size);
+    c->n = c->i = 0;
+    c->eb.n = 0;
+}
+
+static int f_close(sqlite3_vtab_cursor *cur)
+{
+    struct pcur *c = (struct pcur *)cur;
+    rows_clear(c);
     free(c->rows);
     free(c->eb.ev);
     sqlite3_free(c);
     return SQLITE_OK;
 }
 
-static int t_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int argc,
+static int f_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int argc,
                     sqlite3_value **argv)
 {
-    struct tcur *c = (struct tcur *)cur;
-    sqlite3 *db = ((struct pvtab *)cur->pVtab)->db;
+    struct pcur *c = (struct pcur *)cur;
+    const struct pvtab *v = (const struct pvtab *)cur->pVtab;
     int rc;
     (void)idx;
     (void)idxstr;
-    trows_clear(c);
-    if (argc != 5)
+    rows_clear(c);
+    if (argc != v->fn->nargs)
         return SQLITE_ERROR;
-    rc = timeline_rows(c, db, sqlite3_value_int64(argv[0]), sqlite3_value_double(argv[1]),
-                       sqlite3_value_double(argv[2]), sqlite3_value_int64(argv[3]),
-                       sqlite3_value_int(argv[4]));
+    rc = v->fn->compute(c, v->db, argv);
     if (rc != SQLITE_OK) {
-        trows_clear(c);
+        rows_clear(c);
         if (rc == SQLITE_ERROR) {
             sqlite3_free(cur->pVtab->zErrMsg);
-            cur->pVtab->zErrMsg = sqlite3_mprintf("timeline: %s", sqlite3_errmsg(db));
+            cur->pVtab->zErrMsg = sqlite3_mprintf("%s: %s", v->fn->name, sqlite3_errmsg(v->db));
         }
     }
     return rc;
 }
 
-static int t_next(sqlite3_vtab_cursor *cur)
+static int f_next(sqlite3_vtab_cursor *cur)
 {
-    ((struct tcur *)cur)->i++;
+    ((struct pcur *)cur)->i++;
     return SQLITE_OK;
 }
 
-static int t_eof(sqlite3_vtab_cursor *cur)
+static int f_eof(sqlite3_vtab_cursor *cur)
 {
-    struct tcur *c = (struct tcur *)cur;
+    const struct pcur *c = (const struct pcur *)cur;
     return c->i >= c->n;
 }
 
-static int t_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+static int f_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
-    const struct trow *r = &((struct tcur *)cur)->rows[((struct tcur *)cur)->i];
-    switch (col) {
-    case TCOL_KEY:
-        if (r->key)
-            sqlite3_result_text(ctx, r->key, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_result_null(ctx);
-        break;
-    case TCOL_B: sqlite3_result_int64(ctx, r->b); break;
-    case TCOL_MX: sqlite3_result_int64(ctx, r->mx); break;
-    case TCOL_NET: sqlite3_result_int64(ctx, r->net); break;
-    case TCOL_STARTED: sqlite3_result_int64(ctx, r->started); break;
-    case TCOL_MT: sqlite3_result_double(ctx, r->mt); break;
-    default: sqlite3_result_null(ctx); break;
-    }
+    const struct pcur *c = (const struct pcur *)cur;
+    ((const struct pvtab *)cur->pVtab)->fn->column((const char *)c->rows + c->i * c->size, ctx,
+                                                   col);
     return SQLITE_OK;
 }
 
-static int t_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+static int f_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
 {
-    *rowid = (sqlite3_int64)((struct tcur *)cur)->i + 1;
+    *rowid = (sqlite3_int64)((struct pcur *)cur)->i + 1;
     return SQLITE_OK;
 }
 
-static const sqlite3_module timeline_module = {
+/* Eponymous only (no xCreate): used as twscope_ports(...), twscope_timeline(...). */
+static const sqlite3_module peaks_module = {
     .iVersion = 0,
-    .xCreate = NULL, /* eponymous only: twscope_timeline(...) */
-    .xConnect = t_connect,
-    .xBestIndex = t_best_index,
-    .xDisconnect = p_disconnect,
-    .xOpen = t_open,
-    .xClose = t_close,
-    .xFilter = t_filter,
-    .xNext = t_next,
-    .xEof = t_eof,
-    .xColumn = t_column,
-    .xRowid = t_rowid,
+    .xConnect = f_connect,
+    .xBestIndex = f_best_index,
+    .xDisconnect = f_disconnect,
+    .xOpen = f_open,
+    .xClose = f_close,
+    .xFilter = f_filter,
+    .xNext = f_next,
+    .xEof = f_eof,
+    .xColumn = f_column,
+    .xRowid = f_rowid,
 };
 
 int report_peaks_register(struct sqlite3 *db)
 {
-    if (sqlite3_create_module(db, "twscope_ports", &ports_module, NULL) != SQLITE_OK ||
-        sqlite3_create_module(db, "twscope_timeline", &timeline_module, NULL) != SQLITE_OK)
+    if (sqlite3_create_module(db, fn_ports.name, &peaks_module, (void *)&fn_ports) != SQLITE_OK ||
+        sqlite3_create_module(db, fn_timeline.name, &peaks_module, (void *)&fn_timeline) !=
+            SQLITE_OK)
         return -1;
     return 0;
 }

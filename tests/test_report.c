@@ -420,6 +420,36 @@ static int build_random_db(const char *path, uint32_t seed)
     return ret;
 }
 
+/*
+ * Step two statements together: 0 when they give the same rows, cell by cell
+ * (type and text); else the number of differences, the first printed.
+ */
+static int stmts_agree(sqlite3_stmt *a, sqlite3_stmt *b, const char *what, long *rows)
+{
+    int bad = 0;
+    for (;;) {
+        int ra = sqlite3_step(a), rb = sqlite3_step(b);
+        if (ra != rb) {
+            fprintf(stderr, "%s: rows end apart after %ld\n", what, *rows);
+            return bad + 1;
+        }
+        if (ra != SQLITE_ROW)
+            return bad;
+        ++*rows;
+        for (int i = 0; i < sqlite3_column_count(a); i++) {
+            const unsigned char *x = sqlite3_column_text(a, i);
+            const unsigned char *y = sqlite3_column_text(b, i);
+            if (sqlite3_column_type(a, i) != sqlite3_column_type(b, i) || (!x) != (!y) ||
+                (x && strcmp((const char *)x, (const char *)y) != 0)) {
+                if (!bad++)
+                    fprintf(stderr, "%s: row %ld %s: %s != %s\n", what, *rows,
+                            sqlite3_column_name(a, i), x ? (const char *)x : "NULL",
+                            y ? (const char *)y : "NULL");
+            }
+        }
+    }
+}
+
 /* Every row and cell of the ports report equals the oracle's, for a few ranges and captures. */
 static int ports_agree(const char *path, long *rows_out)
 {
@@ -445,27 +475,7 @@ static int ports_agree(const char *path, long *rows_out)
             sqlite3_bind_int(a, 2, (int)o.port_hi);
             sqlite3_bind_int64(a, 3, cap);
             FAIL_UNLESS(report_prepare(db, "ports", &o, &b, err) == 0);
-            for (;;) {
-                int ra = sqlite3_step(a), rb = sqlite3_step(b);
-                if (ra != rb) {
-                    bad++;
-                    break;
-                }
-                if (ra != SQLITE_ROW)
-                    break;
-                rows++;
-                for (int i = 0; i < sqlite3_column_count(a); i++) {
-                    const unsigned char *x = sqlite3_column_text(a, i);
-                    const unsigned char *y = sqlite3_column_text(b, i);
-                    if (sqlite3_column_type(a, i) != sqlite3_column_type(b, i) || (!x) != (!y) ||
-                        (x && strcmp((const char *)x, (const char *)y) != 0)) {
-                        fprintf(stderr, "ports: capture %d range %d row %ld %s: %s != %s\n", cap, r,
-                                rows, sqlite3_column_name(a, i), x ? (const char *)x : "NULL",
-                                y ? (const char *)y : "NULL");
-                        bad++;
-                    }
-                }
-            }
+            bad += stmts_agree(a, b, "ports", &rows);
             sqlite3_finalize(a);
             sqlite3_finalize(b);
         }
@@ -586,31 +596,7 @@ static int timeline_agree(const char *path, long *rows_out)
                 sqlite3_bind_int64(a, 2, cap);
                 sqlite3_bind_int(a, 3, REPORT_TIMELINE_BUCKETS);
                 FAIL_UNLESS(report_prepare(db, "timeline", &o, &b, err) == 0);
-                for (;;) {
-                    int ra = sqlite3_step(a), rb = sqlite3_step(b);
-                    if (ra != rb) {
-                        fprintf(stderr, "timeline: by %d bucket %g capture %d: rows end apart\n",
-                                by, o.bucket_s, cap);
-                        bad++;
-                        break;
-                    }
-                    if (ra != SQLITE_ROW)
-                        break;
-                    rows++;
-                    for (int i = 0; i < sqlite3_column_count(a); i++) {
-                        const unsigned char *x = sqlite3_column_text(a, i);
-                        const unsigned char *y = sqlite3_column_text(b, i);
-                        if (sqlite3_column_type(a, i) != sqlite3_column_type(b, i) ||
-                            (!x) != (!y) || (x && strcmp((const char *)x, (const char *)y) != 0)) {
-                            if (bad < 10)
-                                fprintf(stderr, "timeline: by %d bucket %g capture %d row %ld %s:"
-                                        " %s != %s\n", by, o.bucket_s, cap, rows,
-                                        sqlite3_column_name(a, i), x ? (const char *)x : "NULL",
-                                        y ? (const char *)y : "NULL");
-                            bad++;
-                        }
-                    }
-                }
+                bad += stmts_agree(a, b, "timeline", &rows);
                 sqlite3_finalize(a);
                 sqlite3_finalize(b);
             }
@@ -696,26 +682,14 @@ static int capture_peaks_agree(const char *path)
     sqlite3 *db = NULL;
     sqlite3_stmt *a = NULL, *b = NULL;
     char msg[256];
-    int rows = 0, bad = 0;
+    long rows = 0;
+    int bad;
 
     FAIL_IF(store_open_readonly(path, &db, msg, sizeof msg) != 0);
     FAIL_UNLESS(report_peaks_ready(db) == 0);
     FAIL_UNLESS(sqlite3_prepare_v2(db, oracle, -1, &a, NULL) == SQLITE_OK);
     FAIL_UNLESS(sqlite3_prepare_v2(db, fast, -1, &b, NULL) == SQLITE_OK);
-    for (;;) {
-        int ra = sqlite3_step(a), rb = sqlite3_step(b);
-        if (ra != rb) {
-            bad++;
-            break;
-        }
-        if (ra != SQLITE_ROW)
-            break;
-        rows++;
-        if (sqlite3_column_int64(a, 0) != sqlite3_column_int64(b, 0) ||
-            sqlite3_column_int64(a, 1) != sqlite3_column_int64(b, 1) ||
-            sqlite3_column_double(a, 2) != sqlite3_column_double(b, 2))
-            bad++;
-    }
+    bad = stmts_agree(a, b, "capture peaks", &rows);
     sqlite3_finalize(a);
     sqlite3_finalize(b);
     sqlite3_close(db);
