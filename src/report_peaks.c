@@ -8,8 +8,9 @@
  * virtual table, allowed on the query_only connection) with one row per
  * client scope group (capture, client IP, server IP, server port) and per
  * server scope group (capture, server IP, server port), each with its peak.
- * report.c's sql_ports selects from it and formats the rows; the definition
- * of every column is the one written there in SQL terms:
+ * report.c's sql_ports selects from it and formats the rows. The columns are
+ * defined as the SQL this replaced defined them (that SQL is kept in
+ * tests/test_report.c as the oracle the results are compared with):
  *
  * Client scope: a 4-tuple is busy while its connection is open [first_ts,
  * last_ts] and while the client holds it in TIME_WAIT [start_ts, end]; its
