@@ -17,8 +17,9 @@ if [ ! -f "$corpus/INDEX.tsv" ]; then
     echo "SKIP: corpus not found at $corpus (set TWSCOPE_CORPUS)"; exit 77
 fi
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 command-line tool missing"; exit 77; }
+. "$src/tests/lib/probe.sh"
 have_tshark=1
-command -v tshark >/dev/null || { have_tshark=0; echo "NOTE: tshark missing: comparing counts with INDEX.tsv only"; }
+probe_tshark || { have_tshark=0; echo "PARTIAL-SKIP: tshark agreement ($PROBE_WHY): counts compared with INDEX.tsv only"; }
 expect=$src/tests/corpus/expected_diffs.tsv
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 fail=0 files=0 same=0 listed=0

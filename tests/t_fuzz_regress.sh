@@ -82,7 +82,7 @@ cflags=(-std=c11 -D_GNU_SOURCE -g -I"$src/include" -I"$src/tests/fuzz")
 [ "$sanitized" = 1 ] && cflags+=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 libs=$(pkg-config --libs libpcap libndpi sqlite3 zlib 2>/dev/null)
 if [ -z "$cc" ] || [ ! -f "$build/libtwscope_core.a" ] || [ -z "$libs" ]; then
-    echo "# harness replay skipped: no compiler, core library or pkg-config information in $build"
+    echo "PARTIAL-SKIP: harness replay: no compiler, core library or pkg-config information in $build"
 else
     for h in fuzz_decode fuzz_engine fuzz_file; do
         files=("$reg/$h"/*)

@@ -29,9 +29,10 @@ else
     trap 'rm -rf "$OUT"' EXIT
 fi
 
-bash "$GEN" "$TCPGEN" "$OUT"
+bash "$GEN" "$TCPGEN" "$OUT" 2>"$OUT/gen.log"
 rc=$?
-[ $rc = 77 ] && exit 77
+[ $rc = 77 ] && { echo "SKIP: $(tail -n 1 "$OUT/gen.log")"; exit 77; }
+cat "$OUT/gen.log" >&2
 if [ $rc != 0 ]; then
     echo "t_gen_smoke: gen.sh failed ($rc)" >&2
     exit 1
@@ -64,8 +65,9 @@ for SCEN in $(bash "$GEN" --list); do
     [ "$size" -lt 102400 ] || fail "pcap is $size bytes (>= 100 KB)"
 done
 
-if ! command -v tshark >/dev/null 2>&1; then
-    echo "# note: tshark not installed, capture checks skipped"
+. "$SRC/tests/lib/probe.sh"
+if ! probe_tshark; then
+    echo "PARTIAL-SKIP: capture checks with tshark ($PROBE_WHY)"
     [ $FAILS = 0 ]
     exit $?
 fi

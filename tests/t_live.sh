@@ -14,10 +14,9 @@
 set -u
 tw=$1 src=$2 build=$3
 gen=$build/tests/gen/tcpgen
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root for network namespaces"; exit 77; }
-for c in ip tcpdump sqlite3; do
-    command -v $c >/dev/null || { echo "SKIP: $c missing"; exit 77; }
-done
+command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 command-line tool missing"; exit 77; }
+. "$src/tests/lib/probe.sh"
+require_netns
 [ -x "$gen" ] || { echo "SKIP: $gen not built"; exit 77; }
 A=twlA$$ B=twlB$$ work=$(mktemp -d)
 cleanup() {

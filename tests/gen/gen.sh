@@ -51,13 +51,13 @@ for s in $SCENARIOS; do
     esac
 done
 [ -x "$TCPGEN" ] || die "tcpgen binary '$TCPGEN' not found"
-[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
-for tool in ip tcpdump ss timeout; do
-    command -v $tool >/dev/null 2>&1 || skip "'$tool' not installed"
-done
+# shellcheck source=../lib/probe.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/probe.sh"
+need=ss
 case " $SCENARIOS " in
-*final_ack_lost*|*late_data_tw*) command -v nft >/dev/null 2>&1 || skip "'nft' not installed" ;;
+*final_ack_lost*|*late_data_tw*) need="ss nft" ;;
 esac
+probe_netns $need || skip "$PROBE_WHY"
 
 mkdir -p "$OUTDIR" || die "cannot create $OUTDIR"
 OUTDIR=$(readlink -f "$OUTDIR")
