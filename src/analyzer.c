@@ -113,28 +113,28 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
     rc.vlan_outer = c->key.vlan[0];
     rc.vlan_inner = c->key.vlan[1];
     rc.syn_seen = c->syn_seen;
-    rc.has_client_isn = c->d[0].syn;
-    rc.client_isn = c->d[0].isn;
-    rc.has_server_isn = c->d[1].syn;
-    rc.server_isn = c->d[1].isn;
+    rc.has_client_isn = c->tcp.d[0].syn;
+    rc.client_isn = c->tcp.d[0].isn;
+    rc.has_server_isn = c->tcp.d[1].syn;
+    rc.server_isn = c->tcp.d[1].isn;
     rc.first_frame = c->first_frame;
     rc.first_file = c->first_file;
     rc.last_frame = c->last_frame;
     rc.last_file = c->last_file;
     rc.first_ts = tw_time_to_sec(c->first_ts);
     rc.last_ts = tw_time_to_sec(c->last_ts);
-    rc.close_kind = close_kind_name(c->close_kind);
+    rc.close_kind = close_kind_name(c->tcp.close_kind);
     rc.active_closer = conn_active_closer(c);
-    rc.client_pkts = c->d[0].pkts;
-    rc.server_pkts = c->d[1].pkts;
-    rc.client_bytes = c->d[0].bytes;
-    rc.server_bytes = c->d[1].bytes;
+    rc.client_pkts = c->tcp.d[0].pkts;
+    rc.server_pkts = c->tcp.d[1].pkts;
+    rc.client_bytes = c->tcp.d[0].bytes;
+    rc.server_bytes = c->tcp.d[1].bytes;
     rc.rtt_ms = c->rtt >= 0 ? (double)c->rtt / 1000.0 : -1.0;
     rc.app_protocol = r->cl ? classify_name(r->cl, c, proto, plen) : NULL;
-    rc.app_guessed = c->dpi_guessed;
-    rc.client_fin_frame = c->d[0].fin ? c->d[0].fin_frame : 0;
-    rc.server_fin_frame = c->d[1].fin ? c->d[1].fin_frame : 0;
-    rc.rst_frame = c->rst_frame;
+    rc.app_guessed = c->dpi.guessed;
+    rc.client_fin_frame = c->tcp.d[0].fin ? c->tcp.d[0].fin_frame : 0;
+    rc.server_fin_frame = c->tcp.d[1].fin ? c->tcp.d[1].fin_frame : 0;
+    rc.rst_frame = c->tcp.rst_frame;
     rc.prev_connection_id = c->prev_id;
     rc.renumber = c->renumber;
     *out = rc;
@@ -155,7 +155,7 @@ static void sink_conn_closed(void *ctx, struct conn *c)
 
     conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, writer_add_connection(r->w, &rc));
-    c->row_pkts = c->d[0].pkts + c->d[1].pkts;
+    c->row_pkts = c->tcp.d[0].pkts + c->tcp.d[1].pkts;
 }
 
 static void sink_conn_done(void *ctx, struct conn *c)
@@ -165,12 +165,12 @@ static void sink_conn_done(void *ctx, struct conn *c)
     char proto[64];
 
     conn_record(r, c, &rc, proto, sizeof(proto));
-    if (!c->closed_reported || c->row_pkts != c->d[0].pkts + c->d[1].pkts)
+    if (!c->closed_reported || c->row_pkts != c->tcp.d[0].pkts + c->tcp.d[1].pkts)
         db_fail(r, writer_add_connection(r->w, &rc));
     r->n_conns++;
 
     for (int s = 0; s < 2; s++) {
-        const struct tw_state *t = c->tw[s];
+        const struct tw_state *t = c->tcp.tw[s];
         struct rec_timewait tw;
         char why[160];
         if (!t->entered)
@@ -193,7 +193,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
         tw.end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
         tw.inferred = t->inferred;
         tw.profile = tw_profile_name((enum tw_profile_id)t->profile);
-        tw_describe_profile(&r->o->tw, c, s, why, sizeof(why));
+        tw_describe_profile(&r->o->tw, &c->tcp.d[s], why, sizeof(why));
         tw.profile_reason = why;
         tw.duration_s = tw_time_to_sec(t->dur);
         tw.answers = t->answers;
@@ -208,17 +208,15 @@ static void sink_finding(void *ctx, const struct finding_ev *f)
     struct rec_finding rf;
     memset(&rf, 0, sizeof(rf));
     rf.connection_id = f->conn->id;
-    rf.kind = f->kind;
     rf.frame = f->at->frame;
     rf.file = f->at->file;
     rf.ts = tw_time_to_sec(f->at->ts);
-    rf.direction = f->dir ? "server" : "client";
+    rf.direction = f->v->dir ? "server" : "client";
     rf.seq = f->pv->seq;
     rf.ack = f->pv->ack;
     rf.payload_len = f->pv->payload_len;
     rf.flags = f->pv->flags;
-    rf.detail = f->detail;
-    db_fail(r, writer_add_finding(r->w, &rf));
+    db_fail(r, writer_add_verdict(r->w, &rf, f->v));
     r->n_findings++;
 }
 
@@ -313,9 +311,9 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             m.file = p.file;
             c = tcp_engine_packet_keyed(r->eng, &m, &prep->pv, &prep->key, &dir);
             /* nDPI needs the handshake and the payload, not every bare ACK */
-            if (c && r->cl && !c->dpi_done &&
+            if (c && r->cl && !c->dpi.done &&
                 (prep->pv.payload_len || (prep->pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) ||
-                 c->dpi_pkts < 3))
+                 c->dpi.pkts < 3))
                 classify_packet(r->cl, c, &prep->pv, p.ts);
         housekeeping:
             if (!swept || r->last_ts >= next_sweep) {

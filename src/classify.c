@@ -73,53 +73,53 @@ static struct ndpi_flow_struct *flow_get(struct classifier *cl)
 
 static void store_result(struct conn *c, ndpi_protocol p)
 {
-    c->app_master = p.master_protocol;
-    c->app_proto = p.app_protocol;
+    c->dpi.master = p.master_protocol;
+    c->dpi.proto = p.app_protocol;
 }
 
 static void conclude(struct classifier *cl, struct conn *c)
 {
-    struct ndpi_flow_struct *f = c->dpi;
+    struct ndpi_flow_struct *f = c->dpi.flow;
     if (f) {
-        if (!c->app_proto && !c->app_master) {
+        if (!c->dpi.proto && !c->dpi.master) {
             uint8_t guessed = 0;
             store_result(c, ndpi_detection_giveup(cl->ndpi, f, 1, &guessed));
-            c->dpi_guessed = guessed != 0;
+            c->dpi.guessed = guessed != 0;
         }
         flow_put(cl, f);
-        c->dpi = NULL;
+        c->dpi.flow = NULL;
     }
-    c->dpi_done = 1;
+    c->dpi.done = 1;
 }
 
 void classify_packet(struct classifier *cl, struct conn *c, const struct pkt_view *pv, tw_time ts)
 {
     ndpi_protocol p;
     uint32_t len;
-    if (c->dpi_done)
+    if (c->dpi.done)
         return;
-    if (!c->dpi) {
-        c->dpi = flow_get(cl);
-        if (!c->dpi) {
-            c->dpi_done = 1;
+    if (!c->dpi.flow) {
+        c->dpi.flow = flow_get(cl);
+        if (!c->dpi.flow) {
+            c->dpi.done = 1;
             return;
         }
     }
     len = pv->l3_caplen > 65535 ? 65535 : pv->l3_caplen;
-    p = ndpi_detection_process_packet(cl->ndpi, c->dpi, pv->l3, (unsigned short)len,
+    p = ndpi_detection_process_packet(cl->ndpi, c->dpi.flow, pv->l3, (unsigned short)len,
                                       (uint64_t)(ts / 1000));
-    c->dpi_pkts++;
+    c->dpi.pkts++;
     if (p.app_protocol != NDPI_PROTOCOL_UNKNOWN || p.master_protocol != NDPI_PROTOCOL_UNKNOWN) {
         store_result(c, p);
         conclude(cl, c);
-    } else if (c->dpi_pkts >= DPI_MAX_PACKETS) {
+    } else if (c->dpi.pkts >= DPI_MAX_PACKETS) {
         conclude(cl, c);
     }
 }
 
 void classify_finish(struct classifier *cl, struct conn *c)
 {
-    if (!c->dpi_done || c->dpi)
+    if (!c->dpi.done || c->dpi.flow)
         conclude(cl, c);
 }
 
@@ -128,13 +128,13 @@ const char *classify_name(struct classifier *cl, const struct conn *c, char *buf
     ndpi_protocol p = {0};
     struct name_entry *e;
     uint32_t key;
-    if (!c->app_proto && !c->app_master)
+    if (!c->dpi.proto && !c->dpi.master)
         return NULL;
-    key = ((uint32_t)c->app_master << 16 | c->app_proto) + 1;
+    key = ((uint32_t)c->dpi.master << 16 | c->dpi.proto) + 1;
     e = &cl->names[(key * 2654435761u) >> 24];
     if (e->key != key) {
-        p.master_protocol = c->app_master;
-        p.app_protocol = c->app_proto;
+        p.master_protocol = c->dpi.master;
+        p.app_protocol = c->dpi.proto;
         if (!p.app_protocol) {
             p.app_protocol = p.master_protocol;
             p.master_protocol = 0;

@@ -245,7 +245,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     memset(&o, 0, sizeof(o));
     o.db_path = TWSCOPE_DEFAULT_DB;
     o.dpi = 1;
-    o.tw.profile = TWP_LINUX;
+    o.tw.profile = TW_DEFAULT_PROFILE;
     optind = 1;
     while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvh", longopts, NULL)) != -1) {
         switch (opt) {

@@ -2,10 +2,12 @@
  * tcpstate.c -- connection reconstruction: incarnations, per-direction
  * sequence bookkeeping, handshake RTT, the connection pool and its expiry.
  *
- * Teardown (FIN, RST, TIME_WAIT and the findings about them) lives in
- * timewait.c; this file calls it once per segment (tw_on_segment) and when a
- * connection ends. Nothing here allocates per packet: conns come from a pool
- * refilled in chunks of FLOW_POOL_CHUNK and are recycled.
+ * Every teardown, TIME_WAIT and incarnation rule lives in timewait.c, a leaf:
+ * this file asks it where a segment goes (tw_route), hands it each segment
+ * (tw_segment) and applies the verdicts it returns (apply()): findings to the
+ * sinks, TIME_WAIT states from the pool, the next incarnation on a reuse.
+ * Nothing here allocates per packet: conns come from a pool refilled in chunks
+ * of FLOW_POOL_CHUNK and are recycled.
  */
 #include "twscope/tcpstate.h"
 
@@ -18,13 +20,12 @@ union tw_slot {
     union tw_slot *next_free;
 };
 
-/* What c->tw[side] points to before that endpoint enters TIME_WAIT: never written. */
+/* What c->tcp.tw[side] points to before that endpoint enters TIME_WAIT: never written. */
 static struct tw_state tw_idle;
 
 struct tcp_engine {
     struct tcp_engine_opts o;
     struct tcp_sinks s;
-    struct tcp_engine_ctx x;
     struct flowtab *ft;
     struct conn *free_list;          /* recycled conns, linked by lru_next */
     union tw_slot *tw_free;          /* recycled TIME_WAIT states */
@@ -41,40 +42,12 @@ struct tcp_engine {
     int finishing;                   /* tcp_engine_finish(): the table is not used again */
 };
 
-const char *close_kind_name(enum close_kind k)
-{
-    switch (k) {
-    case CK_HALF: return "half";
-    case CK_FIN: return "fin";
-    case CK_RST: return "rst";
-    case CK_OPEN: break;
-    }
-    return "open";
-}
-
 const char *conn_active_closer(const struct conn *c)
 {
-    int a = c->d[0].fin && c->d[0].fin_first, b = c->d[1].fin && c->d[1].fin_first;
-    if (c->close_kind != CK_FIN && c->close_kind != CK_HALF)
-        return (c->d[0].fin || c->d[1].fin) ? (c->d[0].fin ? "client" : "server") : NULL;
-    if (a && b)
-        return "both";
-    if (a)
-        return "client";
-    if (b)
-        return "server";
-    return NULL;
+    return tw_who_name(tw_active_closer(&c->tcp));
 }
 
 static const struct flow_key *conn_key(const void *v) { return &((const struct conn *)v)->key; }
-
-void tcp_emit(const struct tcp_engine_ctx *x, const struct conn *c, const char *kind,
-              const struct pkt_meta *m, int dir, const struct pkt_view *pv, const char *detail)
-{
-    struct finding_ev f = {c, kind, m, dir, pv, detail};
-    if (x->sinks->finding)
-        x->sinks->finding(x->sinks->ctx, &f);
-}
 
 /* ---- by-activity list ----------------------------------------------------- */
 
@@ -160,10 +133,11 @@ static int gone_maybe(const struct tcp_engine *e, uint64_t h)
 
 static int pool_grow(struct tcp_engine *e, void **chunk, size_t bytes);
 
-int tcp_engine_tw_own(struct tcp_engine *e, struct conn *c, int side)
+/* Give side `side` of c a TIME_WAIT state of its own (before writing it). */
+static int tw_own(struct tcp_engine *e, struct conn *c, int side)
 {
     union tw_slot *p;
-    if (c->tw[side] != &tw_idle)
+    if (c->tcp.tw[side] != &tw_idle)
         return TW_OK;
     if (!e->tw_free) {
         union tw_slot *chunk;
@@ -177,7 +151,7 @@ int tcp_engine_tw_own(struct tcp_engine *e, struct conn *c, int side)
     p = e->tw_free;
     e->tw_free = p->next_free;
     memset(&p->s, 0, sizeof(p->s));
-    c->tw[side] = &p->s;
+    c->tcp.tw[side] = &p->s;
     return TW_OK;
 }
 
@@ -187,11 +161,11 @@ static void conn_release(struct tcp_engine *e, struct conn *c)
         conn_release(e, c->prev);
     c->prev = NULL;
     for (int s = 0; s < 2; s++) {
-        if (c->tw[s] != &tw_idle) {
-            union tw_slot *p = (union tw_slot *)(void *)c->tw[s];
+        if (c->tcp.tw[s] != &tw_idle) {
+            union tw_slot *p = (union tw_slot *)(void *)c->tcp.tw[s];
             p->next_free = e->tw_free;
             e->tw_free = p;
-            c->tw[s] = &tw_idle;
+            c->tcp.tw[s] = &tw_idle;
         }
     }
     c->lru_next = e->free_list;
@@ -203,7 +177,7 @@ static void conn_release(struct tcp_engine *e, struct conn *c)
 static void conn_finalize(struct tcp_engine *e, struct conn *c, tw_time end,
                           enum tw_end_reason why)
 {
-    tw_finish(c, end, why);
+    tw_finish(&c->tcp, end, why);
     if (!c->written) {
         c->written = 1;
         e->done++;
@@ -268,7 +242,7 @@ static struct conn *conn_alloc(struct tcp_engine *e, tw_time now)
     e->free_list = c->lru_next;
     e->live++;
     memset(c, 0, sizeof(*c));
-    c->tw[0] = c->tw[1] = &tw_idle;
+    c->tcp.tw[0] = c->tcp.tw[1] = &tw_idle;
     return c;
 }
 
@@ -288,12 +262,7 @@ struct tcp_engine *tcp_engine_create(const struct tcp_engine_opts *o, const stru
     if (!e->o.closed_linger)
         e->o.closed_linger = (tw_time)FLOW_CLOSED_LINGER_SEC * TW_USEC;
     e->next_id = o->first_id > 0 ? o->first_id : 1;
-    e->min_tw = o->tw.profile == TWP_AUTO ? tw_profile_duration(TWP_MACOS, &o->tw)
-                                          : tw_profile_duration(o->tw.profile, &o->tw);
-    e->x.tw = &e->o.tw;
-    e->x.sinks = &e->s;
-    e->x.late_segments = &e->late_segments;
-    e->x.engine = e;
+    e->min_tw = tw_min_duration(&o->tw);
     e->ft = flowtab_create(o->hash_seed);
     if (!e->ft) {
         free(e);
@@ -379,57 +348,13 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     return c;
 }
 
-/* Past its three-way handshake (or seen carrying data). */
-static int conn_established(const struct conn *c)
-{
-    const struct tcp_dir *cl = &c->d[0], *sv = &c->d[1];
-    if (cl->bytes || sv->bytes)
-        return 1;
-    return sv->syn && cl->acked && seq_geq(cl->max_ack, sv->isn + 1);
-}
-
-/*
- * A pure SYN on a tracked tuple: does it start a new incarnation?
- *  - never when it is the sender's SYN again: the same ISN is a retransmission,
- *    and a SYN whose seq+1 was already acknowledged by the peer's SYN-ACK or
- *    starts the sender's sequence space is the original SYN arriving late
- *    (Arkime PR #4019, Wireshark #19771: reordering is not reuse);
- *  - never when it is the server's first SYN on a live connection
- *    (simultaneous open, split handshake);
- *  - otherwise yes when the old incarnation has any FIN or RST, is in (or
- *    past) TIME_WAIT, never completed its handshake, or has been idle longer
- *    than the idle timeout. A SYN inside an established, open connection does
- *    not (Linux answers it with a challenge ACK; Zeek: SYN_inside_connection).
- */
-static int starts_incarnation(const struct tcp_engine *e, const struct conn *c, int dir,
-                              const struct pkt_view *pv, const struct pkt_meta *m)
-{
-    const struct tcp_dir *d = &c->d[dir], *p = &c->d[!dir];
-    int closing = c->closed || c->close_kind != CK_OPEN || tw_any_active(c);
-    if (d->syn && pv->seq == d->isn)
-        return 0;
-    if (!d->syn && d->seen && d->base_seq == pv->seq + 1)
-        return 0;
-    if (!d->syn && p->syn && p->acked && p->max_ack == pv->seq + 1)
-        return 0;
-    if (c->prev && c->prev->d[0].syn && !c->d[0].syn && pv->seq == c->prev->d[0].isn)
-        return 0;
-    if (closing)
-        return 1;
-    if (dir == 1 && !d->syn)
-        return 0;
-    if (!conn_established(c))
-        return 1;
-    return m->ts - c->last_ts > e->o.idle_timeout;
-}
-
 /* Per-direction bookkeeping of one segment (everything but teardown). */
 static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
                          const struct pkt_view *pv)
 {
-    struct tcp_dir *d = &c->d[dir], *p = &c->d[!dir];
+    struct tcp_dir *d = &c->tcp.d[dir], *p = &c->tcp.d[!dir];
     uint8_t fl = pv->flags;
-    uint32_t seglen = pv->payload_len + !!(fl & TCPF_SYN) + !!(fl & TCPF_FIN);
+    uint32_t seglen = seg_len(pv);
 
     d->pkts++;
     d->bytes += pv->payload_len;
@@ -472,7 +397,7 @@ static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
             d->ts = 1;
             d->ts_first = pv->tsval;
             d->ts_last = pv->tsval;
-        } else if (seq_geq(pv->tsval, d->ts_last)) {
+        } else if (!ts_older(pv->tsval, d->ts_last)) {
             d->ts_last = pv->tsval;
         }
     }
@@ -505,61 +430,93 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
     return tcp_engine_packet_keyed(e, m, pv, &key, dir_out);
 }
 
+/* Findings and entries into TIME_WAIT decided by the rules for c. */
+static void apply(struct tcp_engine *e, struct conn *c, const struct pkt_meta *m,
+                  const struct pkt_view *pv, struct tw_result *r, int64_t prior_id)
+{
+    for (int side = 0; side < 2; side++)
+        if ((r->enter & (1u << side)) && tw_own(e, c, side) == TW_OK)
+            tw_enter(&c->tcp, side, &e->o.tw, m); /* else out of memory: unrecorded */
+    for (int i = 0; i < r->n; i++) {
+        struct finding_ev f = {c, &r->v[i], m, pv};
+        r->v[i].prior_id = prior_id;
+        if (r->v[i].kind == TWF_LATE_SEGMENT)
+            e->late_segments++;
+        if (e->s.finding)
+            e->s.finding(e->s.ctx, &f);
+    }
+}
+
+/* A SYN on old's tuple opens nc: old's periods end, old is written and kept as nc->prev. */
+static struct conn *reuse(struct tcp_engine *e, struct conn *old, const struct tcp_key *key,
+                          int dir, const struct pkt_meta *m, const struct pkt_view *pv)
+{
+    struct tw_result r = {0};
+    struct conn *nc;
+    lru_touch(e, old); /* keep it off the eviction end while we allocate */
+    nc = conn_new(e, &key->k, key->hash, key->ep, pv, m, old);
+    if (!nc)
+        return NULL;
+    tw_reuse(&old->tcp, dir, m, pv, &r);
+    apply(e, nc, m, pv, &r, old->id);
+    if (old->prev) {
+        conn_release(e, old->prev);
+        old->prev = NULL;
+    }
+    old->written = 1;
+    e->done++;
+    if (e->s.conn_done)
+        e->s.conn_done(e->s.ctx, old);
+    return nc;
+}
+
 struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta *m,
                                      const struct pkt_view *pv, const struct tcp_key *key,
                                      int *dir_out)
 {
-    const struct flow_key *kp = &key->k;
-    uint64_t h = key->hash;
-    int ep = key->ep;
-    struct conn *c = flowtab_find_hashed(e->ft, kp, h);
-    int pure_syn = (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN;
+    struct conn *c = flowtab_find_hashed(e->ft, &key->k, key->hash);
+    struct tw_result r;
     int dir;
 
     if (!c) {
-        c = conn_new(e, kp, h, ep, pv, m, NULL);
+        c = conn_new(e, &key->k, key->hash, key->ep, pv, m, NULL);
         if (!c)
             return NULL;
-        dir = ep == c->client_ep ? 0 : 1;
+        dir = key->ep == c->client_ep ? 0 : 1;
     } else {
-        dir = ep == c->client_ep ? 0 : 1;
-        tw_expire(c, m->ts);
-        if (pure_syn && starts_incarnation(e, c, dir, pv, m)) {
-            struct conn *nc, *old = c;
-            lru_touch(e, old); /* keep it off the eviction end while we allocate */
-            nc = conn_new(e, kp, h, ep, pv, m, old);
-            if (!nc)
+        int prev_dir = c->prev && key->ep != c->prev->client_ep;
+        dir = key->ep == c->client_ep ? 0 : 1;
+        tw_expire(&c->tcp, m->ts);
+        r.n = 0;
+        r.enter = 0;
+        switch (tw_route(&c->tcp, c->prev ? &c->prev->tcp : NULL, dir, prev_dir, pv,
+                         m->ts - c->last_ts > e->o.idle_timeout)) {
+        case TWR_REUSE:
+            c = reuse(e, c, key, dir, m, pv);
+            if (!c)
                 return NULL;
-            tw_on_reuse(&e->x, old, nc, dir, m, pv);
-            /* the old incarnation is finished: write it, keep it as nc->prev */
-            tw_finish(old, m->ts, TWE_REUSED);
-            if (old->prev) {
-                conn_release(e, old->prev);
-                old->prev = NULL;
-            }
-            old->written = 1;
-            e->done++;
-            if (e->s.conn_done)
-                e->s.conn_done(e->s.ctx, old);
-            c = nc;
             dir = 0;
-        } else if (c->prev &&
-                   tw_belongs_to_prev(c, dir, ep == c->prev->client_ep ? 0 : 1, pv)) {
-            tw_late_segment(&e->x, c, c->prev, ep == c->prev->client_ep ? 0 : 1, dir,
-                            "new_incarnation", m, pv);
+            break;
+        case TWR_PREV:
+            tw_late_prev(&c->tcp, dir, prev_dir, pv, &r);
+            apply(e, c, m, pv, &r, c->prev->id);
             return NULL;
-        } else if (c->closed && !pure_syn) {
+        case TWR_CLOSED:
             conn_account(c, dir, m, pv);
             lru_touch(e, c);
-            tw_late_segment(&e->x, c, c, dir, dir, "closed", m, pv);
+            tw_late_closed(&c->tcp, dir, &r);
+            apply(e, c, m, pv, &r, 0);
             return NULL;
+        case TWR_ACCOUNT:
+            break;
         }
     }
     conn_account(c, dir, m, pv);
     lru_touch(e, c);
-    tw_on_segment(&e->x, c, dir, m, pv);
+    tw_segment(&c->tcp, dir, m, pv, &r);
+    apply(e, c, m, pv, &r, 0);
     if (e->s.conn_closed && !c->closed_reported &&
-        (c->closed || c->tw[0]->final_ack_seen || c->tw[1]->final_ack_seen)) {
+        (c->tcp.closed || c->tcp.tw[0]->final_ack_seen || c->tcp.tw[1]->final_ack_seen)) {
         c->closed_reported = 1;
         e->s.conn_closed(e->s.ctx, c);
     }
@@ -571,10 +528,10 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
 static int conn_expirable(const struct tcp_engine *e, struct conn *c, tw_time now)
 {
     tw_time idle = now - c->last_ts;
-    tw_expire(c, now);
-    if (tw_any_active(c))
+    tw_expire(&c->tcp, now);
+    if (tw_any_active(&c->tcp))
         return 0;
-    if (c->closed)
+    if (c->tcp.closed)
         return idle > e->o.closed_linger;
     return idle > e->o.idle_timeout;
 }

@@ -48,12 +48,30 @@
  *     RFC 9293 3.10.7.4 acceptability test and RFC 7323 PAWS), and segments
  *     after every incarnation ended (phase closed).
  *  R10 No TIME_WAIT after a RST close; none for a half close.
+ *  R11 Incarnations (tw_route): a pure SYN on a tracked tuple starts a new
+ *     incarnation unless it is the sender's SYN again (same ISN: a
+ *     retransmission; a SYN whose seq+1 the peer already acknowledged or that
+ *     starts the sender's sequence space: the original arriving late, Arkime
+ *     PR #4019, Wireshark #19771) or the server's first SYN on a live
+ *     connection (simultaneous open, split handshake); it does when the old
+ *     incarnation has a FIN or RST, is in TIME_WAIT, never completed its
+ *     handshake, or has been idle past the idle timeout. A SYN inside an
+ *     established open connection does not (Linux answers it with a
+ *     challenge ACK; Zeek: SYN_inside_connection). Suricata's
+ *     TcpSessionPacketSsnReuse decides the same way.
+ *  R12 Attribution (tw_route): after a reuse, a segment belongs to the
+ *     previous incarnation when it fits that one's sequence (and ACK) space
+ *     and not the new one's; TCP timestamps decide first when both
+ *     incarnations carry them (one clock per host).
+ *
+ * The file is a leaf: it reads and writes the struct tcp_track it is given
+ * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
+ * them, and finding.c turns them into text on the writer thread.
  */
+#include "twscope/timewait.h"
+
 #include <stdio.h>
 #include <string.h>
-
-#include "twscope/tcpstate.h"
-#include "twscope/timewait.h"
 
 static const char *const profile_names[TWP_COUNT] = {
     "linux", "freebsd", "macos", "windows", "rfc9293", "custom", "auto",
@@ -78,8 +96,15 @@ tw_time tw_profile_duration(enum tw_profile_id p, const struct tw_config *cfg)
     if (p == TWP_CUSTOM)
         return cfg->custom_dur;
     if ((unsigned)p >= TWP_COUNT || !profile_seconds[p])
-        return (tw_time)TW_DEFAULT_SECONDS * TW_USEC;
+        p = TW_DEFAULT_PROFILE;
     return (tw_time)profile_seconds[p] * TW_USEC;
+}
+
+tw_time tw_min_duration(const struct tw_config *cfg)
+{
+    if (cfg->profile != TWP_AUTO)
+        return tw_profile_duration(cfg->profile, cfg);
+    return tw_profile_duration(TWP_MACOS, cfg); /* the shortest auto can pick */
 }
 
 const char *tw_end_reason_name(enum tw_end_reason r)
@@ -94,6 +119,44 @@ const char *tw_end_reason_name(enum tw_end_reason r)
     }
     return NULL;
 }
+
+const char *close_kind_name(enum close_kind k)
+{
+    switch (k) {
+    case CK_HALF: return "half";
+    case CK_FIN: return "fin";
+    case CK_RST: return "rst";
+    case CK_OPEN: break;
+    }
+    return "open";
+}
+
+const char *tw_who_name(enum tw_who w)
+{
+    switch (w) {
+    case TWW_CLIENT: return "client";
+    case TWW_SERVER: return "server";
+    case TWW_BOTH: return "both";
+    case TWW_NONE: break;
+    }
+    return NULL;
+}
+
+const char *tw_finding_name(enum tw_finding k)
+{
+    switch (k) {
+    case TWF_FIN_REXMIT: return "fin_retransmission";
+    case TWF_FINAL_ACK_REXMIT: return "final_ack_retransmission";
+    case TWF_TW_RST: return "tw_rst";
+    case TWF_TW_REUSE: return "tw_reuse";
+    case TWF_LATE_SEGMENT: return "late_segment";
+    case TWF_NONE:
+    case TWF_COUNT: break;
+    }
+    return NULL;
+}
+
+/* ---- profiles (R3) ------------------------------------------------------------ */
 
 static int initial_ttl(uint8_t ttl)
 {
@@ -128,12 +191,10 @@ static enum tw_profile_id guess_profile(const struct tcp_dir *d)
     return TWP_LINUX;
 }
 
-void tw_describe_profile(const struct tw_config *cfg, const struct conn *c, int side, char *buf,
-                         size_t n)
+void tw_describe_profile(const struct tw_config *cfg, const struct tcp_dir *d, char *buf, size_t n)
 {
     static const char *const opt_names[] = {"eol", "nop", "mss", "ws", "sackok", "sack",
                                             "6", "7", "ts"};
-    const struct tcp_dir *d = &c->d[side];
     size_t used;
     if (cfg->profile != TWP_AUTO) {
         static const char opt[] = "option";
@@ -162,87 +223,99 @@ void tw_describe_profile(const struct tw_config *cfg, const struct conn *c, int 
     }
 }
 
-int tw_any_active(const struct conn *c)
+/* ---- periods ---------------------------------------------------------------------- */
+
+int tw_any_active(const struct tcp_track *t)
 {
-    return c->tw[0]->active || c->tw[1]->active;
+    return t->tw[0]->active || t->tw[1]->active;
 }
 
-static tw_time tw_expected_end(const struct tw_state *t)
+enum tw_who tw_active_closer(const struct tcp_track *t)
 {
-    return t->last_answer_ts + t->dur;
+    int a = t->d[0].fin && t->d[0].fin_first, b = t->d[1].fin && t->d[1].fin_first;
+    if (t->close_kind != CK_FIN && t->close_kind != CK_HALF)
+        return (t->d[0].fin || t->d[1].fin) ? (t->d[0].fin ? TWW_CLIENT : TWW_SERVER) : TWW_NONE;
+    if (a && b)
+        return TWW_BOTH;
+    if (a)
+        return TWW_CLIENT;
+    if (b)
+        return TWW_SERVER;
+    return TWW_NONE;
 }
 
-static void tw_end(struct conn *c, int side, tw_time at, enum tw_end_reason why)
+static void tw_end(struct tcp_track *t, int side, tw_time at, enum tw_end_reason why)
 {
-    struct tw_state *t = c->tw[side];
-    t->active = 0;
-    t->end_reason = (uint8_t)why;
-    t->end_ts = at;
-    if (!tw_any_active(c) && (c->close_kind == CK_FIN || c->close_kind == CK_RST))
-        c->closed = 1;
+    struct tw_state *s = t->tw[side];
+    s->active = 0;
+    s->end_reason = (uint8_t)why;
+    s->end_ts = at;
+    if (!tw_any_active(t) && (t->close_kind == CK_FIN || t->close_kind == CK_RST))
+        t->closed = 1;
 }
 
-void tw_expire(struct conn *c, tw_time now)
+void tw_expire(struct tcp_track *t, tw_time now)
 {
-    for (int s = 0; s < 2; s++) {
-        struct tw_state *t = c->tw[s];
-        if (t->active && now > tw_expected_end(t))
-            tw_end(c, s, tw_expected_end(t), TWE_EXPIRED);
+    for (int side = 0; side < 2; side++) {
+        struct tw_state *s = t->tw[side];
+        if (s->active && now > tw_expected_end(s))
+            tw_end(t, side, tw_expected_end(s), TWE_EXPIRED);
     }
 }
 
-void tw_finish(struct conn *c, tw_time end, enum tw_end_reason why)
+void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why)
 {
-    for (int s = 0; s < 2; s++) {
-        struct tw_state *t = c->tw[s];
-        if (!t->active)
+    for (int side = 0; side < 2; side++) {
+        struct tw_state *s = t->tw[side];
+        if (!s->active)
             continue;
-        if (end >= tw_expected_end(t))
-            tw_end(c, s, tw_expected_end(t), TWE_EXPIRED);
+        if (end >= tw_expected_end(s))
+            tw_end(t, side, tw_expected_end(s), TWE_EXPIRED);
         else
-            tw_end(c, s, end, why);
+            tw_end(t, side, end, why);
     }
 }
 
-/* R2: enter (inferred) TIME_WAIT at the second FIN. */
-static void tw_enter(const struct tcp_engine_ctx *x, struct conn *c, int side,
-                     const struct pkt_meta *m)
+/* R2, R3: enter (inferred) TIME_WAIT at the second FIN. */
+void tw_enter(struct tcp_track *t, int side, const struct tw_config *cfg, const struct pkt_meta *m)
 {
-    struct tw_state *t;
-    enum tw_profile_id p = x->tw->profile;
-    if (tcp_engine_tw_own(x->engine, c, side))
-        return; /* out of memory: this period goes unrecorded */
-    t = c->tw[side];
+    struct tw_state *s = t->tw[side];
+    enum tw_profile_id p = cfg->profile;
     if (p == TWP_AUTO)
-        p = guess_profile(&c->d[side]);
-    memset(t, 0, sizeof(*t));
-    t->active = 1;
-    t->entered = 1;
-    t->inferred = 1;
-    t->profile = (uint8_t)p;
-    t->dur = tw_profile_duration(p, x->tw);
-    t->start_ts = m->ts;
-    t->start_frame = m->frame;
-    t->start_file = m->file;
-    t->last_answer_ts = m->ts;
+        p = guess_profile(&t->d[side]);
+    memset(s, 0, sizeof(*s));
+    s->active = 1;
+    s->entered = 1;
+    s->inferred = 1;
+    s->profile = (uint8_t)p;
+    s->dur = tw_profile_duration(p, cfg);
+    s->start_ts = m->ts;
+    s->start_frame = m->frame;
+    s->start_file = (uint16_t)m->file;
+    s->last_answer_ts = m->ts;
 }
 
-static const char *side_name(int s) { return s ? "server" : "client"; }
-
-static double usec_to_ms(tw_time t) { return (double)t / 1000.0; }
+static struct tw_verdict *verdict(struct tw_result *r, enum tw_finding kind, int dir)
+{
+    struct tw_verdict *v = &r->v[r->n++];
+    memset(v, 0, sizeof(*v));
+    v->kind = (uint8_t)kind;
+    v->dir = (uint8_t)dir;
+    return v;
+}
 
 /* A pure ACK (no data, no SYN/FIN/RST) of the peer's FIN. */
-static int is_final_ack(const struct conn *c, int dir, const struct pkt_view *pv)
+static int is_final_ack(const struct tcp_track *t, int dir, const struct pkt_view *pv)
 {
-    const struct tcp_dir *p = &c->d[!dir];
+    const struct tcp_dir *p = &t->d[!dir];
     return p->fin && (pv->flags & TCPF_ACK) && !(pv->flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) &&
            pv->payload_len == 0 && pv->ack == p->fin_seq + 1;
 }
 
 /* R2: has `side` both ACKed the peer's FIN and had its own FIN ACKed? */
-static int close_handshake_done(const struct conn *c, int side)
+static int close_handshake_done(const struct tcp_track *t, int side)
 {
-    const struct tcp_dir *a = &c->d[side], *b = &c->d[!side];
+    const struct tcp_dir *a = &t->d[side], *b = &t->d[!side];
     return a->fin && b->fin && a->acked && b->acked && seq_geq(a->max_ack, b->fin_seq + 1) &&
            seq_geq(b->max_ack, a->fin_seq + 1);
 }
@@ -254,62 +327,58 @@ static int close_handshake_done(const struct conn *c, int side)
  * point and this is a retransmission, see tw_answer). Returns a bit mask:
  * 1 = the sender's own period was confirmed, 2 = some period was.
  */
-static int tw_confirm(struct conn *c, int dir, const struct pkt_meta *m)
+static int tw_confirm(struct tcp_track *t, int dir, const struct pkt_meta *m)
 {
     int own = 0;
-    for (int s = 0; s < 2; s++) {
-        struct tw_state *t = c->tw[s];
-        if (!t->active || !t->inferred || t->final_ack_seen || c->d[!s].fin_copies > 1 ||
-            !close_handshake_done(c, s))
+    for (int side = 0; side < 2; side++) {
+        struct tw_state *s = t->tw[side];
+        if (!s->active || !s->inferred || s->final_ack_seen || t->d[!side].fin_copies > 1 ||
+            !close_handshake_done(t, side))
             continue;
-        t->inferred = 0;
-        t->final_ack_seen = 1;
-        t->start_ts = m->ts;
-        t->start_frame = m->frame;
-        t->start_file = m->file;
-        t->last_answer_ts = m->ts;
-        t->last_ack_ts = m->ts;
-        own |= s == dir ? 3 : 2;
+        s->inferred = 0;
+        s->final_ack_seen = 1;
+        s->start_ts = m->ts;
+        s->start_frame = m->frame;
+        s->start_file = (uint16_t)m->file;
+        s->last_answer_ts = m->ts;
+        s->last_ack_ts = m->ts;
+        own |= side == dir ? 3 : 2;
     }
     return own;
 }
 
 /* R4/R6: a segment sent by an endpoint in TIME_WAIT. */
-static void tw_answer(const struct tcp_engine_ctx *x, struct conn *c, int dir,
-                      const struct pkt_meta *m, const struct pkt_view *pv)
+static void tw_answer(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                      const struct pkt_view *pv, struct tw_result *r)
 {
-    struct tw_state *t = c->tw[dir];
-    const struct tcp_dir *peer = &c->d[!dir];
-    int final_ack = is_final_ack(c, dir, pv);
+    struct tw_state *s = t->tw[dir];
+    const struct tcp_dir *peer = &t->d[!dir];
+    int final_ack = is_final_ack(t, dir, pv);
 
     if (final_ack)
-        c->d[dir].finack_copies++;
-    if (!close_handshake_done(c, dir))
+        t->d[dir].finack_copies++;
+    if (!close_handshake_done(t, dir))
         return; /* simultaneous close: still CLOSING, part of the close handshake */
-    t->answers++;
-    t->last_answer_ts = m->ts;
-    if (final_ack && peer->fin_copies > 1 && peer->fin_last_ts >= t->last_ack_ts) {
-        char detail[256];
-        tw_time since = t->last_ack_ts ? m->ts - t->last_ack_ts : m->ts - peer->fin_ts;
-        snprintf(detail, sizeof(detail),
-                 "{\"copy\":%u,\"interval_ms\":%.3f,\"interval_from\":\"%s\","
-                 "\"original_seen\":%s,\"peer_fin_copies\":%u,\"loss\":\"%s\"}",
-                 c->d[dir].finack_copies, usec_to_ms(since),
-                 t->last_ack_ts ? "previous_ack" : "peer_fin",
-                 t->final_ack_seen ? "true" : "false", peer->fin_copies,
-                 t->final_ack_seen ? "after_capture_point" : "before_capture_point");
-        tcp_emit(x, c, "final_ack_retransmission", m, dir, pv, detail);
+    s->answers++;
+    s->last_answer_ts = m->ts;
+    if (final_ack && peer->fin_copies > 1 && peer->fin_last_ts >= s->last_ack_ts) {
+        struct tw_verdict *v = verdict(r, TWF_FINAL_ACK_REXMIT, dir);
+        v->copy = t->d[dir].finack_copies;
+        v->t1 = s->last_ack_ts ? m->ts - s->last_ack_ts : m->ts - peer->fin_ts;
+        v->peer_copies = peer->fin_copies;
+        v->bits = (uint32_t)((s->last_ack_ts ? TWV_FROM_PREV_ACK : 0) |
+                             (s->final_ack_seen ? TWV_ORIGINAL_SEEN : 0));
     }
     if (final_ack)
-        t->last_ack_ts = m->ts;
+        s->last_ack_ts = m->ts;
 }
 
-/* R5: FIN bookkeeping. Returns 1 when the segment is a retransmitted FIN. */
-static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
-                  const struct pkt_meta *m, const struct pkt_view *pv)
+/* R1, R5: FIN bookkeeping. Returns 1 when the segment is a retransmitted FIN. */
+static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                  const struct pkt_view *pv, struct tw_result *r)
 {
-    struct tcp_dir *d = &c->d[dir], *p = &c->d[!dir];
-    uint32_t fseq = pv->seq + pv->payload_len + !!(pv->flags & TCPF_SYN);
+    struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
+    uint32_t fseq = pv->seq + seg_len(pv) - 1; /* the FIN's own sequence number */
 
     if (!d->fin) {
         d->fin = 1;
@@ -321,12 +390,12 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
         d->fin_ts = d->fin_last_ts = m->ts;
         /* R1: a FIN that acknowledges the peer's FIN is the passive closer's */
         d->fin_first = !(p->fin && (pv->flags & TCPF_ACK) && seq_geq(pv->ack, p->fin_seq + 1));
-        if (c->close_kind != CK_RST)
-            c->close_kind = p->fin ? CK_FIN : CK_HALF;
-        if (p->fin && c->close_kind == CK_FIN) {
-            for (int s = 0; s < 2; s++)
-                if (c->d[s].fin_first && !c->tw[s]->entered)
-                    tw_enter(x, c, s, m);
+        if (t->close_kind != CK_RST)
+            t->close_kind = p->fin ? CK_FIN : CK_HALF;
+        if (p->fin && t->close_kind == CK_FIN) {
+            for (int side = 0; side < 2; side++)
+                if (t->d[side].fin_first && !t->tw[side]->entered)
+                    r->enter |= (uint8_t)(1u << side); /* R2: the engine calls tw_enter() */
         }
         return 0;
     }
@@ -340,93 +409,116 @@ static int tw_fin(const struct tcp_engine_ctx *x, struct conn *c, int dir,
         return 0;
     }
     {
-        char detail[256];
+        struct tw_verdict *v = verdict(r, TWF_FIN_REXMIT, dir);
         tw_time since = m->ts - d->fin_last_ts;
-        const char *role = d->fin_first ? (p->fin && p->fin_first ? "both" : "active") : "passive";
         d->fin_copies++;
         d->fin_last_ts = m->ts;
-        snprintf(detail, sizeof(detail),
-                 "{\"copy\":%u,\"interval_ms\":%.3f,\"first_frame\":%llu,\"closer\":\"%s\","
-                 "\"peer_acked_fin\":%s,\"capture_duplicate\":%s}",
-                 d->fin_copies, usec_to_ms(since), (unsigned long long)d->fin_frame, role,
-                 p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? "true" : "false",
-                 since < FIN_DUP_USEC && pv->ack == d->fin_ack ? "true" : "false");
-        tcp_emit(x, c, "fin_retransmission", m, dir, pv, detail);
+        v->copy = d->fin_copies;
+        v->t1 = since;
+        v->first_frame = d->fin_frame;
+        v->phase = d->fin_first ? (p->fin && p->fin_first ? 2 : 0) : 1;
+        v->bits = (uint32_t)((p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? TWV_PEER_ACKED : 0) |
+                             (since < FIN_DUP_USEC && pv->ack == d->fin_ack ? TWV_CAPTURE_DUP : 0));
         d->fin_ack = pv->ack;
     }
     return 1;
 }
 
 /* R7: a RST sent by `dir` while its peer is in TIME_WAIT. */
-static void tw_rst(const struct tcp_engine_ctx *x, struct conn *c, int dir,
-                   const struct pkt_meta *m, const struct pkt_view *pv)
+static void tw_rst(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                   const struct pkt_view *pv, struct tw_result *r)
 {
-    struct tw_state *t = c->tw[!dir];
-    uint32_t rcv_nxt = c->d[dir].next_seq;
+    struct tw_state *s = t->tw[!dir];
+    struct tw_verdict *v = verdict(r, TWF_TW_RST, dir);
+    uint32_t rcv_nxt = t->d[dir].next_seq;
     int in_window = pv->seq == rcv_nxt;
-    char detail[256];
-    snprintf(detail, sizeof(detail),
-             "{\"tw_side\":\"%s\",\"in_window\":%s,\"rcv_nxt\":%u,\"in_tw_s\":%.6f,"
-             "\"left_s\":%.6f,\"killed\":%s}",
-             side_name(!dir), in_window ? "true" : "false", rcv_nxt,
-             tw_time_to_sec(m->ts - t->start_ts), tw_time_to_sec(tw_expected_end(t) - m->ts),
-             in_window ? "true" : "false");
-    tcp_emit(x, c, "tw_rst", m, dir, pv, detail);
+    v->who = (uint8_t)!dir;
+    v->rcv_nxt = rcv_nxt;
+    v->t1 = m->ts - s->start_ts;
+    v->t2 = tw_expected_end(s) - m->ts;
+    v->bits = in_window ? TWV_IN_WINDOW | TWV_KILLED : 0;
     if (in_window)
-        tw_end(c, !dir, m->ts, TWE_RST);
+        tw_end(t, !dir, m->ts, TWE_RST);
 }
 
-void tw_late_segment(const struct tcp_engine_ctx *x, struct conn *cur, struct conn *owner,
-                     int owner_dir, int cur_dir, const char *phase, const struct pkt_meta *m,
-                     const struct pkt_view *pv)
+/* R9: which endpoint of t is in TIME_WAIT, as a late segment sent by `dir` sees it. */
+static enum tw_who late_tw_side(const struct tcp_track *t, int dir)
 {
-    char detail[512];
-    (*x->late_segments)++;
-    if (owner == cur) {
-        snprintf(detail, sizeof(detail), "{\"phase\":\"%s\",\"tw_side\":%s%s%s}", phase,
-                 cur->tw[!cur_dir]->active ? "\"" : "",
-                 cur->tw[!cur_dir]->active ? side_name(!cur_dir)
-                 : cur->tw[cur_dir]->active ? "\"both\"" : "null",
-                 cur->tw[!cur_dir]->active ? "\"" : "");
-        tcp_emit(x, cur, "late_segment", m, cur_dir, pv, detail);
-        return;
-    }
-    /* phase new_incarnation: would the new connection accept it? */
-    {
-        const struct tcp_dir *s = &cur->d[cur_dir], *r = &cur->d[!cur_dir];
-        int known = s->seen && r->seen;
-        uint32_t rcv_nxt = s->next_seq, wnd = r->win;
-        int in_window = 0, ack_ok = 0, paws_applicable, paws_reject;
-        if (known) {
-            uint32_t len = pv->payload_len + !!(pv->flags & TCPF_FIN);
-            if (len == 0)
-                in_window = wnd ? seq_between(pv->seq, rcv_nxt, rcv_nxt + wnd - 1)
-                                : pv->seq == rcv_nxt;
-            else if (wnd)
-                in_window = seq_between(pv->seq, rcv_nxt, rcv_nxt + wnd - 1) ||
-                            seq_between(pv->seq + len - 1, rcv_nxt, rcv_nxt + wnd - 1);
-            ack_ok = (pv->flags & TCPF_ACK) && r->seen &&
-                     seq_between(pv->ack, r->base_seq, r->next_seq);
-        }
-        paws_applicable = pv->has_ts && s->ts;
-        paws_reject = paws_applicable && (int32_t)(s->ts_last - pv->tsval) > 0;
-        snprintf(detail, sizeof(detail),
-                 "{\"phase\":\"%s\",\"prior_connection_id\":%lld,\"prior_direction\":\"%s\","
-                 "\"in_window\":%s,\"ack_acceptable\":%s,\"paws_applicable\":%s,"
-                 "\"paws_reject\":%s,\"accepted\":%s,\"rcv_nxt\":%u,\"rcv_wnd\":%u}",
-                 phase, (long long)owner->id, owner_dir ? "server" : "client",
-                 in_window ? "true" : "false", ack_ok ? "true" : "false",
-                 paws_applicable ? "true" : "false", paws_reject ? "true" : "false",
-                 in_window && !paws_reject ? "true" : "false", rcv_nxt, wnd);
-        tcp_emit(x, cur, "late_segment", m, cur_dir, pv, detail);
-    }
+    if (t->tw[!dir]->active)
+        return (enum tw_who)!dir;
+    return t->tw[dir]->active ? TWW_BOTH : TWW_NONE;
 }
 
-int tw_belongs_to_prev(const struct conn *c, int dir, int prev_dir, const struct pkt_view *pv)
+void tw_late_closed(const struct tcp_track *t, int dir, struct tw_result *r)
 {
-    const struct conn *p = c->prev;
-    const struct tcp_dir *ps = &p->d[prev_dir], *pr = &p->d[!prev_dir];
-    const struct tcp_dir *cs = &c->d[dir], *cr = &c->d[!dir];
+    struct tw_verdict *v = verdict(r, TWF_LATE_SEGMENT, dir);
+    v->phase = TWPH_CLOSED;
+    v->who = (uint8_t)late_tw_side(t, dir);
+}
+
+void tw_late_prev(const struct tcp_track *cur, int cur_dir, int prev_dir, const struct pkt_view *pv,
+                  struct tw_result *r)
+{
+    /* would the new connection accept it? RFC 9293 3.10.7.4, RFC 7323 PAWS */
+    const struct tcp_dir *s = &cur->d[cur_dir], *rv = &cur->d[!cur_dir];
+    struct tw_verdict *v = verdict(r, TWF_LATE_SEGMENT, cur_dir);
+    int in_window = 0, ack_ok = 0, paws_applicable, paws_reject;
+    if (s->seen && rv->seen) {
+        in_window = seq_acceptable(pv->seq, seg_len(pv), s->next_seq, rv->win);
+        ack_ok = (pv->flags & TCPF_ACK) && seq_between(pv->ack, rv->base_seq, rv->next_seq);
+    }
+    paws_applicable = pv->has_ts && s->ts;
+    paws_reject = paws_applicable && ts_older(pv->tsval, s->ts_last);
+    v->phase = TWPH_NEW_INCARNATION;
+    v->prior_dir = (uint8_t)prev_dir;
+    v->rcv_nxt = s->next_seq;
+    v->rcv_wnd = rv->win;
+    v->bits = (uint32_t)((in_window ? TWV_IN_WINDOW : 0) | (ack_ok ? TWV_ACK_OK : 0) |
+                         (paws_applicable ? TWV_PAWS_APPLICABLE : 0) |
+                         (paws_reject ? TWV_PAWS_REJECT : 0) |
+                         (in_window && !paws_reject ? TWV_ACCEPTED : 0));
+}
+
+/* ---- incarnations (R8, R11, R12) ---------------------------------------------------- */
+
+/* Past its three-way handshake (or seen carrying data). */
+static int established(const struct tcp_track *t)
+{
+    const struct tcp_dir *cl = &t->d[0], *sv = &t->d[1];
+    if (cl->bytes || sv->bytes)
+        return 1;
+    return sv->syn && cl->acked && seq_geq(cl->max_ack, sv->isn + 1);
+}
+
+/* R11: does a pure SYN sent by `dir` on t start a new incarnation? */
+static int syn_starts_incarnation(const struct tcp_track *t, const struct tcp_track *prev, int dir,
+                                  const struct pkt_view *pv, int idle_expired)
+{
+    const struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
+    int closing = t->closed || t->close_kind != CK_OPEN || tw_any_active(t);
+    if (d->syn && pv->seq == d->isn)
+        return 0; /* its SYN again: a retransmission */
+    if (!d->syn && d->seen && d->base_seq == pv->seq + 1)
+        return 0; /* the original SYN, late: its sequence space starts after it */
+    if (!d->syn && p->syn && p->acked && p->max_ack == pv->seq + 1)
+        return 0; /* the original SYN, late: the SYN-ACK already acknowledged it */
+    if (prev && prev->d[0].syn && !t->d[0].syn && pv->seq == prev->d[0].isn)
+        return 0; /* the previous incarnation's SYN again */
+    if (closing)
+        return 1;
+    if (dir == 1 && !d->syn)
+        return 0; /* the server's first SYN: simultaneous open, split handshake */
+    if (!established(t))
+        return 1;
+    return idle_expired;
+}
+
+/* R12: does a segment on t's tuple belong to prev rather than to t? */
+static int belongs_to_prev(const struct tcp_track *t, const struct tcp_track *prev, int dir,
+                           int prev_dir, const struct pkt_view *pv)
+{
+    const struct tcp_dir *ps = &prev->d[prev_dir], *pr = &prev->d[!prev_dir];
+    const struct tcp_dir *cs = &t->d[dir], *cr = &t->d[!dir];
     int has_ack = (pv->flags & TCPF_ACK) != 0;
     int fits_prev, fits_cur;
 
@@ -434,9 +526,9 @@ int tw_belongs_to_prev(const struct conn *c, int dir, int prev_dir, const struct
         return ps->syn && pv->seq == ps->isn && !(cs->syn && pv->seq == cs->isn);
     /* timestamps order incarnations when both carry them (same per-host clock) */
     if (pv->has_ts && cs->ts && ps->ts) {
-        if (seq_lt(pv->tsval, cs->ts_first) && seq_leq(pv->tsval, ps->ts_last))
+        if (ts_older(pv->tsval, cs->ts_first) && !ts_older(ps->ts_last, pv->tsval))
             return 1;
-        if (seq_geq(pv->tsval, cs->ts_first))
+        if (!ts_older(pv->tsval, cs->ts_first))
             return 0;
     }
     fits_prev = ps->seen && seq_between(pv->seq, ps->base_seq, ps->next_seq) &&
@@ -453,83 +545,97 @@ int tw_belongs_to_prev(const struct conn *c, int dir, int prev_dir, const struct
     return !fits_cur;
 }
 
-void tw_on_reuse(const struct tcp_engine_ctx *x, struct conn *old, struct conn *nc, int dir,
-                 const struct pkt_meta *m, const struct pkt_view *pv)
+enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, int dir,
+                       int prev_dir, const struct pkt_view *pv, int idle_expired)
 {
+    int pure_syn = (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN;
+    if (pure_syn && syn_starts_incarnation(t, prev, dir, pv, idle_expired))
+        return TWR_REUSE;
+    if (prev && belongs_to_prev(t, prev, dir, prev_dir, pv))
+        return TWR_PREV;
+    if (t->closed && !pure_syn)
+        return TWR_CLOSED;
+    return TWR_ACCOUNT;
+}
+
+/* R8: Linux's acceptance of the SYN, per TIME_WAIT side of the old incarnation. */
+void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
+              struct tw_result *r)
+{
+    const struct tcp_dir *snd = &old->d[dir];
+    int isn_above = snd->seen && seq_gt(pv->seq, snd->next_seq);
+    int ts_both = pv->has_ts && snd->ts;
+    int ts_newer = ts_both && ts_older(snd->ts_last, pv->tsval);
+    int paws_reject = ts_both && ts_older(pv->tsval, snd->ts_last);
+
     for (int side = 0; side < 2; side++) {
-        struct tw_state *t = old->tw[side];
-        const struct tcp_dir *snd = &old->d[dir];
-        char detail[640];
-        int tw_is_receiver = side != dir;
-        int isn_above, ts_newer, paws_reject, accept;
-        const char *rule;
-        if (!t->active)
+        struct tw_state *s = old->tw[side];
+        struct tw_verdict *v;
+        int receiver = side != dir, accept;
+        if (!s->active)
             continue;
-        isn_above = snd->seen && seq_gt(pv->seq, snd->next_seq);
-        ts_newer = pv->has_ts && snd->ts && (int32_t)(snd->ts_last - pv->tsval) < 0;
-        paws_reject = pv->has_ts && snd->ts && (int32_t)(snd->ts_last - pv->tsval) > 0;
-        if (tw_is_receiver) {
-            rule = "syn_to_timewait";
+        if (receiver) /* syn_to_timewait: tcp_timewait_state_process() TCP_TW_SYN */
             accept = !paws_reject && (isn_above || ts_newer);
-        } else {
-            rule = "tcp_tw_reuse";
-            accept = pv->has_ts && m->ts - t->last_answer_ts >= TW_USEC;
-        }
-        snprintf(detail, sizeof(detail),
-                 "{\"prior_connection_id\":%lld,\"tw_side\":\"%s\",\"tw_endpoint\":\"%s\","
-                 "\"old_isn\":%s%u%s,\"old_next_seq\":%u,\"new_isn\":%u,"
-                 "\"old_tsval\":%s%u%s,\"new_tsval\":%s%u%s,"
-                 "\"since_close_s\":%.6f,\"time_left_s\":%.6f,\"rule\":\"%s\","
-                 "\"isn_above\":%s,\"ts_newer\":%s,\"paws_reject\":%s,\"linux_accept\":%s}",
-                 (long long)old->id, side_name(side), tw_is_receiver ? "syn_receiver" : "syn_sender",
-                 snd->syn ? "" : "null,\"_\":", snd->isn, "", snd->next_seq, pv->seq,
-                 snd->ts ? "" : "null,\"_o\":", snd->ts_last, "",
-                 pv->has_ts ? "" : "null,\"_n\":", pv->tsval, "",
-                 tw_time_to_sec(m->ts - t->start_ts), tw_time_to_sec(tw_expected_end(t) - m->ts),
-                 rule, isn_above ? "true" : "false", ts_newer ? "true" : "false",
-                 paws_reject ? "true" : "false", accept ? "true" : "false");
-        tcp_emit(x, nc, "tw_reuse", m, 0, pv, detail);
+        else          /* tcp_tw_reuse: the TIME_WAIT endpoint reconnects */
+            accept = pv->has_ts && m->ts - s->last_answer_ts >= TW_USEC;
+        v = verdict(r, TWF_TW_REUSE, 0);
+        v->who = (uint8_t)side;
+        v->old_isn = snd->isn;
+        v->old_next_seq = snd->next_seq;
+        v->new_isn = pv->seq;
+        v->old_tsval = snd->ts_last;
+        v->new_tsval = pv->tsval;
+        v->t1 = m->ts - s->start_ts;
+        v->t2 = tw_expected_end(s) - m->ts;
+        v->bits = (uint32_t)((receiver ? TWV_RECEIVER : 0) | (isn_above ? TWV_ISN_ABOVE : 0) |
+                             (ts_newer ? TWV_TS_NEWER : 0) | (paws_reject ? TWV_PAWS_REJECT : 0) |
+                             (accept ? TWV_LINUX_ACCEPT : 0) | (snd->syn ? TWV_OLD_ISN : 0) |
+                             (snd->ts ? TWV_OLD_TS : 0) | (pv->has_ts ? TWV_NEW_TS : 0));
         tw_end(old, side, m->ts, TWE_REUSED);
     }
 }
 
-void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
-                   const struct pkt_meta *m, const struct pkt_view *pv)
+/* ---- one segment of the current incarnation ------------------------------------------ */
+
+void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
+                struct tw_result *r)
 {
     uint8_t fl = pv->flags;
-    int sender_in_tw = c->tw[dir]->active, peer_in_tw = c->tw[!dir]->active;
+    int sender_in_tw = t->tw[dir]->active, peer_in_tw = t->tw[!dir]->active;
     int fin_rexmit = 0, confirmed = 0;
 
+    r->n = 0;
+    r->enter = 0;
     if (fl & TCPF_RST) {
         if (peer_in_tw && !sender_in_tw) {
-            tw_rst(x, c, dir, m, pv);
+            tw_rst(t, dir, m, pv, r);
             return;
         }
-        if (sender_in_tw && c->tw[dir]->inferred && !c->tw[dir]->final_ack_seen) {
+        if (sender_in_tw && t->tw[dir]->inferred && !t->tw[dir]->final_ack_seen) {
             /* R10: it answered the peer's FIN with a RST, not an ACK: no TIME_WAIT */
-            c->tw[dir]->active = 0;
-            c->tw[dir]->entered = 0;
+            t->tw[dir]->active = 0;
+            t->tw[dir]->entered = 0;
         }
-        if (!c->d[dir].rst) {
-            c->d[dir].rst = 1;
-            c->rst_frame = m->frame;
+        if (!t->d[dir].rst) {
+            t->d[dir].rst = 1;
+            t->rst_frame = m->frame;
         }
-        if (c->close_kind != CK_FIN)
-            c->close_kind = CK_RST;
-        if (!tw_any_active(c))
-            c->closed = 1;
+        if (t->close_kind != CK_FIN)
+            t->close_kind = CK_RST;
+        if (!tw_any_active(t))
+            t->closed = 1;
         return;
     }
-    if (tw_any_active(c))
-        confirmed = tw_confirm(c, dir, m);
+    if (tw_any_active(t))
+        confirmed = tw_confirm(t, dir, m);
     if (fl & TCPF_FIN)
-        fin_rexmit = tw_fin(x, c, dir, m, pv);
+        fin_rexmit = tw_fin(t, dir, m, pv, r);
     if (sender_in_tw) {
         if (confirmed & 1) {
-            if (is_final_ack(c, dir, pv))
-                c->d[dir].finack_copies++;
+            if (is_final_ack(t, dir, pv))
+                t->d[dir].finack_copies++;
         } else if (!fin_rexmit) {
-            tw_answer(x, c, dir, m, pv);
+            tw_answer(t, dir, m, pv, r);
         }
         return;
     }
@@ -538,5 +644,9 @@ void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
     if (fin_rexmit || !peer_in_tw)
         return;
     /* R9: anything else while the peer is in TIME_WAIT is an old duplicate */
-    tw_late_segment(x, c, c, dir, dir, "time_wait", m, pv);
+    {
+        struct tw_verdict *v = verdict(r, TWF_LATE_SEGMENT, dir);
+        v->phase = TWPH_TIME_WAIT;
+        v->who = (uint8_t)late_tw_side(t, dir);
+    }
 }

@@ -17,9 +17,10 @@
 
 #include "twscope/common.h"
 #include "twscope/config.h"
+#include "twscope/finding.h"
 #include "twscope/ring.h"
 
-enum wmsg_type { WM_CONN = 1, WM_TW, WM_FINDING, WM_COMMIT };
+enum wmsg_type { WM_CONN = 1, WM_TW, WM_FINDING, WM_VERDICT, WM_COMMIT };
 
 struct wmsg {
     uint32_t type;                      /* enum wmsg_type */
@@ -28,6 +29,10 @@ struct wmsg {
         struct rec_connection c;
         struct rec_timewait t;
         struct rec_finding f;
+        struct {
+            struct rec_finding f;
+            struct tw_verdict v;
+        } fv;                           /* WM_VERDICT: its kind and detail made here */
     } u;
     /* the record's string follows, NUL-terminated */
 };
@@ -54,6 +59,12 @@ static int process(struct writer *w, struct wmsg *m)
     case WM_FINDING:
         m->u.f.detail = text;
         return store_add_finding(w->st, &m->u.f);
+    case WM_VERDICT: {
+        char detail[FINDING_DETAIL_MAX];
+        m->u.fv.f.kind = tw_finding_name((enum tw_finding)m->u.fv.v.kind);
+        m->u.fv.f.detail = finding_detail(&m->u.fv.v, detail, sizeof(detail)) < 0 ? NULL : detail;
+        return store_add_finding(w->st, &m->u.fv.f);
+    }
     case WM_COMMIT:
         return store_commit(w->st);
     }
@@ -153,6 +164,16 @@ int writer_add_finding(struct writer *w, const struct rec_finding *r)
     if (!m)
         return TW_ERR_NOMEM;
     m->u.f = *r;
+    return push(w, 0);
+}
+
+int writer_add_verdict(struct writer *w, const struct rec_finding *r, const struct tw_verdict *v)
+{
+    struct wmsg *m = msg(w, WM_VERDICT, NULL);
+    if (!m)
+        return TW_ERR_NOMEM;
+    m->u.fv.f = *r;
+    m->u.fv.v = *v;
     return push(w, 0);
 }
 

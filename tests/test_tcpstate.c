@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "twscope/finding.h"
 #include "twscope/tcpstate.h"
 
 #define MAXC 64
@@ -46,13 +47,13 @@ static void on_done(void *ctx, struct conn *c)
     d->prev_id = c->prev_id;
     d->incarnation = c->incarnation;
     d->renumber = c->renumber;
-    d->close_kind = c->close_kind;
+    d->close_kind = c->tcp.close_kind;
     d->syn_seen = c->syn_seen;
     d->closer = conn_active_closer(c);
-    d->tw[0] = *c->tw[0];
-    d->tw[1] = *c->tw[1];
-    d->pkts[0] = c->d[0].pkts;
-    d->pkts[1] = c->d[1].pkts;
+    d->tw[0] = *c->tcp.tw[0];
+    d->tw[1] = *c->tcp.tw[1];
+    d->pkts[0] = c->tcp.d[0].pkts;
+    d->pkts[1] = c->tcp.d[1].pkts;
 }
 
 static void on_finding(void *ctx, const struct finding_ev *f)
@@ -63,10 +64,11 @@ static void on_finding(void *ctx, const struct finding_ev *f)
         return;
     x = &finds[nfinds++];
     x->conn = f->conn->id;
-    snprintf(x->kind, sizeof(x->kind), "%s", f->kind);
+    snprintf(x->kind, sizeof(x->kind), "%s", tw_finding_name((enum tw_finding)f->v->kind));
     x->frame = f->at->frame;
-    x->dir = f->dir;
-    snprintf(x->detail, sizeof(x->detail), "%s", f->detail ? f->detail : "");
+    x->dir = f->v->dir;
+    if (finding_detail(f->v, x->detail, sizeof(x->detail)) < 0)
+        x->detail[0] = 0;
 }
 
 static struct tcp_engine *eng;

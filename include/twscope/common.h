@@ -47,6 +47,25 @@ static inline int seq_between(uint32_t a, uint32_t lo, uint32_t hi)
     return (uint32_t)(a - lo) <= (uint32_t)(hi - lo);
 }
 
+/*
+ * RFC 9293 3.10.7.4 acceptability test of a segment of seglen sequence numbers
+ * at seq for a receiver expecting rcv_nxt with window wnd (both zero cases).
+ */
+static inline int seq_acceptable(uint32_t seq, uint32_t seglen, uint32_t rcv_nxt, uint32_t wnd)
+{
+    if (seglen == 0)
+        return wnd ? seq_between(seq, rcv_nxt, rcv_nxt + wnd - 1) : seq == rcv_nxt;
+    return wnd && (seq_between(seq, rcv_nxt, rcv_nxt + wnd - 1) ||
+                   seq_between(seq + seglen - 1, rcv_nxt, rcv_nxt + wnd - 1));
+}
+
+/*
+ * TCP timestamps (RFC 7323) are compared modulo 2^32 like sequence numbers:
+ * ts_older(a, b) is 1 when TSval a was sent before b (PAWS rejects a segment
+ * whose TSval is older than the last one seen).
+ */
+static inline int ts_older(uint32_t a, uint32_t b) { return seq_lt(a, b); }
+
 static inline double tw_time_to_sec(tw_time t) { return (double)t / (double)TW_USEC; }
 
 #endif /* TWSCOPE_COMMON_H */

@@ -27,7 +27,7 @@
 #define WRITER_RING_BYTES (4u << 20)  /* rows queued for the writer thread (about 12k) */
 #define WRITER_WAKE_BYTES (64u << 10) /* bytes of rows queued before a sleeping writer is woken */
 
-#define TW_DEFAULT_SECONDS 60         /* 2*MSL of the default (linux) profile */
+#define TW_DEFAULT_PROFILE TWP_LINUX  /* --tw-profile default, and for an unknown profile id */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */
 
 #endif /* TWSCOPE_CONFIG_H */

@@ -97,6 +97,12 @@ struct pkt_view {
     uint8_t tunnel;                   /* DECODE_TUNNEL_*: the IP packet above came out of it */
 };
 
+/* Sequence numbers a segment occupies: its payload, plus one for SYN and one for FIN. */
+static inline uint32_t seg_len(const struct pkt_view *pv)
+{
+    return pv->payload_len + !!(pv->flags & TCPF_SYN) + !!(pv->flags & TCPF_FIN);
+}
+
 /* Tunnels decapsulated (one level): the view describes the inner packet. */
 #define DECODE_TUNNEL_NONE 0
 #define DECODE_TUNNEL_GTPU 1              /* GTP-U G-PDU on UDP port 2152 (3GPP TS 29.281) */

@@ -6,8 +6,12 @@
  * engine owns a pool of conns (allocated in chunks, recycled, never per
  * packet), the flow table that maps a tuple to its current incarnation, and a
  * by-activity list used to expire idle and finished connections in packet
- * time. Finished connections and findings leave through the sinks given at
- * creation; the engine never touches SQLite or nDPI itself.
+ * time. Every rule about teardown, TIME_WAIT and incarnations is in
+ * timewait.c, which this engine calls and whose verdicts it applies; the
+ * dependency goes one way (timewait.c knows nothing of this file). Finished
+ * connections and findings leave through the sinks given at creation; the
+ * engine never touches SQLite or nDPI itself. Called by the analysis thread
+ * only; tcp_key_of() may run on the capture reader thread.
  *
  * Sides: index 0 is the client (sender of the SYN; see tcp_engine_packet() for
  * connections picked up mid-stream), 1 the server. Direction 0 = client ->
@@ -24,86 +28,56 @@
 #include "twscope/flowtab.h"
 #include "twscope/timewait.h"
 
-enum close_kind { CK_OPEN = 0, CK_HALF, CK_FIN, CK_RST };
-
-/* Where a packet was: its capture time and Wireshark frame number. */
-struct pkt_meta {
-    tw_time ts;
-    uint64_t frame;            /* 1-based frame number in its file */
-    uint32_t file;             /* input file index */
+/* What the classifier keeps per connection (classify.c reads and writes it). */
+struct conn_dpi {
+    void *flow;                /* nDPI per-flow state, owned by the classifier */
+    uint16_t master, proto;    /* nDPI result ids */
+    uint8_t pkts;              /* packets given to nDPI (at most DPI_MAX_PACKETS) */
+    uint8_t done;
+    uint8_t guessed;           /* the protocol ids are nDPI's guess (gave up) */
 };
 
-/* What one endpoint sent, as seen at the capture point. */
-struct tcp_dir {
-    uint32_t isn;              /* seq of its SYN (valid if syn) */
-    uint32_t base_seq;         /* first sequence number seen (ISN or mid-stream) */
-    uint32_t next_seq;         /* highest seq + len (+1 for SYN/FIN) seen */
-    uint32_t max_ack;          /* highest ACK sent */
-    uint32_t fin_seq;          /* seq of its FIN (valid if fin) */
-    uint32_t fin_ack;          /* ack field of its first FIN */
-    uint32_t ts_first, ts_last;/* first and latest TSval (valid if ts) */
-    uint32_t win;              /* last advertised window, scaled */
-    uint16_t fin_copies;       /* FIN segments sent with fin_seq */
-    uint16_t finack_copies;    /* ACKs of the peer's FIN sent */
-    uint8_t syn : 1;           /* sent a SYN (or SYN-ACK) */
-    uint8_t seen : 1;          /* sent anything */
-    uint8_t acked : 1;         /* sent an ACK */
-    uint8_t fin : 1;           /* sent a FIN */
-    uint8_t rst : 1;           /* sent a RST */
-    uint8_t ts : 1;            /* uses TCP timestamps */
-    uint8_t fin_first : 1;     /* its FIN did not acknowledge a peer FIN (active) */
-    uint8_t wscale;            /* window scale it announced (0xff none) */
-    uint8_t ttl;               /* TTL/hop limit of its SYN (or first packet) */
-    uint8_t opt_count;
-    uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds of its SYN */
-    uint32_t pkts;             /* segments sent */
-    uint64_t bytes;            /* payload bytes sent */
-    uint64_t fin_frame;        /* frame of its first FIN */
-    tw_time fin_ts, fin_last_ts; /* first and latest FIN copy */
-    uint32_t fin_file;         /* input file of its first FIN */
-};
-
+/*
+ * One incarnation of a tuple: its identity, its TCP state (the part the
+ * TIME_WAIT rules see), what it carried, nDPI's state, and the engine's and
+ * the writer's bookkeeping. Field order keeps the struct small (holes filled).
+ */
 struct conn {
+    /* identity */
     struct flow_key key;       /* canonical tuple; first member (flowtab key_of) */
-    uint32_t row_pkts;         /* packets (both directions) when conn_closed() wrote its
-                                  row: conn_done() need not write it again if unchanged */
     int64_t id;                /* connection id (database row id) */
     uint32_t incarnation;      /* 1, 2, ... (see renumber) */
     uint8_t client_ep;         /* key endpoint (0/1) that is the client */
     uint8_t syn_seen;          /* the client's SYN (without ACK) was seen */
-    uint8_t close_kind;        /* enum close_kind */
-    uint8_t closed;            /* finished: RST, or every TIME_WAIT over */
+    /* bookkeeping: the engine's and the writer's */
     uint8_t in_table;          /* current incarnation of its tuple in the flow table */
     uint8_t written;           /* row handed to the sink */
-    uint8_t dpi_pkts;          /* packets given to nDPI (at most DPI_MAX_PACKETS) */
-    uint8_t dpi_done;
-    uint16_t app_master, app_proto; /* nDPI result ids */
-    uint8_t dpi_guessed;       /* the protocol ids are nDPI's guess (gave up) */
     uint8_t evicted;
     uint8_t closed_reported;   /* conn_closed() was called */
     uint8_t renumber;          /* its tuple may have had incarnations that left memory:
                                   the store numbers it (store_number_incarnations) */
+    uint32_t row_pkts;         /* packets (both directions) when conn_closed() wrote its
+                                  row: conn_done() need not write it again if unchanged */
     uint32_t sweep_epoch;
-    struct tcp_dir d[2];       /* [0] client, [1] server */
-    struct tw_state *tw[2];    /* [0] client, [1] server: a shared all-zero state until the
-                                  endpoint enters TIME_WAIT (keeps open flows small) */
-    uint64_t first_frame, last_frame, rst_frame;
+    struct conn_dpi dpi;
+    /* TCP state, read and written by the TIME_WAIT rules (timewait.h) */
+    struct tcp_track tcp;
+    /* activity */
+    uint64_t first_frame, last_frame;
     uint32_t first_file, last_file;
     tw_time first_ts, last_ts, syn_ts, rtt;   /* rtt < 0: unknown */
-    void *dpi;                 /* nDPI per-flow state, owned by the classifier */
+    /* links */
     struct conn *prev;         /* previous incarnation (already written), or NULL */
     int64_t prev_id;           /* id of the previous incarnation, 0 if none */
     struct conn *lru_prev, *lru_next; /* by last activity, oldest first */
 };
 
-/* A finding, ready to store. detail is JSON text valid during the call. */
+/* A finding, ready to store: the verdict of the rules and where it points. */
 struct finding_ev {
     const struct conn *conn;   /* connection it is attached to */
-    const char *kind;
+    const struct tw_verdict *v;/* what the rules decided (v->dir: the segment's direction) */
     const struct pkt_meta *at;
-    int dir;                   /* 0 client->server, 1 server->client */
     const struct pkt_view *pv; /* the segment */
-    const char *detail;
 };
 
 struct tcp_sinks {
@@ -179,45 +153,7 @@ struct tcp_engine_stats {
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st);
 
-/* Names used in the database. */
-const char *close_kind_name(enum close_kind k);
-/* "client", "server", "both" or NULL. */
+/* "client", "server", "both" or NULL: who closed c actively (tw_active_closer). */
 const char *conn_active_closer(const struct conn *c);
-
-/* ---- used by timewait.c (the engine's TIME_WAIT half) ------------------- */
-struct tcp_engine_ctx {
-    const struct tw_config *tw;
-    const struct tcp_sinks *sinks;
-    uint64_t *late_segments;
-    struct tcp_engine *engine;
-};
-/* Give side `side` of c a TIME_WAIT state of its own (before writing c->tw[side]). */
-int tcp_engine_tw_own(struct tcp_engine *e, struct conn *c, int side);
-/* Emit a finding through the sinks. */
-void tcp_emit(const struct tcp_engine_ctx *x, const struct conn *c, const char *kind,
-              const struct pkt_meta *m, int dir, const struct pkt_view *pv, const char *detail);
-
-/* timewait.c entry points, called by the engine */
-void tw_on_segment(const struct tcp_engine_ctx *x, struct conn *c, int dir,
-                   const struct pkt_meta *m, const struct pkt_view *pv);
-void tw_expire(struct conn *c, tw_time now);
-void tw_on_reuse(const struct tcp_engine_ctx *x, struct conn *old, struct conn *nc, int dir,
-                 const struct pkt_meta *m, const struct pkt_view *pv);
-void tw_late_segment(const struct tcp_engine_ctx *x, struct conn *cur, struct conn *owner,
-                     int owner_dir, int cur_dir, const char *phase, const struct pkt_meta *m,
-                     const struct pkt_view *pv);
-void tw_finish(struct conn *c, tw_time end, enum tw_end_reason why_if_running);
-/* 1 while any endpoint of c is in TIME_WAIT. */
-int tw_any_active(const struct conn *c);
-/*
- * Does a segment that arrived on c's tuple belong to c->prev (the previous
- * incarnation) rather than to c? ep_is_client_of_prev: the sender is prev's
- * client. Decided by sequence/ack numbers against both sequence spaces and by
- * TCP timestamps when both incarnations carry them.
- */
-int tw_belongs_to_prev(const struct conn *c, int dir, int prev_dir, const struct pkt_view *pv);
-/* Why a profile was used for side `side` ("option", or what auto saw). */
-void tw_describe_profile(const struct tw_config *cfg, const struct conn *c, int side, char *buf,
-                         size_t n);
 
 #endif /* TWSCOPE_TCPSTATE_H */

@@ -1,8 +1,20 @@
 /*
- * timewait.h -- the TIME_WAIT engine: who closed actively, when each endpoint
- * entered TIME_WAIT, how long its period lasts (2*MSL per OS profile), how it
- * ended, and the teardown findings (FIN and final-ACK retransmissions, late
- * segments of a prior incarnation, TIME_WAIT reuse, RST into TIME_WAIT).
+ * timewait.h -- the TIME_WAIT engine: every rule about how a TCP connection
+ * ends and how the next incarnation of its 4-tuple begins. Who closed
+ * actively, when each endpoint entered TIME_WAIT, how long its period lasts
+ * (2*MSL per OS profile), how it ended, whether a SYN starts a new
+ * incarnation, whether a segment belongs to the previous one, and the teardown
+ * findings (FIN and final-ACK retransmissions, late segments, TIME_WAIT
+ * reuse, RST into TIME_WAIT).
+ *
+ * It is a leaf: it knows nothing of the flow table, the pool, nDPI or the
+ * database. The engine (tcpstate.c) hands it one incarnation's TCP state
+ * (struct tcp_track), the decoded segment and its packet time; it updates the
+ * teardown part of that state and returns verdicts (struct tw_verdict) that the
+ * engine applies: findings go to the sinks, entries into TIME_WAIT get a pooled
+ * struct tw_state, a reuse opens the next incarnation. It never formats text
+ * (findings_detail() in finding.c turns a verdict into JSON, on the writer
+ * thread). Called by the analysis thread only.
  *
  * All of it is inferred from one capture point, in packet time. The rules and
  * their sources (RFC 9293 3.5-3.6, RFC 1337, RFC 6191, RFC 7323, Linux
@@ -14,6 +26,8 @@
 #include <stdint.h>
 
 #include "twscope/common.h"
+#include "twscope/config.h"
+#include "twscope/decode.h"
 
 enum tw_profile_id {
     TWP_LINUX = 0,  /* 60 s: TCP_TIMEWAIT_LEN, fixed */
@@ -35,6 +49,15 @@ enum tw_end_reason {
     TWE_EVICTED,      /* dropped by --max-flows before it ended */
 };
 
+enum close_kind { CK_OPEN = 0, CK_HALF, CK_FIN, CK_RST };
+
+/* Where a packet was: its capture time and Wireshark frame number. */
+struct pkt_meta {
+    tw_time ts;
+    uint64_t frame;            /* 1-based frame number in its file */
+    uint32_t file;             /* input file index */
+};
+
 /* TIME_WAIT state of one endpoint of one connection (small, fixed, pooled). */
 struct tw_state {
     tw_time start_ts;          /* entered TIME_WAIT */
@@ -53,16 +76,186 @@ struct tw_state {
     uint8_t profile;           /* enum tw_profile_id actually used */
 };
 
+/* What one endpoint sent, as seen at the capture point. */
+struct tcp_dir {
+    uint32_t isn;              /* seq of its SYN (valid if syn) */
+    uint32_t base_seq;         /* first sequence number seen (ISN or mid-stream) */
+    uint32_t next_seq;         /* highest seq + len (+1 for SYN/FIN) seen */
+    uint32_t max_ack;          /* highest ACK sent */
+    uint32_t fin_seq;          /* seq of its FIN (valid if fin) */
+    uint32_t fin_ack;          /* ack field of its first FIN */
+    uint32_t ts_first, ts_last;/* first and latest TSval (valid if ts) */
+    uint32_t win;              /* last advertised window, scaled */
+    uint16_t fin_copies;       /* FIN segments sent with fin_seq */
+    uint16_t finack_copies;    /* ACKs of the peer's FIN sent */
+    uint8_t syn : 1;           /* sent a SYN (or SYN-ACK) */
+    uint8_t seen : 1;          /* sent anything */
+    uint8_t acked : 1;         /* sent an ACK */
+    uint8_t fin : 1;           /* sent a FIN */
+    uint8_t rst : 1;           /* sent a RST */
+    uint8_t ts : 1;            /* uses TCP timestamps */
+    uint8_t fin_first : 1;     /* its FIN did not acknowledge a peer FIN (active) */
+    uint8_t wscale;            /* window scale it announced (0xff none) */
+    uint8_t ttl;               /* TTL/hop limit of its SYN (or first packet) */
+    uint8_t opt_count;
+    uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds of its SYN */
+    uint32_t pkts;             /* segments sent */
+    uint64_t bytes;            /* payload bytes sent */
+    uint64_t fin_frame;        /* frame of its first FIN */
+    tw_time fin_ts, fin_last_ts; /* first and latest FIN copy */
+    uint32_t fin_file;         /* input file of its first FIN */
+};
+
+/*
+ * The TCP state of one incarnation, as the rules read and write it. Sides:
+ * index 0 is the client, 1 the server; direction 0 = client -> server.
+ * tw[side] points to a shared all-zero, never-written state until that
+ * endpoint enters TIME_WAIT (the engine gives it one of its own then).
+ */
+struct tcp_track {
+    struct tcp_dir d[2];       /* [0] client, [1] server */
+    struct tw_state *tw[2];    /* [0] client, [1] server */
+    uint64_t rst_frame;        /* frame of the first RST, 0 if none */
+    uint8_t close_kind;        /* enum close_kind */
+    uint8_t closed;            /* finished: RST, or every TIME_WAIT over */
+};
+
 struct tw_config {
     enum tw_profile_id profile;    /* TWP_AUTO picks per host */
     tw_time custom_dur;            /* for TWP_CUSTOM */
 };
+
+/* ---- verdicts ---------------------------------------------------------------- */
+
+enum tw_finding {
+    TWF_NONE = 0,
+    TWF_FIN_REXMIT,         /* R5 "fin_retransmission" */
+    TWF_FINAL_ACK_REXMIT,   /* R6 "final_ack_retransmission" */
+    TWF_TW_RST,             /* R7 "tw_rst" */
+    TWF_TW_REUSE,           /* R8 "tw_reuse" */
+    TWF_LATE_SEGMENT,       /* R9 "late_segment" */
+    TWF_COUNT
+};
+
+enum tw_phase { TWPH_TIME_WAIT = 0, TWPH_NEW_INCARNATION, TWPH_CLOSED };
+
+/* Which endpoints a verdict is about. */
+enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3 };
+
+/* tw_verdict.bits */
+#define TWV_IN_WINDOW        0x0001 /* tw_rst: RST at rcv_nxt; late: in the receive window */
+#define TWV_KILLED           0x0002 /* tw_rst: the period ended with it */
+#define TWV_ORIGINAL_SEEN    0x0004 /* final ACK: the first final ACK passed the capture point */
+#define TWV_FROM_PREV_ACK    0x0008 /* final ACK: interval from the previous ACK copy */
+#define TWV_PEER_ACKED       0x0010 /* FIN: the peer had acknowledged it */
+#define TWV_CAPTURE_DUP      0x0020 /* FIN: a copy at the capture point, not a retransmission */
+#define TWV_ACK_OK           0x0040 /* late: its ACK is acceptable to the new connection */
+#define TWV_PAWS_APPLICABLE  0x0080 /* both carry timestamps */
+#define TWV_PAWS_REJECT      0x0100 /* RFC 7323 PAWS would drop it */
+#define TWV_ACCEPTED         0x0200 /* late: the new connection would accept it */
+#define TWV_RECEIVER         0x0400 /* reuse: the TIME_WAIT endpoint received the SYN */
+#define TWV_ISN_ABOVE        0x0800 /* reuse: new ISN after the old next_seq */
+#define TWV_TS_NEWER         0x1000 /* reuse: new TSval newer than the old one */
+#define TWV_LINUX_ACCEPT     0x2000 /* reuse: Linux would accept the SYN */
+#define TWV_OLD_ISN          0x4000 /* reuse: old_isn known */
+#define TWV_OLD_TS           0x8000 /* reuse: old_tsval known */
+#define TWV_NEW_TS          0x10000 /* reuse: new_tsval known */
+
+/*
+ * One finding decided by the rules: what the engine hands to the sinks, and
+ * the writer turns into a row and its JSON detail. Plain numbers only.
+ */
+struct tw_verdict {
+    uint8_t kind;              /* enum tw_finding */
+    uint8_t dir;               /* direction of the segment in the connection it is attached to */
+    uint8_t who;               /* enum tw_who: TIME_WAIT side (fin: closer role, see below) */
+    uint8_t phase;             /* late: enum tw_phase; fin: 0 active, 1 passive, 2 both */
+    uint8_t prior_dir;         /* late new_incarnation: direction in the prior incarnation */
+    uint32_t bits;             /* TWV_* */
+    uint16_t copy;             /* fin/final ACK: copy number */
+    uint16_t peer_copies;      /* final ACK: copies of the peer's FIN */
+    uint32_t rcv_nxt, rcv_wnd; /* rst, late new_incarnation */
+    uint32_t old_isn, old_next_seq, new_isn, old_tsval, new_tsval; /* reuse */
+    uint64_t first_frame;      /* fin: frame of the first copy */
+    tw_time t1;                /* fin/final ACK: interval; rst: in TIME_WAIT for; reuse: since close */
+    tw_time t2;                /* rst, reuse: time left in the period */
+    int64_t prior_id;          /* reuse, late new_incarnation: the prior connection (set by the engine) */
+};
+
+/* Up to two verdicts for one segment (a SYN reusing a simultaneous close). */
+struct tw_result {
+    uint8_t n;                 /* verdicts in v */
+    uint8_t enter;             /* bit s: side s entered TIME_WAIT: give it a tw_state, tw_enter() */
+    struct tw_verdict v[2];
+};
+
+/* What the engine must do with a segment on a tracked tuple (tw_route()). */
+enum tw_route {
+    TWR_ACCOUNT = 0,           /* this incarnation's: account it, then tw_segment() */
+    TWR_REUSE,                 /* a SYN opening the next incarnation: tw_reuse() */
+    TWR_PREV,                  /* an old segment of the previous incarnation: tw_late_prev() */
+    TWR_CLOSED,                /* after every period ended: account it, tw_late_closed() */
+};
+
+/* ---- profiles ------------------------------------------------------------------ */
 
 const char *tw_profile_name(enum tw_profile_id p);
 /* Parse a --tw-profile name; -1 if unknown. */
 int tw_profile_parse(const char *s);
 /* 2*MSL of a fixed profile, microseconds. */
 tw_time tw_profile_duration(enum tw_profile_id p, const struct tw_config *cfg);
+/* The shortest 2*MSL the configured profile can give any endpoint. */
+tw_time tw_min_duration(const struct tw_config *cfg);
 const char *tw_end_reason_name(enum tw_end_reason r);
+/* Why a profile was used for an endpoint that sent d ("option", or what auto saw). */
+void tw_describe_profile(const struct tw_config *cfg, const struct tcp_dir *d, char *buf, size_t n);
+
+/* ---- the rules -------------------------------------------------------------------- */
+
+/*
+ * Where a segment on a tuple whose current incarnation is t goes (R8, R9).
+ * prev: the previous incarnation still in memory, or NULL; dir and prev_dir:
+ * the segment's direction in t and in prev; idle_expired: t has been idle
+ * longer than the idle timeout.
+ */
+enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, int dir,
+                       int prev_dir, const struct pkt_view *pv, int idle_expired);
+/*
+ * A segment of t, already accounted in t->d[dir] (R1, R2, R4-R7, R9, R10):
+ * updates the teardown state, returns its finding if any in r.
+ */
+void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
+                struct tw_result *r);
+/* Side `side` of t enters (inferred) TIME_WAIT now (R2, R3); t->tw[side] is writable. */
+void tw_enter(struct tcp_track *t, int side, const struct tw_config *cfg, const struct pkt_meta *m);
+/* R8: the SYN opening the next incarnation ends old's periods: a verdict per period. */
+void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
+              struct tw_result *r);
+/* R9: a segment of the previous incarnation prev, judged by the current one cur. */
+void tw_late_prev(const struct tcp_track *cur, int cur_dir, int prev_dir, const struct pkt_view *pv,
+                  struct tw_result *r);
+/* R9: a segment after every period of t ended (already accounted). */
+void tw_late_closed(const struct tcp_track *t, int dir, struct tw_result *r);
+/* End the periods of t that ran out before `now`. */
+void tw_expire(struct tcp_track *t, tw_time now);
+/* End every running period of t at `end`: expired if it had run out, else `why`. */
+void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why);
+/* 1 while any endpoint of t is in TIME_WAIT. */
+int tw_any_active(const struct tcp_track *t);
+/* R1: who closed actively: TWW_CLIENT, TWW_SERVER, TWW_BOTH or TWW_NONE. */
+enum tw_who tw_active_closer(const struct tcp_track *t);
+/* When side `side` of t is expected to leave TIME_WAIT (R4: last answer + 2*MSL). */
+static inline tw_time tw_expected_end(const struct tw_state *s)
+{
+    return s->last_answer_ts + s->dur;
+}
+
+/* ---- names used in the database ----------------------------------------------------- */
+
+const char *close_kind_name(enum close_kind k);
+/* "client", "server", "both" or NULL. */
+const char *tw_who_name(enum tw_who w);
+/* "fin_retransmission", ... */
+const char *tw_finding_name(enum tw_finding k);
 
 #endif /* TWSCOPE_TIMEWAIT_H */

@@ -17,6 +17,7 @@
 #define TWSCOPE_WRITER_H
 
 #include "twscope/store.h"
+#include "twscope/timewait.h"
 
 struct writer;
 
@@ -27,6 +28,8 @@ int writer_start(struct store *st, struct writer **out);
 int writer_add_connection(struct writer *w, const struct rec_connection *r);
 int writer_add_timewait(struct writer *w, const struct rec_timewait *r);
 int writer_add_finding(struct writer *w, const struct rec_finding *r);
+/* A finding of the TIME_WAIT rules: the writer names its kind and writes its detail. */
+int writer_add_verdict(struct writer *w, const struct rec_finding *r, const struct tw_verdict *v);
 /* Queue a commit (what was queued before it becomes visible to readers). */
 int writer_commit(struct writer *w);
 

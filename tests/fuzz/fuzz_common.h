@@ -29,6 +29,7 @@
 
 #include "twscope/common.h"
 #include "twscope/decode.h"
+#include "twscope/finding.h"
 #include "twscope/flowtab.h"
 #include "twscope/tcpstate.h"
 #include "twscope/timewait.h"
@@ -439,19 +440,19 @@ __attribute__((unused)) static void fz_check_tw_idle(struct fz_check *k, const s
                                                      int fresh)
 {
     static const struct tw_state zero;
-    if (!c->tw[0] || !c->tw[1])
+    if (!c->tcp.tw[0] || !c->tcp.tw[1])
         fz_fail("connection %lld: NULL TIME_WAIT state", (long long)c->id);
     if (fresh) {
-        if (c->tw[0] != c->tw[1])
+        if (c->tcp.tw[0] != c->tcp.tw[1])
             fz_fail("new connection %lld: sides do not share the idle TIME_WAIT state",
                     (long long)c->id);
         if (!k->tw_idle)
-            k->tw_idle = c->tw[0];
-        else if (k->tw_idle != c->tw[0])
+            k->tw_idle = c->tcp.tw[0];
+        else if (k->tw_idle != c->tcp.tw[0])
             fz_fail("new connection %lld: idle TIME_WAIT state moved", (long long)c->id);
     }
     for (int s = 0; s < 2; s++)
-        if (k->tw_idle && c->tw[s] == k->tw_idle && memcmp(c->tw[s], &zero, sizeof(zero)) != 0)
+        if (k->tw_idle && c->tcp.tw[s] == k->tw_idle && memcmp(c->tcp.tw[s], &zero, sizeof(zero)) != 0)
             fz_fail("connection %lld side %d: the shared idle TIME_WAIT state was written",
                     (long long)c->id, s);
 }
@@ -466,7 +467,7 @@ __attribute__((unused)) static void fz_check_closed(struct fz_check *k, const st
     if (*f & 2)
         fz_fail("connection %lld reported closed twice", (long long)c->id);
     *f |= 2;
-    fz_touch(k, close_kind_name((enum close_kind)c->close_kind), "close_kind_name");
+    fz_touch(k, close_kind_name((enum close_kind)c->tcp.close_kind), "close_kind_name");
     if (closer)
         fz_touch(k, closer, "active closer");
 }
@@ -486,15 +487,15 @@ __attribute__((unused)) static void fz_check_conn(struct fz_check *k, const stru
     if (c->prev_id && c->prev_id >= c->id)
         fz_fail("connection %lld: previous incarnation %lld is not older", (long long)c->id,
                 (long long)c->prev_id);
-    if (c->close_kind > CK_RST)
-        fz_fail("connection %lld: close_kind %u", (long long)c->id, c->close_kind);
-    fz_touch(k, close_kind_name((enum close_kind)c->close_kind), "close_kind_name");
+    if (c->tcp.close_kind > CK_RST)
+        fz_fail("connection %lld: close_kind %u", (long long)c->id, c->tcp.close_kind);
+    fz_touch(k, close_kind_name((enum close_kind)c->tcp.close_kind), "close_kind_name");
     closer = conn_active_closer(c);
     if (closer)
         fz_touch(k, closer, "active closer");
     fz_check_tw_idle(k, c, 0);
     for (int s = 0; s < 2; s++) {
-        const struct tw_state *t = c->tw[s];
+        const struct tw_state *t = c->tcp.tw[s];
         if (!t->entered)
             continue;
         if (t->active)
@@ -523,7 +524,7 @@ __attribute__((unused)) static void fz_check_conn(struct fz_check *k, const stru
         fz_touch(k, tw_end_reason_name((enum tw_end_reason)t->end_reason), "end reason");
         fz_touch(k, tw_profile_name((enum tw_profile_id)t->profile), "profile name");
         memset(why, 0x55, sizeof(why));
-        tw_describe_profile(&k->tw, c, s, why, sizeof(why));
+        tw_describe_profile(&k->tw, &c->tcp.d[s], why, sizeof(why));
         if (fz_touch(k, why, "profile reason") >= sizeof(why))
             fz_fail("profile reason not terminated");
     }
@@ -538,14 +539,20 @@ __attribute__((unused)) static void fz_check_finding(struct fz_check *k,
     if (f->conn->id <= 0)
         fz_fail("finding on connection id %lld", (long long)f->conn->id);
     *fz_flags(k, f->conn->id) |= 4; /* must be written by the end */
-    if (f->dir != 0 && f->dir != 1)
-        fz_fail("finding direction %d", f->dir);
-    if (fz_touch(k, f->kind, "finding kind") == 0)
-        fz_fail("empty finding kind");
-    if (f->detail) {
-        fz_touch(k, f->detail, "finding detail");
-        if (!fz_json_object_ok(f->detail))
-            fz_fail("finding %s: detail is not a JSON object: %s", f->kind, f->detail);
+    if (!f->v)
+        fz_fail("finding without a verdict");
+    if (f->v->dir != 0 && f->v->dir != 1)
+        fz_fail("finding direction %d", f->v->dir);
+    {
+        char detail[FINDING_DETAIL_MAX];
+        const char *kind = tw_finding_name((enum tw_finding)f->v->kind);
+        if (!kind || fz_touch(k, kind, "finding kind") == 0)
+            fz_fail("finding of unknown kind %u", f->v->kind);
+        if (finding_detail(f->v, detail, sizeof(detail)) < 0)
+            fz_fail("finding %s: no detail", kind);
+        fz_touch(k, detail, "finding detail");
+        if (!fz_json_object_ok(detail))
+            fz_fail("finding %s: detail is not a JSON object: %s", kind, detail);
     }
 }
 

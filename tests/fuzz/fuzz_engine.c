@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!c->in_table || c->written)
                 fz_fail("segment attributed to a connection that is %s",
                         c->written ? "already written" : "not tracked");
-            int fresh = c->first_frame == m.frame && c->d[0].pkts + c->d[1].pkts == 1;
+            int fresh = c->first_frame == m.frame && c->tcp.d[0].pkts + c->tcp.d[1].pkts == 1;
             fz_check_tw_idle(&chk, c, fresh);
             chk.sink += c->key.port[0];
         }

@@ -200,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct pkt_meta m = {p.ts, p.frame, p.file};
             int dir;
             struct conn *c = tcp_engine_packet(e, &m, &pv, &dir);
-            if (c && cl && !c->dpi_done)
+            if (c && cl && !c->dpi.done)
                 classify_packet(cl, c, &pv, p.ts);
         }
         if (last_ts >= next_sweep) {

@@ -1,0 +1,80 @@
+/*
+ * finding.c -- verdicts as JSON (see finding.h). The keys are a contract with
+ * users' queries (json_extract(detail, '$.loss')): the README lists them.
+ */
+#include "twscope/finding.h"
+
+#include <stdio.h>
+
+static const char *tf(int b) { return b ? "true" : "false"; }
+
+static double usec_to_ms(tw_time t) { return (double)t / 1000.0; }
+
+int finding_detail(const struct tw_verdict *v, char *buf, size_t n)
+{
+    static const char *const phases[] = {"time_wait", "new_incarnation", "closed"};
+    static const char *const roles[] = {"active", "passive", "both"};
+    uint32_t b = v->bits;
+    int k;
+
+    switch ((enum tw_finding)v->kind) {
+    case TWF_FIN_REXMIT:
+        k = snprintf(buf, n,
+                     "{\"copy\":%u,\"interval_ms\":%.3f,\"first_frame\":%llu,\"closer\":\"%s\","
+                     "\"peer_acked_fin\":%s,\"capture_duplicate\":%s}",
+                     v->copy, usec_to_ms(v->t1), (unsigned long long)v->first_frame,
+                     roles[v->phase % 3], tf(b & TWV_PEER_ACKED), tf(b & TWV_CAPTURE_DUP));
+        break;
+    case TWF_FINAL_ACK_REXMIT:
+        k = snprintf(buf, n,
+                     "{\"copy\":%u,\"interval_ms\":%.3f,\"interval_from\":\"%s\","
+                     "\"original_seen\":%s,\"peer_fin_copies\":%u,\"loss\":\"%s\"}",
+                     v->copy, usec_to_ms(v->t1), b & TWV_FROM_PREV_ACK ? "previous_ack" : "peer_fin",
+                     tf(b & TWV_ORIGINAL_SEEN), v->peer_copies,
+                     b & TWV_ORIGINAL_SEEN ? "after_capture_point" : "before_capture_point");
+        break;
+    case TWF_TW_RST:
+        k = snprintf(buf, n,
+                     "{\"tw_side\":\"%s\",\"in_window\":%s,\"rcv_nxt\":%u,\"in_tw_s\":%.6f,"
+                     "\"left_s\":%.6f,\"killed\":%s}",
+                     tw_who_name((enum tw_who)v->who), tf(b & TWV_IN_WINDOW), v->rcv_nxt,
+                     tw_time_to_sec(v->t1), tw_time_to_sec(v->t2), tf(b & TWV_KILLED));
+        break;
+    case TWF_TW_REUSE:
+        /* an unknown old ISN or TSval prints as null, its raw value kept under "_" keys */
+        k = snprintf(buf, n,
+                     "{\"prior_connection_id\":%lld,\"tw_side\":\"%s\",\"tw_endpoint\":\"%s\","
+                     "\"old_isn\":%s%u,\"old_next_seq\":%u,\"new_isn\":%u,"
+                     "\"old_tsval\":%s%u,\"new_tsval\":%s%u,"
+                     "\"since_close_s\":%.6f,\"time_left_s\":%.6f,\"rule\":\"%s\","
+                     "\"isn_above\":%s,\"ts_newer\":%s,\"paws_reject\":%s,\"linux_accept\":%s}",
+                     (long long)v->prior_id, tw_who_name((enum tw_who)v->who),
+                     b & TWV_RECEIVER ? "syn_receiver" : "syn_sender",
+                     b & TWV_OLD_ISN ? "" : "null,\"_\":", v->old_isn, v->old_next_seq, v->new_isn,
+                     b & TWV_OLD_TS ? "" : "null,\"_o\":", v->old_tsval,
+                     b & TWV_NEW_TS ? "" : "null,\"_n\":", v->new_tsval, tw_time_to_sec(v->t1),
+                     tw_time_to_sec(v->t2), b & TWV_RECEIVER ? "syn_to_timewait" : "tcp_tw_reuse",
+                     tf(b & TWV_ISN_ABOVE), tf(b & TWV_TS_NEWER), tf(b & TWV_PAWS_REJECT),
+                     tf(b & TWV_LINUX_ACCEPT));
+        break;
+    case TWF_LATE_SEGMENT:
+        if (v->phase != TWPH_NEW_INCARNATION) {
+            const char *side = tw_who_name((enum tw_who)v->who);
+            k = snprintf(buf, n, "{\"phase\":\"%s\",\"tw_side\":%s%s%s}", phases[v->phase % 3],
+                         side ? "\"" : "", side ? side : "null", side ? "\"" : "");
+            break;
+        }
+        k = snprintf(buf, n,
+                     "{\"phase\":\"%s\",\"prior_connection_id\":%lld,\"prior_direction\":\"%s\","
+                     "\"in_window\":%s,\"ack_acceptable\":%s,\"paws_applicable\":%s,"
+                     "\"paws_reject\":%s,\"accepted\":%s,\"rcv_nxt\":%u,\"rcv_wnd\":%u}",
+                     phases[TWPH_NEW_INCARNATION], (long long)v->prior_id,
+                     v->prior_dir ? "server" : "client", tf(b & TWV_IN_WINDOW),
+                     tf(b & TWV_ACK_OK), tf(b & TWV_PAWS_APPLICABLE), tf(b & TWV_PAWS_REJECT),
+                     tf(b & TWV_ACCEPTED), v->rcv_nxt, v->rcv_wnd);
+        break;
+    default:
+        return -1;
+    }
+    return k < 0 ? -1 : (size_t)k >= n ? (int)n - 1 : k;
+}
