@@ -332,7 +332,6 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     c->first_frame = m->frame;
     c->first_file = m->file;
     c->prev = prev;
-    c->prev_id = prev ? prev->id : 0;
     c->renumber = prev ? prev->renumber : (uint8_t)gone_maybe(e, h);
     if (prev) {
         flowtab_replace(e->ft, k, h, c);
@@ -459,14 +458,14 @@ static struct conn *reuse(struct tcp_engine *e, struct conn *old, const struct t
         return NULL;
     tw_reuse(&old->tcp, dir, m, pv, &r);
     apply(e, nc, m, pv, &r, old->id);
-    if (old->prev) {
-        conn_release(e, old->prev);
-        old->prev = NULL;
-    }
     old->written = 1;
     e->done++;
     if (e->s.conn_done)
         e->s.conn_done(e->s.ctx, old);
+    if (old->prev) { /* written, and no segment can be attributed to it any more */
+        conn_release(e, old->prev);
+        old->prev = NULL;
+    }
     return nc;
 }
 

@@ -44,7 +44,7 @@ static void on_done(void *ctx, struct conn *c)
     }
     d = &conns[nconns++];
     d->id = c->id;
-    d->prev_id = c->prev_id;
+    d->prev_id = conn_prev_id(c);
     d->incarnation = c->incarnation;
     d->renumber = c->renumber;
     d->close_kind = c->tcp.close_kind;

@@ -45,6 +45,8 @@ struct conn_dpi {
 struct conn {
     /* identity */
     struct flow_key key;       /* canonical tuple; first member (flowtab key_of) */
+    uint32_t row_pkts;         /* bookkeeping: packets (both directions) when conn_closed()
+                                  wrote its row: conn_done() need not write it again if unchanged */
     int64_t id;                /* connection id (database row id) */
     uint32_t incarnation;      /* 1, 2, ... (see renumber) */
     uint8_t client_ep;         /* key endpoint (0/1) that is the client */
@@ -56,8 +58,6 @@ struct conn {
     uint8_t closed_reported;   /* conn_closed() was called */
     uint8_t renumber;          /* its tuple may have had incarnations that left memory:
                                   the store numbers it (store_number_incarnations) */
-    uint32_t row_pkts;         /* packets (both directions) when conn_closed() wrote its
-                                  row: conn_done() need not write it again if unchanged */
     uint32_t sweep_epoch;
     struct conn_dpi dpi;
     /* TCP state, read and written by the TIME_WAIT rules (timewait.h) */
@@ -67,8 +67,8 @@ struct conn {
     uint32_t first_file, last_file;
     tw_time first_ts, last_ts, syn_ts, rtt;   /* rtt < 0: unknown */
     /* links */
-    struct conn *prev;         /* previous incarnation (already written), or NULL */
-    int64_t prev_id;           /* id of the previous incarnation, 0 if none */
+    struct conn *prev;         /* previous incarnation (already written), or NULL; kept
+                                  while this one is in memory */
     struct conn *lru_prev, *lru_next; /* by last activity, oldest first */
 };
 
@@ -152,6 +152,9 @@ struct tcp_engine_stats {
     size_t table_max_probe;
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st);
+
+/* Id of the incarnation before c, 0 if none. */
+static inline int64_t conn_prev_id(const struct conn *c) { return c->prev ? c->prev->id : 0; }
 
 /* "client", "server", "both" or NULL: who closed c actively (tw_active_closer). */
 const char *conn_active_closer(const struct conn *c);

@@ -484,9 +484,9 @@ __attribute__((unused)) static void fz_check_conn(struct fz_check *k, const stru
     k->conns++;
     if (c->incarnation < 1)
         fz_fail("connection %lld: incarnation 0", (long long)c->id);
-    if (c->prev_id && c->prev_id >= c->id)
+    if (conn_prev_id(c) && conn_prev_id(c) >= c->id)
         fz_fail("connection %lld: previous incarnation %lld is not older", (long long)c->id,
-                (long long)c->prev_id);
+                (long long)conn_prev_id(c));
     if (c->tcp.close_kind > CK_RST)
         fz_fail("connection %lld: close_kind %u", (long long)c->id, c->tcp.close_kind);
     fz_touch(k, close_kind_name((enum close_kind)c->tcp.close_kind), "close_kind_name");
