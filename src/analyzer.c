@@ -3,7 +3,6 @@
  */
 #include "twscope/analyzer.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -56,27 +55,6 @@ static double now_wall(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Dotted quad without printf (a row per connection); IPv6 through inet_ntop(). */
-static void addr_text(const uint8_t *a, int v, char *buf)
-{
-    char *o = buf;
-    if (v == 6) {
-        inet_ntop(AF_INET6, a, buf, STORE_IP_LEN);
-        return;
-    }
-    for (int i = 0; i < 4; i++) {
-        unsigned x = a[i];
-        if (i)
-            *o++ = '.';
-        if (x >= 100)
-            *o++ = (char)('0' + x / 100);
-        if (x >= 10)
-            *o++ = (char)('0' + x / 10 % 10);
-        *o++ = (char)('0' + x % 10);
-    }
-    *o = 0;
-}
-
 static void db_fail(struct run *r, int rc)
 {
     if (rc && !r->db_failed) {
@@ -106,8 +84,6 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
     rc.capture_id = r->rec.id;
     rc.incarnation = c->incarnation;
     rc.ip_version = c->key.ip_version;
-    addr_text(c->key.addr[ce], rc.ip_version, rc.client_ip);
-    addr_text(c->key.addr[se], rc.ip_version, rc.server_ip);
     rc.client_port = c->key.port[ce];
     rc.server_port = c->key.port[se];
     rc.vlan_outer = c->key.vlan[0];
@@ -154,7 +130,7 @@ static void sink_conn_closed(void *ctx, struct conn *c)
     char proto[64];
 
     conn_record(r, c, &rc, proto, sizeof(proto));
-    db_fail(r, writer_add_connection(r->w, &rc));
+    db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep], c->key.addr[!c->client_ep]));
     c->row_pkts = c->tcp.d[0].pkts + c->tcp.d[1].pkts;
 }
 
@@ -166,25 +142,21 @@ static void sink_conn_done(void *ctx, struct conn *c)
 
     conn_record(r, c, &rc, proto, sizeof(proto));
     if (!c->closed_reported || c->row_pkts != c->tcp.d[0].pkts + c->tcp.d[1].pkts)
-        db_fail(r, writer_add_connection(r->w, &rc));
+        db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep],
+                                         c->key.addr[!c->client_ep]));
     r->n_conns++;
 
     for (int s = 0; s < 2; s++) {
         const struct tw_state *t = c->tcp.tw[s];
         struct rec_timewait tw;
-        char why[160];
+        struct tw_profile_seen why;
+        int ep = s == 0 ? c->client_ep : !c->client_ep;
         if (!t->entered)
             continue;
         memset(&tw, 0, sizeof(tw));
         tw.connection_id = c->id;
         tw.side = s ? "server" : "client";
-        if (s == 0) {
-            memcpy(tw.ip, rc.client_ip, sizeof(tw.ip));
-            tw.port = rc.client_port;
-        } else {
-            memcpy(tw.ip, rc.server_ip, sizeof(tw.ip));
-            tw.port = rc.server_port;
-        }
+        tw.port = s == 0 ? rc.client_port : rc.server_port;
         tw.start_ts = tw_time_to_sec(t->start_ts);
         tw.start_frame = t->start_frame;
         tw.start_file = t->start_file;
@@ -193,11 +165,10 @@ static void sink_conn_done(void *ctx, struct conn *c)
         tw.end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
         tw.inferred = t->inferred;
         tw.profile = tw_profile_name((enum tw_profile_id)t->profile);
-        tw_describe_profile(&r->o->tw, &c->tcp.d[s], why, sizeof(why));
-        tw.profile_reason = why;
+        tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], &why);
         tw.duration_s = tw_time_to_sec(t->dur);
         tw.answers = t->answers;
-        db_fail(r, writer_add_timewait(r->w, &tw));
+        db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
         r->n_tw++;
     }
 }

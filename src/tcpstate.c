@@ -347,65 +347,23 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     return c;
 }
 
-/* Per-direction bookkeeping of one segment (everything but teardown). */
+/* One segment's bookkeeping: the connection's, then the sender's (tcptrack.c). */
 static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
                          const struct pkt_view *pv)
 {
-    struct tcp_dir *d = &c->tcp.d[dir], *p = &c->tcp.d[!dir];
+    const struct tcp_dir *p = &c->tcp.d[!dir];
     uint8_t fl = pv->flags;
-    uint32_t seglen = seg_len(pv);
 
-    d->pkts++;
-    d->bytes += pv->payload_len;
+    if ((fl & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN && !c->tcp.d[dir].syn)
+        c->syn_ts = m->ts;
     c->last_ts = m->ts;
     c->last_frame = m->frame;
     c->last_file = m->file;
-    if (!d->seen) {
-        d->seen = 1;
-        d->base_seq = pv->seq;
-        d->next_seq = pv->seq;
-        d->ttl = pv->ttl;
-        d->wscale = 0xff;
-    }
-    if ((fl & TCPF_SYN) && !d->syn) {
-        d->syn = 1;
-        d->isn = pv->seq;
-        d->base_seq = pv->seq;
-        d->next_seq = pv->seq;
-        d->ttl = pv->ttl;
-        d->wscale = pv->wscale;
-        d->opt_count = pv->opt_count;
-        memcpy(d->opt_sig, pv->opt_sig, sizeof(d->opt_sig));
-        if (!(fl & TCPF_ACK))
-            c->syn_ts = m->ts;
-    }
+    tcp_track_account(&c->tcp, dir, pv);
     /* handshake RTT as tshark's iRTT: client SYN to the client's ACK of the SYN-ACK */
     if (dir == 0 && c->rtt < 0 && c->syn_ts && p->syn && (fl & TCPF_ACK) && !(fl & TCPF_SYN) &&
         pv->ack == p->isn + 1)
         c->rtt = m->ts - c->syn_ts;
-    /* a RST carries no sequence space: do not let a forged one move next_seq */
-    if (!(fl & TCPF_RST) && seq_gt(pv->seq + seglen, d->next_seq))
-        d->next_seq = pv->seq + seglen;
-    if (fl & TCPF_ACK) {
-        if (!d->acked || seq_gt(pv->ack, d->max_ack))
-            d->max_ack = pv->ack;
-        d->acked = 1;
-    }
-    if (pv->has_ts) {
-        if (!d->ts) {
-            d->ts = 1;
-            d->ts_first = pv->tsval;
-            d->ts_last = pv->tsval;
-        } else if (!ts_older(pv->tsval, d->ts_last)) {
-            d->ts_last = pv->tsval;
-        }
-    }
-    if (!(fl & TCPF_SYN)) {
-        uint32_t shift = (d->wscale != 0xff && p->wscale != 0xff) ? d->wscale : 0;
-        d->win = (uint32_t)pv->window << shift;
-    } else {
-        d->win = pv->window;
-    }
 }
 
 void tcp_engine_keyer(const struct tcp_engine *e, struct tcp_keyer *out)

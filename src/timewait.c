@@ -66,11 +66,10 @@
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
- * them, and finding.c turns them into text on the writer thread.
+ * them, and rowtext.c turns them into text on the writer thread.
  */
 #include "twscope/timewait.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const char *const profile_names[TWP_COUNT] = {
@@ -158,7 +157,7 @@ const char *tw_finding_name(enum tw_finding k)
 
 /* ---- profiles (R3) ------------------------------------------------------------ */
 
-static int initial_ttl(uint8_t ttl)
+int tw_initial_ttl(uint8_t ttl)
 {
     return ttl <= 64 ? 64 : ttl <= 128 ? 128 : 255;
 }
@@ -179,7 +178,7 @@ static enum tw_profile_id guess_profile(const struct tcp_dir *d)
 {
     static const uint8_t ts_before_sack[] = {8, 4};     /* macOS: ... TS, SACK_PERM, EOL */
     static const uint8_t bsd[] = {2, 1, 3, 4};          /* FreeBSD: MSS,NOP,WS,SACK_PERM,TS */
-    int ittl = initial_ttl(d->ttl);
+    int ittl = tw_initial_ttl(d->ttl);
     if (ittl == 128)
         return TWP_WINDOWS;
     if (ittl == 255)
@@ -191,36 +190,15 @@ static enum tw_profile_id guess_profile(const struct tcp_dir *d)
     return TWP_LINUX;
 }
 
-void tw_describe_profile(const struct tw_config *cfg, const struct tcp_dir *d, char *buf, size_t n)
+void tw_profile_seen_of(const struct tw_config *cfg, const struct tcp_dir *d,
+                        struct tw_profile_seen *out)
 {
-    static const char *const opt_names[] = {"eol", "nop", "mss", "ws", "sackok", "sack",
-                                            "6", "7", "ts"};
-    size_t used;
-    if (cfg->profile != TWP_AUTO) {
-        static const char opt[] = "option";
-        size_t k = sizeof(opt) - 1;
-        if (!n)
-            return;
-        if (k > n - 1)
-            k = n - 1;
-        memcpy(buf, opt, k); /* once per TIME_WAIT row: no printf */
-        buf[k] = 0;
-        return;
-    }
-    used = (size_t)snprintf(buf, n, "auto: initial TTL %d (seen %u)", initial_ttl(d->ttl), d->ttl);
-    if (!d->syn || used >= n) {
-        if (used < n)
-            snprintf(buf + used, n - used, ", no SYN seen from this host");
-        return;
-    }
-    used += (size_t)snprintf(buf + used, n - used, ", SYN options ");
-    for (int i = 0; i < d->opt_count && used < n; i++) {
-        uint8_t k = d->opt_sig[i];
-        if (k < sizeof(opt_names) / sizeof(opt_names[0]))
-            used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "," : "", opt_names[k]);
-        else
-            used += (size_t)snprintf(buf + used, n - used, "%s%u", i ? "," : "", k);
-    }
+    memset(out, 0, sizeof(*out));
+    out->is_auto = cfg->profile == TWP_AUTO;
+    out->ttl = d->ttl;
+    out->syn = d->syn;
+    out->opt_count = d->opt_count < DECODE_OPT_SIG_LEN ? d->opt_count : DECODE_OPT_SIG_LEN;
+    memcpy(out->opt_sig, d->opt_sig, sizeof(out->opt_sig));
 }
 
 /* ---- periods ---------------------------------------------------------------------- */

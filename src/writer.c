@@ -17,7 +17,7 @@
 
 #include "twscope/common.h"
 #include "twscope/config.h"
-#include "twscope/finding.h"
+#include "twscope/rowtext.h"
 #include "twscope/ring.h"
 
 enum wmsg_type { WM_CONN = 1, WM_TW, WM_FINDING, WM_VERDICT, WM_COMMIT };
@@ -26,8 +26,16 @@ struct wmsg {
     uint32_t type;                      /* enum wmsg_type */
     uint32_t text_len;                  /* bytes of the string after the record, 0 if none */
     union {
-        struct rec_connection c;
-        struct rec_timewait t;
+        struct {
+            struct rec_connection c;
+            uint8_t client[16], server[16]; /* addresses, made text here */
+        } c;
+        struct {
+            struct rec_timewait t;
+            uint8_t addr[16];
+            uint8_t ip_version;
+            struct tw_profile_seen why;      /* profile_reason, made text here */
+        } t;
         struct rec_finding f;
         struct {
             struct rec_finding f;
@@ -51,18 +59,24 @@ static int process(struct writer *w, struct wmsg *m)
     char *text = m->text_len ? (char *)(m + 1) : NULL;
     switch (m->type) {
     case WM_CONN:
-        m->u.c.app_protocol = text;
-        return store_add_connection(w->st, &m->u.c);
-    case WM_TW:
-        m->u.t.profile_reason = text;
-        return store_add_timewait(w->st, &m->u.t);
+        m->u.c.c.app_protocol = text;
+        rowtext_addr(m->u.c.client, m->u.c.c.ip_version, m->u.c.c.client_ip);
+        rowtext_addr(m->u.c.server, m->u.c.c.ip_version, m->u.c.c.server_ip);
+        return store_add_connection(w->st, &m->u.c.c);
+    case WM_TW: {
+        char why[ROWTEXT_PROFILE_MAX];
+        rowtext_addr(m->u.t.addr, m->u.t.ip_version, m->u.t.t.ip);
+        rowtext_profile(&m->u.t.why, why, sizeof(why));
+        m->u.t.t.profile_reason = why;
+        return store_add_timewait(w->st, &m->u.t.t);
+    }
     case WM_FINDING:
         m->u.f.detail = text;
         return store_add_finding(w->st, &m->u.f);
     case WM_VERDICT: {
-        char detail[FINDING_DETAIL_MAX];
+        char detail[ROWTEXT_FINDING_MAX];
         m->u.fv.f.kind = tw_finding_name((enum tw_finding)m->u.fv.v.kind);
-        m->u.fv.f.detail = finding_detail(&m->u.fv.v, detail, sizeof(detail)) < 0 ? NULL : detail;
+        m->u.fv.f.detail = rowtext_finding(&m->u.fv.v, detail, sizeof(detail)) < 0 ? NULL : detail;
         return store_add_finding(w->st, &m->u.fv.f);
     }
     case WM_COMMIT:
@@ -140,21 +154,29 @@ static int push(struct writer *w, int wake)
     return atomic_load(&w->failed) ? w->rc : TW_OK;
 }
 
-int writer_add_connection(struct writer *w, const struct rec_connection *r)
+int writer_add_connection(struct writer *w, const struct rec_connection *r,
+                          const uint8_t *client, const uint8_t *server)
 {
     struct wmsg *m = msg(w, WM_CONN, r->app_protocol);
+    size_t alen = r->ip_version == 6 ? 16 : 4;
     if (!m)
         return TW_ERR_NOMEM;
-    m->u.c = *r;
+    m->u.c.c = *r;
+    memcpy(m->u.c.client, client, alen);
+    memcpy(m->u.c.server, server, alen);
     return push(w, 0);
 }
 
-int writer_add_timewait(struct writer *w, const struct rec_timewait *r)
+int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const uint8_t *addr,
+                        int ip_version, const struct tw_profile_seen *why)
 {
-    struct wmsg *m = msg(w, WM_TW, r->profile_reason);
+    struct wmsg *m = msg(w, WM_TW, NULL);
     if (!m)
         return TW_ERR_NOMEM;
-    m->u.t = *r;
+    m->u.t.t = *r;
+    memcpy(m->u.t.addr, addr, ip_version == 6 ? 16 : 4);
+    m->u.t.ip_version = (uint8_t)ip_version;
+    m->u.t.why = *why;
     return push(w, 0);
 }
 

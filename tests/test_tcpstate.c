@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "twscope/finding.h"
+#include "twscope/rowtext.h"
 #include "twscope/tcpstate.h"
 
 #define MAXC 64
@@ -67,7 +67,7 @@ static void on_finding(void *ctx, const struct finding_ev *f)
     snprintf(x->kind, sizeof(x->kind), "%s", tw_finding_name((enum tw_finding)f->v->kind));
     x->frame = f->at->frame;
     x->dir = f->v->dir;
-    if (finding_detail(f->v, x->detail, sizeof(x->detail)) < 0)
+    if (rowtext_finding(f->v, x->detail, sizeof(x->detail)) < 0)
         x->detail[0] = 0;
 }
 

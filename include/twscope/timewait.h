@@ -13,7 +13,7 @@
  * teardown part of that state and returns verdicts (struct tw_verdict) that the
  * engine applies: findings go to the sinks, entries into TIME_WAIT get a pooled
  * struct tw_state, a reuse opens the next incarnation. It never formats text
- * (findings_detail() in finding.c turns a verdict into JSON, on the writer
+ * (findings_detail() in rowtext.c turns a verdict into JSON, on the writer
  * thread). Called by the analysis thread only.
  *
  * All of it is inferred from one capture point, in packet time. The rules and
@@ -28,6 +28,7 @@
 #include "twscope/common.h"
 #include "twscope/config.h"
 #include "twscope/decode.h"
+#include "twscope/tcptrack.h"
 
 enum tw_profile_id {
     TWP_LINUX = 0,  /* 60 s: TCP_TIMEWAIT_LEN, fixed */
@@ -49,15 +50,6 @@ enum tw_end_reason {
     TWE_EVICTED,      /* dropped by --max-flows before it ended */
 };
 
-enum close_kind { CK_OPEN = 0, CK_HALF, CK_FIN, CK_RST };
-
-/* Where a packet was: its capture time and Wireshark frame number. */
-struct pkt_meta {
-    tw_time ts;
-    uint64_t frame;            /* 1-based frame number in its file */
-    uint32_t file;             /* input file index */
-};
-
 /* TIME_WAIT state of one endpoint of one connection (small, fixed, pooled). */
 struct tw_state {
     tw_time start_ts;          /* entered TIME_WAIT */
@@ -74,50 +66,6 @@ struct tw_state {
     uint8_t final_ack_seen : 1;/* the original final ACK was seen */
     uint8_t end_reason : 4;    /* enum tw_end_reason */
     uint8_t profile;           /* enum tw_profile_id actually used */
-};
-
-/* What one endpoint sent, as seen at the capture point. */
-struct tcp_dir {
-    uint32_t isn;              /* seq of its SYN (valid if syn) */
-    uint32_t base_seq;         /* first sequence number seen (ISN or mid-stream) */
-    uint32_t next_seq;         /* highest seq + len (+1 for SYN/FIN) seen */
-    uint32_t max_ack;          /* highest ACK sent */
-    uint32_t fin_seq;          /* seq of its FIN (valid if fin) */
-    uint32_t fin_ack;          /* ack field of its first FIN */
-    uint32_t ts_first, ts_last;/* first and latest TSval (valid if ts) */
-    uint32_t win;              /* last advertised window, scaled */
-    uint16_t fin_copies;       /* FIN segments sent with fin_seq */
-    uint16_t finack_copies;    /* ACKs of the peer's FIN sent */
-    uint8_t syn : 1;           /* sent a SYN (or SYN-ACK) */
-    uint8_t seen : 1;          /* sent anything */
-    uint8_t acked : 1;         /* sent an ACK */
-    uint8_t fin : 1;           /* sent a FIN */
-    uint8_t rst : 1;           /* sent a RST */
-    uint8_t ts : 1;            /* uses TCP timestamps */
-    uint8_t fin_first : 1;     /* its FIN did not acknowledge a peer FIN (active) */
-    uint8_t wscale;            /* window scale it announced (0xff none) */
-    uint8_t ttl;               /* TTL/hop limit of its SYN (or first packet) */
-    uint8_t opt_count;
-    uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds of its SYN */
-    uint32_t pkts;             /* segments sent */
-    uint64_t bytes;            /* payload bytes sent */
-    uint64_t fin_frame;        /* frame of its first FIN */
-    tw_time fin_ts, fin_last_ts; /* first and latest FIN copy */
-    uint32_t fin_file;         /* input file of its first FIN */
-};
-
-/*
- * The TCP state of one incarnation, as the rules read and write it. Sides:
- * index 0 is the client, 1 the server; direction 0 = client -> server.
- * tw[side] points to a shared all-zero, never-written state until that
- * endpoint enters TIME_WAIT (the engine gives it one of its own then).
- */
-struct tcp_track {
-    struct tcp_dir d[2];       /* [0] client, [1] server */
-    struct tw_state *tw[2];    /* [0] client, [1] server */
-    uint64_t rst_frame;        /* frame of the first RST, 0 if none */
-    uint8_t close_kind;        /* enum close_kind */
-    uint8_t closed;            /* finished: RST, or every TIME_WAIT over */
 };
 
 struct tw_config {
@@ -207,8 +155,18 @@ tw_time tw_profile_duration(enum tw_profile_id p, const struct tw_config *cfg);
 /* The shortest 2*MSL the configured profile can give any endpoint. */
 tw_time tw_min_duration(const struct tw_config *cfg);
 const char *tw_end_reason_name(enum tw_end_reason r);
-/* Why a profile was used for an endpoint that sent d ("option", or what auto saw). */
-void tw_describe_profile(const struct tw_config *cfg, const struct tcp_dir *d, char *buf, size_t n);
+/* What the auto profile looked at for one endpoint (rowtext_profile() says it in words). */
+struct tw_profile_seen {
+    uint8_t is_auto;           /* 0: the profile came from the option */
+    uint8_t ttl;               /* TTL/hop limit of its SYN (or first packet) */
+    uint8_t syn;               /* its SYN was seen */
+    uint8_t opt_count;
+    uint8_t opt_sig[DECODE_OPT_SIG_LEN];
+};
+void tw_profile_seen_of(const struct tw_config *cfg, const struct tcp_dir *d,
+                        struct tw_profile_seen *out);
+/* The usual initial TTL (64, 128 or 255) a seen TTL was counted down from. */
+int tw_initial_ttl(uint8_t ttl);
 
 /* ---- the rules -------------------------------------------------------------------- */
 

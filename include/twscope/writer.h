@@ -24,9 +24,16 @@ struct writer;
 /* Start the thread. Returns 0 or TW_ERR_NOMEM. */
 int writer_start(struct store *st, struct writer **out);
 
-/* Queue a row (copied). Returns 0, or the writer's first error once it failed. */
-int writer_add_connection(struct writer *w, const struct rec_connection *r);
-int writer_add_timewait(struct writer *w, const struct rec_timewait *r);
+/*
+ * Queue a row (copied). Returns 0, or the writer's first error once it failed.
+ * The writer fills what is text from raw values: the connection's client_ip
+ * and server_ip from the addresses (4 or 16 bytes, by r->ip_version), the
+ * TIME_WAIT row's ip from addr and its profile_reason from why.
+ */
+int writer_add_connection(struct writer *w, const struct rec_connection *r,
+                          const uint8_t *client, const uint8_t *server);
+int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const uint8_t *addr,
+                        int ip_version, const struct tw_profile_seen *why);
 int writer_add_finding(struct writer *w, const struct rec_finding *r);
 /* A finding of the TIME_WAIT rules: the writer names its kind and writes its detail. */
 int writer_add_verdict(struct writer *w, const struct rec_finding *r, const struct tw_verdict *v);

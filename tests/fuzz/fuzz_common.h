@@ -29,7 +29,7 @@
 
 #include "twscope/common.h"
 #include "twscope/decode.h"
-#include "twscope/finding.h"
+#include "twscope/rowtext.h"
 #include "twscope/flowtab.h"
 #include "twscope/tcpstate.h"
 #include "twscope/timewait.h"
@@ -396,7 +396,7 @@ struct fz_check {
     size_t cap;
     uint64_t conns, findings;
     int monotonic;             /* packet time never goes back: TIME_WAIT ends after it starts */
-    struct tw_config tw;       /* for tw_describe_profile */
+    struct tw_config tw;       /* for tw_profile_seen_of */
     const struct tw_state *tw_idle; /* the engine's shared idle TIME_WAIT state, once seen */
     volatile size_t sink;      /* keeps the string reads */
 };
@@ -524,7 +524,11 @@ __attribute__((unused)) static void fz_check_conn(struct fz_check *k, const stru
         fz_touch(k, tw_end_reason_name((enum tw_end_reason)t->end_reason), "end reason");
         fz_touch(k, tw_profile_name((enum tw_profile_id)t->profile), "profile name");
         memset(why, 0x55, sizeof(why));
-        tw_describe_profile(&k->tw, &c->tcp.d[s], why, sizeof(why));
+        {
+            struct tw_profile_seen seen;
+            tw_profile_seen_of(&k->tw, &c->tcp.d[s], &seen);
+            rowtext_profile(&seen, why, sizeof(why));
+        }
         if (fz_touch(k, why, "profile reason") >= sizeof(why))
             fz_fail("profile reason not terminated");
     }
@@ -544,11 +548,11 @@ __attribute__((unused)) static void fz_check_finding(struct fz_check *k,
     if (f->v->dir != 0 && f->v->dir != 1)
         fz_fail("finding direction %d", f->v->dir);
     {
-        char detail[FINDING_DETAIL_MAX];
+        char detail[ROWTEXT_FINDING_MAX];
         const char *kind = tw_finding_name((enum tw_finding)f->v->kind);
         if (!kind || fz_touch(k, kind, "finding kind") == 0)
             fz_fail("finding of unknown kind %u", f->v->kind);
-        if (finding_detail(f->v, detail, sizeof(detail)) < 0)
+        if (rowtext_finding(f->v, detail, sizeof(detail)) < 0)
             fz_fail("finding %s: no detail", kind);
         fz_touch(k, detail, "finding detail");
         if (!fz_json_object_ok(detail))

@@ -1,16 +1,18 @@
 /*
- * finding.c -- verdicts as JSON (see finding.h). The keys are a contract with
- * users' queries (json_extract(detail, '$.loss')): the README lists them.
+ * rowtext.c -- results in words (see rowtext.h). The JSON keys are a contract
+ * with users' queries (json_extract(detail, '$.loss')): the README lists them.
  */
-#include "twscope/finding.h"
+#include "twscope/rowtext.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *tf(int b) { return b ? "true" : "false"; }
 
 static double usec_to_ms(tw_time t) { return (double)t / 1000.0; }
 
-int finding_detail(const struct tw_verdict *v, char *buf, size_t n)
+int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
 {
     static const char *const phases[] = {"time_wait", "new_incarnation", "closed"};
     static const char *const roles[] = {"active", "passive", "both"};
@@ -77,4 +79,58 @@ int finding_detail(const struct tw_verdict *v, char *buf, size_t n)
         return -1;
     }
     return k < 0 ? -1 : (size_t)k >= n ? (int)n - 1 : k;
+}
+
+/* Dotted quad without printf (a row per connection); IPv6 through inet_ntop(). */
+void rowtext_addr(const uint8_t *a, int ip_version, char *buf)
+{
+    char *o = buf;
+    if (ip_version == 6) {
+        inet_ntop(AF_INET6, a, buf, ROWTEXT_ADDR_MAX);
+        return;
+    }
+    for (int i = 0; i < 4; i++) {
+        unsigned x = a[i];
+        if (i)
+            *o++ = '.';
+        if (x >= 100)
+            *o++ = (char)('0' + x / 100);
+        if (x >= 10)
+            *o++ = (char)('0' + x / 10 % 10);
+        *o++ = (char)('0' + x % 10);
+    }
+    *o = 0;
+}
+
+void rowtext_profile(const struct tw_profile_seen *w, char *buf, size_t n)
+{
+    static const char *const opt_names[] = {"eol", "nop", "mss", "ws", "sackok", "sack",
+                                            "6", "7", "ts"};
+    size_t used;
+    if (!w->is_auto) {
+        static const char opt[] = "option";
+        size_t k = sizeof(opt) - 1;
+        if (!n)
+            return;
+        if (k > n - 1)
+            k = n - 1;
+        memcpy(buf, opt, k); /* once per TIME_WAIT row: no printf */
+        buf[k] = 0;
+        return;
+    }
+    used = (size_t)snprintf(buf, n, "auto: initial TTL %d (seen %u)", tw_initial_ttl(w->ttl),
+                            w->ttl);
+    if (!w->syn || used >= n) {
+        if (used < n)
+            snprintf(buf + used, n - used, ", no SYN seen from this host");
+        return;
+    }
+    used += (size_t)snprintf(buf + used, n - used, ", SYN options ");
+    for (int i = 0; i < w->opt_count && used < n; i++) {
+        uint8_t k = w->opt_sig[i];
+        if (k < sizeof(opt_names) / sizeof(opt_names[0]))
+            used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "," : "", opt_names[k]);
+        else
+            used += (size_t)snprintf(buf + used, n - used, "%s%u", i ? "," : "", k);
+    }
 }

@@ -1,0 +1,34 @@
+/*
+ * rowtext.h -- what the analysis decided, in words: a TIME_WAIT verdict as the
+ * JSON object stored in findings.detail, an address as text, why a TIME_WAIT
+ * profile was used. Called by the writer thread (writer.c), so that the
+ * analysis thread formats no text; pure functions of their arguments.
+ */
+#ifndef TWSCOPE_ROWTEXT_H
+#define TWSCOPE_ROWTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twscope/timewait.h"
+
+/* Longest detail text rowtext_finding() writes, with its NUL. */
+#define ROWTEXT_FINDING_MAX 640
+/* Longest address text, with its NUL (INET6_ADDRSTRLEN). */
+#define ROWTEXT_ADDR_MAX 46
+/* Longest profile reason, with its NUL. */
+#define ROWTEXT_PROFILE_MAX 160
+
+/*
+ * Write v's detail as a JSON object into buf (n bytes; ROWTEXT_FINDING_MAX is
+ * always enough). Returns its length, or -1 for a verdict of no known kind.
+ */
+int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n);
+
+/* IPv4 (4 bytes) or IPv6 (16 bytes) address a as text; buf has ROWTEXT_ADDR_MAX bytes. */
+void rowtext_addr(const uint8_t *a, int ip_version, char *buf);
+
+/* Why w's profile was used ("option", or what auto saw), into buf (n bytes). */
+void rowtext_profile(const struct tw_profile_seen *w, char *buf, size_t n);
+
+#endif /* TWSCOPE_ROWTEXT_H */

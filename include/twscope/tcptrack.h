@@ -1,0 +1,80 @@
+/*
+ * tcptrack.h -- the TCP state of one incarnation as seen from the capture
+ * point: per endpoint what it sent (sequence space, ACKs, timestamps, window,
+ * FIN) and the connection's close state. Plain data, read and written by the
+ * TIME_WAIT rules (timewait.h) and kept up to date per segment by
+ * tcp_track_account(); no dependency on the flow table, the pool or the
+ * database. Analysis thread only.
+ */
+#ifndef TWSCOPE_TCPTRACK_H
+#define TWSCOPE_TCPTRACK_H
+
+#include <stdint.h>
+
+#include "twscope/common.h"
+#include "twscope/config.h"
+#include "twscope/decode.h"
+
+enum close_kind { CK_OPEN = 0, CK_HALF, CK_FIN, CK_RST };
+
+/* Where a packet was: its capture time and Wireshark frame number. */
+struct pkt_meta {
+    tw_time ts;
+    uint64_t frame;            /* 1-based frame number in its file */
+    uint32_t file;             /* input file index */
+};
+
+/* What one endpoint sent, as seen at the capture point. */
+struct tcp_dir {
+    uint32_t isn;              /* seq of its SYN (valid if syn) */
+    uint32_t base_seq;         /* first sequence number seen (ISN or mid-stream) */
+    uint32_t next_seq;         /* highest seq + len (+1 for SYN/FIN) seen */
+    uint32_t max_ack;          /* highest ACK sent */
+    uint32_t fin_seq;          /* seq of its FIN (valid if fin) */
+    uint32_t fin_ack;          /* ack field of its first FIN */
+    uint32_t ts_first, ts_last;/* first and latest TSval (valid if ts) */
+    uint32_t win;              /* last advertised window, scaled */
+    uint16_t fin_copies;       /* FIN segments sent with fin_seq */
+    uint16_t finack_copies;    /* ACKs of the peer's FIN sent */
+    uint8_t syn : 1;           /* sent a SYN (or SYN-ACK) */
+    uint8_t seen : 1;          /* sent anything */
+    uint8_t acked : 1;         /* sent an ACK */
+    uint8_t fin : 1;           /* sent a FIN */
+    uint8_t rst : 1;           /* sent a RST */
+    uint8_t ts : 1;            /* uses TCP timestamps */
+    uint8_t fin_first : 1;     /* its FIN did not acknowledge a peer FIN (active) */
+    uint8_t wscale;            /* window scale it announced (0xff none) */
+    uint8_t ttl;               /* TTL/hop limit of its SYN (or first packet) */
+    uint8_t opt_count;
+    uint8_t opt_sig[DECODE_OPT_SIG_LEN]; /* option kinds of its SYN */
+    uint32_t pkts;             /* segments sent */
+    uint64_t bytes;            /* payload bytes sent */
+    uint64_t fin_frame;        /* frame of its first FIN */
+    tw_time fin_ts, fin_last_ts; /* first and latest FIN copy */
+    uint32_t fin_file;         /* input file of its first FIN */
+};
+
+struct tw_state;
+
+/*
+ * The TCP state of one incarnation, as the rules read and write it. Sides:
+ * index 0 is the client, 1 the server; direction 0 = client -> server.
+ * tw[side] points to a shared all-zero, never-written state until that
+ * endpoint enters TIME_WAIT (the engine gives it one of its own then).
+ */
+struct tcp_track {
+    struct tcp_dir d[2];       /* [0] client, [1] server */
+    struct tw_state *tw[2];    /* [0] client, [1] server */
+    uint64_t rst_frame;        /* frame of the first RST, 0 if none */
+    uint8_t close_kind;        /* enum close_kind */
+    uint8_t closed;            /* finished: RST, or every TIME_WAIT over */
+};
+
+/*
+ * Account one segment sent by `dir` in t->d[dir]: counters, sequence space,
+ * highest ACK, SYN options, timestamps, window. Everything but teardown,
+ * which the TIME_WAIT rules do (tw_segment()).
+ */
+void tcp_track_account(struct tcp_track *t, int dir, const struct pkt_view *pv);
+
+#endif /* TWSCOPE_TCPTRACK_H */
