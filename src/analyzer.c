@@ -55,6 +55,10 @@ static double now_wall(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+_Static_assert(DECODE_RESULT_COUNT <= STORE_MAX_REASONS, "store counts every decode result");
+
+static const char *reason_name(int i) { return decode_result_name((enum decode_result)i); }
+
 static void db_fail(struct run *r, int rc)
 {
     if (rc && !r->db_failed) {
@@ -376,6 +380,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.rec.files = capture_count(cap);
     r.rec.tw_profile = o->tw.profile == TWP_CUSTOM ? "custom" : tw_profile_name(o->tw.profile);
     r.rec.dpi = o->dpi;
+    r.rec.reason_name = reason_name;
     r.rec.bpf = o->bpf;
     r.rec.ps_recv = r.rec.ps_drop = -1;
     rc = store_begin_capture(r.st, &r.rec);

@@ -454,7 +454,7 @@ static void json_quote(sqlite3_str *out, const char *s)
 }
 
 /*
- * {"name": count, ...} of the nonzero reasons (DECODE_OK excluded). Returns a
+ * {"name": count, ...} of the nonzero reasons (index 0 excluded). Returns a
  * string the caller frees with sqlite3_free(), or NULL when out of memory.
  */
 static char *skip_reasons_json(const struct rec_capture *c)
@@ -463,11 +463,11 @@ static char *skip_reasons_json(const struct rec_capture *c)
     int first = 1;
 
     sqlite3_str_appendchar(out, 1, '{');
-    for (int i = 1; i < DECODE_RESULT_COUNT; i++) {
+    for (int i = 1; i < STORE_MAX_REASONS; i++) {
         const char *name;
         if (!c->reasons[i])
             continue;
-        name = decode_result_name((enum decode_result)i);
+        name = c->reason_name ? c->reason_name(i) : NULL;
         if (!first)
             sqlite3_str_appendchar(out, 1, ',');
         first = 0;

@@ -13,10 +13,13 @@
 
 #include "test.h"
 #include "twscope/config.h"
+#include "twscope/decode.h"
 #include "twscope/report.h"
 #include "twscope/store.h"
 
 static char tmpdir[64];
+
+static const char *reason_name(int i) { return decode_result_name((enum decode_result)i); }
 
 static void db_path(char *buf, size_t n, const char *name)
 {
@@ -198,6 +201,7 @@ static int test_write_and_read_back(void)
 
     c.packets = 1234;
     c.tcp_packets = 1200;
+    c.reason_name = reason_name;
     c.reasons[DECODE_NOT_TCP] = 30;
     c.reasons[DECODE_TRUNC_IP] = 4;
     c.skipped = 4;
@@ -560,6 +564,7 @@ static int build_report_db(const char *path)
     c.packets = 40;
     c.tcp_packets = 38;
     c.skipped = 2;
+    c.reason_name = reason_name;
     c.reasons[DECODE_TRUNC_TCP] = 2;
     c.first_ts = 1700000000.25;
     c.last_ts = 1700000004.0;

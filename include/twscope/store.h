@@ -35,9 +35,9 @@
 #include <stdint.h>
 
 #include "twscope/common.h"
-#include "twscope/decode.h"
 
 #define STORE_IP_LEN 46              /* INET6_ADDRSTRLEN */
+#define STORE_MAX_REASONS 32         /* skip reasons a capture row counts */
 
 struct rec_capture {
     int64_t id;                      /* set by store_begin_capture() */
@@ -47,7 +47,8 @@ struct rec_capture {
     uint64_t packets;                /* frames read */
     uint64_t tcp_packets;            /* frames decoded to a TCP segment */
     uint64_t skipped;                /* frames not analyzed, errors only (sum of reasons) */
-    uint64_t reasons[DECODE_RESULT_COUNT]; /* per decode_result count (DECODE_OK unused) */
+    uint64_t reasons[STORE_MAX_REASONS]; /* frames skipped per reason i (0 unused) */
+    const char *(*reason_name)(int i); /* name of reason i in skip_reasons, NULL if none */
     uint32_t files;                  /* input files */
     int complete;                    /* 1 when the run ended normally */
     const char *error;               /* NULL, or what cut the run short */
