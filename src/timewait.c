@@ -338,7 +338,7 @@ static void tw_answer(struct tcp_track *t, int dir, const struct pkt_meta *m,
     if (!close_handshake_done(t, dir))
         return; /* simultaneous close: still CLOSING, part of the close handshake */
     s->answers++;
-    s->last_answer_ts = m->ts;
+    s->last_answer_ts = m->ts; /* R4: every answer restarts the 2*MSL timer */
     if (final_ack && peer->fin_copies > 1 && peer->fin_last_ts >= s->last_ack_ts) {
         struct tw_verdict *v = verdict(r, TWF_FINAL_ACK_REXMIT, dir);
         v->copy = t->d[dir].finack_copies;
