@@ -7,6 +7,10 @@
  * finding happens, in batched transactions. Whatever was analyzed before an
  * error (a truncated file, SIGINT) is written and the capture row says the run
  * is incomplete and why.
+ *
+ * Thread: main.c calls analyze_run() on the main thread, which becomes the
+ * analysis thread; it starts the capture reader (capture.h) and the database
+ * writer (writer.h) and joins both before it returns.
  */
 #ifndef TWSCOPE_ANALYZER_H
 #define TWSCOPE_ANALYZER_H

@@ -6,6 +6,8 @@
  * when a connection gets its first payload-bearing or handshake packet, fed at
  * most DPI_MAX_PACKETS packets, and freed as soon as nDPI decides or gives up:
  * only two small protocol ids stay in the connection afterwards.
+ *
+ * Thread: the analysis thread only (nDPI's module is not shared).
  */
 #ifndef TWSCOPE_CLASSIFY_H
 #define TWSCOPE_CLASSIFY_H

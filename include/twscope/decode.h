@@ -25,6 +25,9 @@
  * networks' user plane, UDP port 2152) is decapsulated once, and the view
  * describes the inner IP packet (pv->tunnel says so); the tunnel's own
  * addresses and TEID are not kept.
+ *
+ * Thread: any; decode_packet() is a pure function of its arguments (the
+ * capture reader thread calls it, ahead of the analysis thread).
  */
 #ifndef TWSCOPE_DECODE_H
 #define TWSCOPE_DECODE_H

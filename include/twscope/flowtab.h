@@ -12,6 +12,9 @@
  *
  * The table does not own the values; growing reallocates the slot array
  * (rare, amortized), lookups and deletes never allocate.
+ *
+ * Thread: owned by the TCP engine on the analysis thread; flow_hash() with a
+ * copied hasher (flowtab_hasher()) may run on the capture reader thread.
  */
 #ifndef TWSCOPE_FLOWTAB_H
 #define TWSCOPE_FLOWTAB_H

@@ -23,6 +23,9 @@
  * Intervals are closed: a period [start, end] counts at both ends, so a
  * zero-length period (cut by the capture end) still counts once, and a
  * period starting at the instant another ends overlaps it.
+ *
+ * Thread: the main thread of `twscope query` and `twscope report`, on a
+ * read-only connection of its own; never used while analyzing.
  */
 #ifndef TWSCOPE_REPORT_H
 #define TWSCOPE_REPORT_H

@@ -15,6 +15,8 @@
  * Every string that comes from the database (file names, addresses,
  * application names, finding details) is HTML-escaped, and invalid UTF-8 is
  * replaced by U+FFFD, so a hostile capture cannot inject markup.
+ *
+ * Thread: the main thread of `twscope report` (read-only connection).
  */
 #ifndef TWSCOPE_REPORT_HTML_H
 #define TWSCOPE_REPORT_HTML_H

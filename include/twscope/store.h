@@ -28,6 +28,10 @@
  *            inferred, profile, profile_reason, duration_s, answers)
  *   findings(id INTEGER PRIMARY KEY, connection_id, kind, frame, file, ts,
  *            direction, seq, ack, payload_len, flags, detail)
+ *
+ * Thread: one at a time. The analysis thread opens the store and begins the
+ * capture; between writer_start() and writer_stop() only the writer thread
+ * uses it; then the analysis thread ends the capture and closes it.
  */
 #ifndef TWSCOPE_STORE_H
 #define TWSCOPE_STORE_H
