@@ -75,6 +75,16 @@ int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
                      tf(b & TWV_ACK_OK), tf(b & TWV_PAWS_APPLICABLE), tf(b & TWV_PAWS_REJECT),
                      tf(b & TWV_ACCEPTED), v->rcv_nxt, v->rcv_wnd);
         break;
+    case TWF_STALE_STATE_RST:
+        k = snprintf(buf, n,
+                     "{\"prior_connection_id\":%lld,\"held_by\":\"%s\",\"foreign_ack\":%u,"
+                     "\"expected_ack\":%u,\"ack_frame\":%llu,\"rst_frame\":%llu,"
+                     "\"retry_delay_s\":%.6f,\"same_isn\":%s}",
+                     (long long)v->prior_id, tw_who_name((enum tw_who)v->who), v->rcv_nxt,
+                     v->old_isn + 1, (unsigned long long)v->first_frame,
+                     (unsigned long long)v->rst_frame, tw_time_to_sec(v->t1),
+                     tf(v->new_isn == v->old_isn));
+        break;
     default:
         return -1;
     }

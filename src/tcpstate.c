@@ -415,6 +415,8 @@ static struct conn *reuse(struct tcp_engine *e, struct conn *old, const struct t
     if (!nc)
         return NULL;
     tw_reuse(&old->tcp, dir, m, pv, &r);
+    if (old->tcp.stale == 2)
+        tw_stale_retry(&old->tcp, pv, m->ts - old->last_ts, &r);
     apply(e, nc, m, pv, &r, old->id);
     old->written = 1;
     e->done++;

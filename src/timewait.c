@@ -63,6 +63,15 @@
  *     previous incarnation when it fits that one's sequence (and ACK) space
  *     and not the new one's; TCP timestamps decide first when both
  *     incarnations carry them (one clock per host).
+ *  R13 Stale state: the client's SYN is answered by a bare ACK whose ACK
+ *     number is not the SYN's ISN + 1 -- the server still holds state of an
+ *     earlier connection on the tuple (Linux sends such an ACK from an
+ *     established socket, a "challenge ACK", RFC 5961 4; or from TIME_WAIT
+ *     for a SYN it does not accept). The client, in SYN-SENT, answers with a
+ *     RST whose sequence number is that ACK number (RFC 9293 3.10.7.3) and
+ *     retries its SYN (usually the same ISN) after its retransmission timer;
+ *     the RST cleared the server's old state, so the retried SYN starts a new
+ *     incarnation: finding stale_state_rst, on the new incarnation.
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -149,6 +158,7 @@ const char *tw_finding_name(enum tw_finding k)
     case TWF_TW_RST: return "tw_rst";
     case TWF_TW_REUSE: return "tw_reuse";
     case TWF_LATE_SEGMENT: return "late_segment";
+    case TWF_STALE_STATE_RST: return "stale_state_rst";
     case TWF_NONE:
     case TWF_COUNT: break;
     }
@@ -474,6 +484,8 @@ static int syn_starts_incarnation(const struct tcp_track *t, const struct tcp_tr
 {
     const struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
     int closing = t->closed || t->close_kind != CK_OPEN || tw_any_active(t);
+    if (t->stale == 2 && dir == 0)
+        return 1; /* R13: the retry after a stale-state RST */
     if (d->syn && pv->seq == d->isn)
         return 0; /* its SYN again: a retransmission */
     if (!d->syn && d->seen && d->base_seq == pv->seq + 1)
@@ -573,6 +585,34 @@ void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const st
     }
 }
 
+void tw_stale_retry(const struct tcp_track *old, const struct pkt_view *pv, tw_time since_rst,
+                    struct tw_result *r)
+{
+    struct tw_verdict *v = verdict(r, TWF_STALE_STATE_RST, 0);
+    v->who = TWW_SERVER; /* the side that held the old state */
+    v->old_isn = old->d[0].isn;
+    v->new_isn = pv->seq;
+    v->rcv_nxt = old->d[1].max_ack; /* the foreign ACK number */
+    v->rst_frame = old->rst_frame;
+    v->first_frame = old->rst_frame - (uint32_t)((uint32_t)old->rst_frame - old->stale_frame_lo);
+    v->t1 = since_rst;
+}
+
+/* R13: the SYN-SENT side of t gets an ACK of a foreign sequence number, then resets it. */
+static void stale_state(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                        const struct pkt_view *pv)
+{
+    uint8_t fl = pv->flags;
+    const struct tcp_dir *cl = &t->d[0], *sv = &t->d[1];
+    if (t->stale == 0 && dir == 1 && cl->syn && !sv->syn && (fl & TCPF_ACK) &&
+        !(fl & (TCPF_SYN | TCPF_RST)) && pv->ack != cl->isn + 1 && !cl->acked) {
+        t->stale = 1;
+        t->stale_frame_lo = (uint32_t)m->frame;
+    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST) && pv->seq == sv->max_ack) {
+        t->stale = 2;
+    }
+}
+
 /* ---- one segment of the current incarnation ------------------------------------------ */
 
 void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
@@ -584,6 +624,8 @@ void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const st
 
     r->n = 0;
     r->enter = 0;
+    if (t->stale < 2)
+        stale_state(t, dir, m, pv);
     if (fl & TCPF_RST) {
         if (peer_in_tw && !sender_in_tw) {
             tw_rst(t, dir, m, pv, r);

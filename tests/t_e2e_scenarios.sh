@@ -11,7 +11,7 @@ gen=$build/tests/gen/tcpgen
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 command-line tool missing"; exit 77; }
 [ -x "$gen" ] || { echo "SKIP: $gen not built"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-scenarios=${TWSCOPE_SCENARIOS:-"client_close server_close rst_close many_short reuse_bound simultaneous_close final_ack_lost final_ack_lost_after late_data_tw late_data_tw_killed late_data_reuse rst_in_tw v6_client_close v6_reuse_bound v6_rst_in_tw"}
+scenarios=${TWSCOPE_SCENARIOS:-"client_close server_close rst_close many_short reuse_bound simultaneous_close final_ack_lost final_ack_lost_after late_data_tw late_data_tw_killed late_data_reuse rst_in_tw v6_client_close v6_reuse_bound v6_rst_in_tw stale_state"}
 bash "$src/tests/gen/gen.sh" "$gen" "$work" $scenarios >"$work/gen.log" 2>&1
 rc=$?
 if [ $rc = 77 ]; then echo "SKIP: $(tail -n 1 "$work/gen.log")"; exit 77; fi
@@ -34,6 +34,16 @@ for s in $scenarios; do
     check incarnations "$(q 'select max(incarnation) from connections')" "$(t incarnations)"
     check clients "$(q "select count(*) from connections where client_ip='$(t client_addr)' and server_port=$(t server_port) and syn_seen=1")" "$n"
     check close_kind "$(q 'select group_concat(distinct close_kind) from connections')" "$(t close_kind)"
+    if [ "$s" = stale_state ]; then
+        # the attempt: SYN, the old socket's challenge ACK, the client's RST; then the retry
+        check attempt "$(q 'select close_kind, active_closer is null, last_frame - first_frame from connections where incarnation = 1')" "rst|1|2"
+        check retry "$(q 'select close_kind, active_closer, prev_connection_id from connections where incarnation = 2')" "fin|client|1"
+        check stale_rst "$(q "select count(*) from findings f join connections c on c.id = f.connection_id where kind = 'stale_state_rst' and f.frame = c.first_frame and c.incarnation = 2 and json_extract(detail, '$.held_by') = '$(t stale_held_by)' and json_extract(detail, '$.same_isn') = 1 and json_extract(detail, '$.rst_frame') = 3 and json_extract(detail, '$.ack_frame') = 2")" "$(t stale_state_rst)"
+        check stale_time_waits "$(q "select count(*), group_concat(side) from time_waits")" "1|client"
+        check stale_no_late "$(q "select count(*) from findings where kind = 'late_segment'")" 0
+        echo "checked $s"
+        continue
+    fi
     closer=$(t active_closer)
     [ "$(t close_kind)" = rst ] && closer=
     check active_closer "$(q 'select group_concat(distinct coalesce(active_closer,"")) from connections')" "$closer"

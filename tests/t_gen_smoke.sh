@@ -88,7 +88,8 @@ for SCEN in $(bash "$GEN" --list); do
     conns=$(get connections)
     tuples=$(get tuples)
 
-    check "tcp.stream values" "$(tsv tcp tcp.stream | sort -u | grep -c .)" "$conns"
+    streams=$(get tshark_streams)
+    check "tcp.stream values" "$(tsv tcp tcp.stream | sort -u | grep -c .)" "${streams:-$conns}"
     check "SYNs" "$(count "tcp.flags.syn==1 && tcp.flags.ack==0")" "$conns"
     check "client ports" "$(tsv "tcp.dstport==$port" tcp.srcport | sort -u | grep -c .)" "$tuples"
     check "IP version" "$(tsv tcp ip.version | sort -u)" "$(get family)"
@@ -115,6 +116,18 @@ for SCEN in $(bash "$GEN" --list); do
         else
             fail "FINs did not cross: client FIN seq/ack '$cfin', server FIN seq/ack '$sfin'"
         fi
+        ;;
+    rst,fin/client)
+        # stale state: SYN, an ACK of a foreign number, the client's RST at that
+        # number, the same SYN again, then a normal client close
+        syn1=$(tsv "frame.number==1 && tcp.flags==0x002" tcp.seq_raw)
+        fack=$(tsv "frame.number==2 && tcp.flags==0x010 && tcp.srcport==$port" tcp.ack_raw)
+        [ -n "$syn1" ] && [ -n "$fack" ] && [ "$fack" != "$((syn1 + 1))" ] &&
+            ok "the SYN is answered by an ACK of a foreign number" ||
+            fail "frames 1-2 are not a SYN and a foreign ACK ('$syn1', '$fack')"
+        check "RST at the foreign ACK number" "$(tsv "frame.number==3 && tcp.flags.reset==1" tcp.seq_raw)" "$fack"
+        check "retried SYN, same ISN" "$(tsv "frame.number==4 && tcp.flags==0x002" tcp.seq_raw)" "$syn1"
+        check "first FIN from" "$(tsv "tcp.flags.fin==1" tcp.dstport | head -n1)" "$port"
         ;;
     *) fail "unknown close_kind/active_closer $(get close_kind)/$(get active_closer)" ;;
     esac

@@ -46,6 +46,9 @@ R11 idle	    return idle_expired;	    return 0;
 R11 closing	    if (closing)	    if (0)
 R12 timestamps	        if (ts_older(pv->tsval, cs->ts_first) && !ts_older(ps->ts_last, pv->tsval))	        if (0)
 R12 sequence spaces	    return !fits_cur;	    return 1;
+R13 foreign ACK	        !(fl & (TCPF_SYN | TCPF_RST)) && pv->ack != cl->isn + 1 && !cl->acked) {	        !(fl & (TCPF_SYN | TCPF_RST)) && !cl->acked) {
+R13 RST at the foreign ACK	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST) && pv->seq == sv->max_ack) {	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST)) {
+R13 the retry is a new incarnation	        return 1; /* R13: the retry after a stale-state RST */	        (void)0;
 LIST
 
 build_test() { # TIMEWAIT_C -> $work/t

@@ -696,6 +696,44 @@ static int test_r12_sequence_space_decides(void)
     PASS;
 }
 
+/* ---- R13 stale state -------------------------------------------------------------- */
+
+static int test_r13_stale_state_rst_and_retry(void)
+{
+    struct seg syn = {C, SYN, 1000, 0, 0, 0, 0};
+    struct pkt_view pv;
+    const struct tw_verdict *v;
+    setup();
+    feed(MS, syn);                                           /* 1: SYN-SENT */
+    feed(MS, (struct seg){S, ACK, 777, 424242, 0, 0, 0});    /* 2: old state's ACK */
+    FAIL_UNLESS(tr[0].stale == 1);
+    feed(MS, (struct seg){C, RST, 424242, 0, 0, 0, 0});      /* 3: RST at that number */
+    FAIL_UNLESS(tr[0].stale == 2 && tr[0].closed && tr[0].close_kind == CK_RST);
+    FAIL_UNLESS(route(syn, 0, 0) == TWR_REUSE);              /* 4: the retry, same ISN */
+    view(&syn, &pv);
+    tw_stale_retry(&tr[0], &pv, 3 * TW_USEC, &res);
+    v = only(&res, TWF_STALE_STATE_RST);
+    FAIL_UNLESS(v && v->who == TWW_SERVER && v->rcv_nxt == 424242 && v->old_isn == 1000);
+    FAIL_UNLESS(v->new_isn == 1000 && v->first_frame == 2 && v->rst_frame == 3);
+    FAIL_UNLESS(v->t1 == 3 * TW_USEC);
+    PASS;
+}
+
+static int test_r13_not_stale(void)
+{
+    setup();
+    feed(MS, (struct seg){C, SYN, 1000, 0, 0, 0, 0});
+    feed(MS, (struct seg){S, ACK, 777, 1001, 0, 0, 0});      /* acknowledges the SYN */
+    FAIL_UNLESS(tr[0].stale == 0);
+    setup();
+    feed(MS, (struct seg){C, SYN, 1000, 0, 0, 0, 0});
+    feed(MS, (struct seg){S, ACK, 777, 424242, 0, 0, 0});
+    feed(MS, (struct seg){C, RST, 999, 0, 0, 0, 0});         /* a RST at another number */
+    FAIL_UNLESS(tr[0].stale == 1);
+    FAIL_UNLESS(route((struct seg){C, SYN, 1000, 0, 0, 0, 0}, 0, 0) == TWR_ACCOUNT);
+    PASS;
+}
+
 int main(void)
 {
     RUN(test_r1_client_closes);
@@ -732,5 +770,7 @@ int main(void)
     RUN(test_r11_after_close);
     RUN(test_r12_timestamps_decide);
     RUN(test_r12_sequence_space_decides);
+    RUN(test_r13_stale_state_rst_and_retry);
+    RUN(test_r13_not_stale);
     TEST_EXIT();
 }

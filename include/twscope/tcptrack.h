@@ -68,6 +68,9 @@ struct tcp_track {
     uint64_t rst_frame;        /* frame of the first RST, 0 if none */
     uint8_t close_kind;        /* enum close_kind */
     uint8_t closed;            /* finished: RST, or every TIME_WAIT over */
+    uint8_t stale;             /* R13: 1 the client's SYN got an ACK of a foreign sequence
+                                  number, 2 the client answered it with a RST */
+    uint32_t stale_frame_lo;   /* low 32 bits of that ACK's frame number */
 };
 
 /*

@@ -82,6 +82,7 @@ enum tw_finding {
     TWF_TW_RST,             /* R7 "tw_rst" */
     TWF_TW_REUSE,           /* R8 "tw_reuse" */
     TWF_LATE_SEGMENT,       /* R9 "late_segment" */
+    TWF_STALE_STATE_RST,    /* R13 "stale_state_rst" */
     TWF_COUNT
 };
 
@@ -124,8 +125,10 @@ struct tw_verdict {
     uint16_t peer_copies;      /* final ACK: copies of the peer's FIN */
     uint32_t rcv_nxt, rcv_wnd; /* rst, late new_incarnation */
     uint32_t old_isn, old_next_seq, new_isn, old_tsval, new_tsval; /* reuse */
-    uint64_t first_frame;      /* fin: frame of the first copy */
-    tw_time t1;                /* fin/final ACK: interval; rst: in TIME_WAIT for; reuse: since close */
+    uint64_t first_frame;      /* fin: frame of the first copy; stale: the foreign ACK */
+    uint64_t rst_frame;        /* stale: the client's RST */
+    tw_time t1;                /* fin/final ACK: interval; rst: in TIME_WAIT for; reuse: since close;
+                                  stale: from the RST to the retried SYN */
     tw_time t2;                /* rst, reuse: time left in the period */
     int64_t prior_id;          /* reuse, late new_incarnation: the prior connection (set by the engine) */
 };
@@ -189,6 +192,12 @@ void tw_enter(struct tcp_track *t, int side, const struct tw_config *cfg, const 
 /* R8: the SYN opening the next incarnation ends old's periods: a verdict per period. */
 void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
               struct tw_result *r);
+/*
+ * R13: the retried SYN after a stale-state RST (old->stale == 2) opens the next
+ * incarnation: the pattern's verdict. since_rst: time since old's last packet.
+ */
+void tw_stale_retry(const struct tcp_track *old, const struct pkt_view *pv, tw_time since_rst,
+                    struct tw_result *r);
 /* R9: a segment of the previous incarnation prev, judged by the current one cur. */
 void tw_late_prev(const struct tcp_track *cur, int cur_dir, int prev_dir, const struct pkt_view *pv,
                   struct tw_result *r);

@@ -25,7 +25,7 @@ set -u
 ALL_SCENARIOS="client_close server_close rst_close many_short reuse_bound
 simultaneous_close final_ack_lost final_ack_lost_after late_data_tw
 late_data_tw_killed late_data_reuse rst_in_tw v6_client_close v6_reuse_bound
-v6_rst_in_tw"
+v6_rst_in_tw stale_state"
 
 if [ "${1:-}" = "--list" ]; then
     echo $ALL_SCENARIOS
@@ -573,6 +573,33 @@ sc_rst_in_tw() {
     truth tw_killed 1
     injected_truth
     truth tw_client "$twc"; truth tw_server "$twsv"
+}
+
+# The server still holds an established connection that the client has
+# forgotten (its RST was dropped on the way out); the capture starts after
+# that, as an incident capture does. The client reconnects from the same port:
+# its SYN gets the old socket's challenge ACK (RFC 5961 4), the client, in
+# SYN-SENT, answers it with a RST at that ACK number (RFC 9293 3.10.7.3),
+# which clears the server's state, and retries the SYN a second later.
+sc_stale_state() {
+    server_start --mode wait-close --count 2 || return 1
+    nft_drop "$NSA" output "tcp flags & rst == rst" || return 1
+    client_run --mode rst --count 1 --bind-port $BIND_PORT || return 1
+    local dropped est
+    dropped=$(nft_dropped "$NSA")
+    nft_clear "$NSA"
+    est=$(state_count "$NSB" established)
+    expect rst_dropped "$dropped" -ge 1 && expect server_established "$est" -eq 1 || return 1
+    capture_stop || return 1
+    capture_start || return 1
+    client_run --mode close-first --count 1 --bind-port $BIND_PORT || return 1
+    reap $SERVER_PID server || return 1
+    grep -q 'event=peer_rst' "$WORK/server.log" || { log "$SCEN: the old server socket saw no RST"; return 1; }
+    truth connections 2; truth tuples 1; truth incarnations 2
+    truth close_kind rst,fin; truth active_closer client
+    truth client_port $BIND_PORT
+    truth stale_state_rst 1; truth stale_held_by server
+    truth tshark_streams 1     # tshark keeps the attempt and the retry in one stream
 }
 
 # ------------------------------------------------------------------ main --
