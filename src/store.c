@@ -423,7 +423,7 @@ static int db_classify(const char *path, struct db_class *cls, char *err, size_t
     }
     if (missing || (S_ISREG(sb.st_mode) && sb.st_size == 0)) {
         if (wal_has_data(path)) {
-            set_err(err, errlen, "%s: no database, but a %s-wal file with data; left as it is",
+            set_err(err, errlen, "%s: empty, but %s-wal beside it holds data; left as it is",
                     path, path);
             return TW_ERR_SCHEMA;
         }

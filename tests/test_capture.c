@@ -685,6 +685,23 @@ static int test_shrinks_before_map(void)
     }
     FAIL_IF(failed);
 
+    /* two files, the second cut: the error names it, whatever came from the first */
+    {
+        char path2[256];
+        const char *paths[2] = { path, path2 };
+        struct capture *c = NULL;
+        struct shrink_run sr;
+
+        tpath(path2, sizeof path2, "shrink-before-map-2.pcap");
+        FAIL_IF(write_file(path, img, len) != 0 || write_file(path2, img, len) != 0);
+        FAIL_UNLESS(capture_open_files(paths, 2, NULL, &c, err, sizeof err) == 0);
+        FAIL_IF(truncate(path2, 0) != 0);
+        FAIL_UNLESS(capture_start_reader(c) == 0);
+        shrink_read(c, &sr);
+        capture_close(c);
+        FAIL_UNLESS(sr.rc == TW_ERR_FORMAT && starts_with(err, path2) && strstr(err, "shrank"));
+    }
+
     /* pcapng is read by libpcap even with the reader thread */
     {
         static uint8_t ng[1 << 20];
