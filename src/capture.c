@@ -125,6 +125,8 @@ struct capture_input {
     /* mapped classic pcap file (see map_next()), map == NULL otherwise */
     const uint8_t *map;         /* the whole file, read-only; unmapped at capture_close() */
     int map_slot;               /* its SIGBUS registry slot */
+    int map_shrunk;             /* found shorter than at open: map_next() fails at once */
+    int map_fd;                 /* a dup of the file's fd for fstat(), while mapped */
     size_t map_len;
     size_t moff;                /* offset of the next record */
     size_t populated;           /* bytes from 0 whose pages are known to be mapped */
@@ -784,25 +786,39 @@ static uint32_t rd32(const uint8_t *b, int swapped)
 }
 
 /*
- * A mapped file that shrinks while it is read: its pages past the new end
- * raise SIGBUS when touched (the reader thread's MADV_POPULATE_READ reports
- * it as EFAULT instead, but the analysis thread may touch a frame whose pages
- * were mapped before the file shrank). The handler puts a zero page at the
- * faulting address, so the instruction completes, and records the fault; the
- * next capture_next() returns an error naming the file. A SIGBUS elsewhere
- * gets the previous disposition. The registry is a fixed array of ranges
- * read by the handler (async-signal-safe: atomics only); beyond MAP_SLOTS
- * mapped files, files are read by libpcap.
+ * A mapped file that shrinks while it is read (a rotation truncating it): its
+ * pages past the new end raise SIGBUS when touched, and the bytes of the last
+ * page after the new end read as zeros. The reader thread's
+ * MADV_POPULATE_READ reports pages past the end as EFAULT, but any access may
+ * fault: the reader's own header reads (the first ones while mapping, before
+ * the thread starts), the prepare hook, and the analysis thread on a frame
+ * whose pages were mapped before the file shrank. So a mapping is registered
+ * before its first byte is read, and the handler covers it until it is
+ * unmapped: it puts a zero page at the faulting address, so the instruction
+ * completes, and marks the slot; the reader checks its slot after each
+ * record (map_next(), so a record read from a zero page is not handed out),
+ * the consumer checks every slot of its capture whenever the fault counter
+ * moved, after each ring_next() (next_ring(): a fault before the packet was
+ * published is seen with it), and either returns the error naming the file.
+ * A zero record header, a cut record and the end of the file are checked
+ * against the file's size (fstat), so a truncation inside the last page is
+ * "shrank" too, not a clean end. What no check can see: the one record that
+ * spans the new end is handed out with its tail read as zeros, then the error
+ * follows. A SIGBUS elsewhere gets the previous disposition. The registry is
+ * a fixed array of ranges read by the handler (async-signal-safe: atomics and
+ * mmap only); beyond MAP_SLOTS mapped files, files are read by libpcap.
  */
 #define MAP_SLOTS 256
 
 static struct {
     atomic_uintptr_t start;     /* 0 = free */
     atomic_size_t len;
+    atomic_int faulted;         /* the handler put a zero page in this range */
 } map_slot[MAP_SLOTS];
-static atomic_int map_fault;    /* slot + 1 of the last fault, 0 = none */
+static atomic_uint map_faults;  /* faults handled so far (a consumer's cue to look) */
 static struct sigaction map_old_bus;
 static pthread_once_t map_once = PTHREAD_ONCE_INIT;
+static uintptr_t map_pagesize;  /* sysconf() is not async-signal-safe: read at install */
 
 static void map_sigbus(int sig, siginfo_t *si, void *uctx)
 {
@@ -810,11 +826,11 @@ static void map_sigbus(int sig, siginfo_t *si, void *uctx)
     for (int i = 0; i < MAP_SLOTS; i++) {
         uintptr_t st = atomic_load(&map_slot[i].start);
         if (st && a >= st && a - st < atomic_load(&map_slot[i].len)) {
-            long pg = sysconf(_SC_PAGESIZE);
-            void *at = (void *)(a & ~(uintptr_t)(pg - 1));
-            if (mmap(at, (size_t)pg, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
-                MAP_FAILED) {
-                atomic_store(&map_fault, i + 1);
+            void *at = (void *)(a & ~(map_pagesize - 1));
+            if (mmap(at, (size_t)map_pagesize, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0) != MAP_FAILED) {
+                atomic_store(&map_slot[i].faulted, 1);
+                atomic_fetch_add(&map_faults, 1);
                 return;
             }
             break;
@@ -837,6 +853,7 @@ static void map_sigbus(int sig, siginfo_t *si, void *uctx)
 static void map_install(void)
 {
     struct sigaction sa;
+    map_pagesize = (uintptr_t)sysconf(_SC_PAGESIZE);
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = map_sigbus;
     sa.sa_flags = SA_SIGINFO;
@@ -853,6 +870,7 @@ static int map_register(const void *p, size_t len)
     pthread_mutex_lock(&mu);
     for (int i = 0; i < MAP_SLOTS && slot < 0; i++) {
         if (atomic_load(&map_slot[i].start) == 0) {
+            atomic_store(&map_slot[i].faulted, 0);
             atomic_store(&map_slot[i].len, len);          /* before start: the handler */
             atomic_store(&map_slot[i].start, (uintptr_t)p); /* reads start, then len */
             slot = i;
@@ -862,14 +880,30 @@ static int map_register(const void *p, size_t len)
     return slot;
 }
 
+/* Before the munmap(): the range may be mapped again by anyone right after. */
 static void map_unregister(int slot)
 {
-    int mine = slot + 1;
-    if (slot < 0)
-        return;
-    atomic_store(&map_slot[slot].start, 0);
-    /* a fault not reported yet dies with its mapping, not with the slot's next user */
-    atomic_compare_exchange_strong(&map_fault, &mine, 0);
+    if (slot >= 0)
+        atomic_store(&map_slot[slot].start, 0);
+}
+
+static int map_faulted(const struct capture_input *in)
+{
+    return atomic_load_explicit(&map_slot[in->map_slot].faulted, memory_order_relaxed);
+}
+
+/*
+ * 1 if the file is now shorter than when it was opened (or cannot be looked
+ * at). A mapped input keeps an fd of its own: its stream is closed when the
+ * reader is done with it, and the consumer looks again at the end.
+ */
+static int input_shrank(const struct capture_input *in)
+{
+    struct stat st;
+    int fd = in->map != NULL ? in->map_fd : in->fp != NULL && in->gzc == NULL ? fileno(in->fp) : -1;
+    if (in->size == 0 || fd < 0)
+        return 0;
+    return fstat(fd, &st) != 0 || (uint64_t)st.st_size < in->size;
 }
 
 /* Map input in if it is a plain classic pcap file we parse the same as libpcap. */
@@ -889,18 +923,29 @@ static void input_try_map(struct capture_input *in)
     p = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, fileno(in->fp), 0);
     if (p == MAP_FAILED)
         return;
+    /* covered by the SIGBUS handler before its first byte is read: the file
+     * may have shrunk since it was opened (while we waited for the database) */
+    in->map_slot = map_register(p, (size_t)in->size);
+    if (in->map_slot < 0) {
+        munmap(p, (size_t)in->size);
+        return;
+    }
     m = p;
     memcpy(&magic, m, 4);
     in->swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
     in->nsec = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
-    if ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
-        (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
-        (rd32(m + 20, in->swapped) & 0xffff0000u) != 0 || pcap_snapshot(in->pcap) <= 0) {
+    in->map_shrunk = map_faulted(in) || input_shrank(in);
+    if (!in->map_shrunk &&
+        ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
+         (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
+         (rd32(m + 20, in->swapped) & 0xffff0000u) != 0 || pcap_snapshot(in->pcap) <= 0)) {
+        map_unregister(in->map_slot);
         munmap(p, (size_t)in->size);
         return;
     }
-    in->map_slot = map_register(p, (size_t)in->size);
-    if (in->map_slot < 0) {
+    in->map_fd = fcntl(fileno(in->fp), F_DUPFD_CLOEXEC, 0);
+    if (in->map_fd < 0) {
+        map_unregister(in->map_slot);
         munmap(p, (size_t)in->size);
         return;
     }
@@ -958,17 +1003,26 @@ static int map_error(struct capture_input *in, char *err, size_t errlen, const c
     return TW_ERR_FORMAT;
 }
 
-/* Next record of a mapped input, as pcap_next_ex() would return it: 1, 0 at the end, or error. */
+#define SHRANK "the file shrank while being read"
+
+/*
+ * Next record of a mapped input, as pcap_next_ex() would return it: 1, 0 at
+ * the end, or error. Any error, the end, and a record header of zeros (what
+ * the bytes after a new end read as) are checked against the file's size, so
+ * that a file that shrank says so.
+ */
 static int map_next(struct capture_input *in, char *err, size_t errlen)
 {
     size_t off = in->moff, left = in->map_len - off;
     uint32_t caplen, len, sec, frac, full;
 
     in->rec_off = (int64_t)off;
+    if (in->map_shrunk || map_faulted(in))
+        return map_error(in, err, errlen, SHRANK);
     if (left == 0)
-        return 0;
-    if (map_populate(in, off + (left < 16 ? left : 16)) != 0)
-        return map_error(in, err, errlen, "the file shrank while being read");
+        return input_shrank(in) ? map_error(in, err, errlen, SHRANK) : 0;
+    if (map_populate(in, off + (left < 16 ? left : 16)) != 0 || (left < 16 && input_shrank(in)))
+        return map_error(in, err, errlen, SHRANK);
     if (left < 16)
         return map_error(in, err, errlen,
                          "truncated dump file; tried to read 16 header bytes, only got %zu", left);
@@ -976,6 +1030,10 @@ static int map_next(struct capture_input *in, char *err, size_t errlen)
     frac = rd32(in->map + off + 4, in->swapped);
     caplen = rd32(in->map + off + 8, in->swapped);
     len = rd32(in->map + off + 12, in->swapped);
+    if (map_faulted(in) || ((sec | frac | caplen | len) == 0 && input_shrank(in)))
+        return map_error(in, err, errlen, SHRANK);
+    if (caplen > MAP_MAX_CAPLEN && input_shrank(in))
+        return map_error(in, err, errlen, SHRANK);
     if (caplen > MAP_MAX_CAPLEN) {
         if (caplen > in->snapshot)
             return map_error(in, err, errlen,
@@ -988,12 +1046,14 @@ static int map_next(struct capture_input *in, char *err, size_t errlen)
     full = caplen;
     if (caplen > in->snapshot)
         caplen = in->snapshot; /* libpcap hands out the snapshot length, skips the rest */
+    if (left - 16 < full && input_shrank(in))
+        return map_error(in, err, errlen, SHRANK);
     if (left - 16 < full)
         return map_error(in, err, errlen,
                          "truncated dump file; tried to read %u captured bytes, only got %zu", full,
                          left - 16);
     if (map_populate(in, off + 16 + full) != 0)
-        return map_error(in, err, errlen, "the file shrank while being read");
+        return map_error(in, err, errlen, SHRANK);
     in->mhdr.ts.tv_sec = (time_t)(int32_t)sec;
     in->mhdr.ts.tv_usec = (suseconds_t)(in->nsec ? frac / 1000 : frac);
     in->mhdr.caplen = caplen;
@@ -1052,6 +1112,13 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
             in->pend_frame = in->frame;
             in->state = IN_PENDING;
             return 1;
+        }
+        if (r != 1 && in->map == NULL && input_shrank(in)) {
+            /* libpcap saw an end or a cut record where the file used to go on */
+            set_err(err, errlen, "%s: " SHRANK " (after frame %llu)", in->name,
+                    (unsigned long long)in->frame);
+            input_finish(in);
+            return TW_ERR_FORMAT;
         }
         if (r == PCAP_ERROR_BREAK || r == 0) {
             const char *zmsg = in->gzc != NULL ? gzc_error(in->gzc) : NULL;
@@ -1212,6 +1279,7 @@ struct reader {
     /* the consumer's, written per packet: a cache line of their own */
     _Alignas(64) int ended;     /* RK_END seen */
     uint64_t last_frame;        /* frame number handed out last */
+    unsigned faults_seen;       /* map_faults when the inputs' slots were last looked at */
     /* what the accessors report while the thread runs (updated by it) */
     _Alignas(64) atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
 };
@@ -1343,25 +1411,37 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
 {
     struct reader *r = c->rd;
     const struct rentry *e;
+    unsigned faults;
     size_t len;
 
     if (c->stop || r->ended)
         return 0;
-    if (atomic_load_explicit(&map_fault, memory_order_relaxed)) {
-        int slot = atomic_load(&map_fault) - 1;
+    e = ring_next(r->ring, &len);
+    /* after ring_next(): a fault on the reader thread before it published e
+     * is seen with e; one of ours (on the packet before) is seen anyway */
+    faults = atomic_load_explicit(&map_faults, memory_order_relaxed);
+    if (faults != r->faults_seen) {
+        r->faults_seen = faults;
         for (uint32_t i = 0; i < c->n; i++) {
-            if (c->in[i].map != NULL && c->in[i].map_slot == slot) {
-                atomic_store(&map_fault, 0);
+            if (c->in[i].map != NULL && map_faulted(&c->in[i])) {
                 r->ended = 1;
-                set_err(err, errlen, "%s: the file shrank while being read (at frame %llu)",
-                        c->in[i].name, (unsigned long long)r->last_frame);
+                set_err(err, errlen, "%s: " SHRANK " (at frame %llu)", c->in[i].name,
+                        (unsigned long long)r->last_frame);
                 return TW_ERR_FORMAT;
             }
         }
     }
-    e = ring_next(r->ring, &len);
     if (!e || e->kind == RK_END) {
         r->ended = 1;
+        /* bytes past a new end inside its last page read as zeros, no fault:
+         * if a file shrank after the reader's own last look, say so now */
+        for (uint32_t i = 0; i < c->n; i++) {
+            if (c->in[i].map != NULL && input_shrank(&c->in[i])) {
+                set_err(err, errlen, "%s: " SHRANK " (at frame %llu)", c->in[i].name,
+                        (unsigned long long)r->last_frame);
+                return TW_ERR_FORMAT;
+            }
+        }
         return 0;
     }
     if (e->kind == RK_ERR) {
@@ -1479,8 +1559,9 @@ void capture_close(struct capture *c)
         if (in->have_prog)
             pcap_freecode(&in->prog);
         if (in->map != NULL) {
-            munmap((void *)(uintptr_t)in->map, in->map_len);
             map_unregister(in->map_slot);
+            munmap((void *)(uintptr_t)in->map, in->map_len);
+            close(in->map_fd);
         }
         free(in->name);
     }

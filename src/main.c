@@ -67,8 +67,9 @@ static void usage_analyze(FILE *f, int live)
                    "files are merged by timestamp into one timeline. Arguments after the\n"
                    "files that are not files form a BPF filter, as with tcpdump.\n\n");
     fprintf(f, "  -o, --output DB        database file (default %s); an existing database\n"
-               "                         gets a new capture added\n"
-               "      --overwrite        empty the database first\n"
+               "                         gets a new capture added; a file that is not a\n"
+               "                         twscope database is refused and left as it is\n"
+               "      --overwrite        empty the (twscope) database first\n"
                "  -f, --filter BPF       only analyze packets matching this BPF filter (frame\n"
                "                         numbers stay those of the file)\n"
                "      --no-dpi           do not classify applications with nDPI\n"
@@ -472,7 +473,9 @@ static void usage_report(FILE *f)
                "fetched from elsewhere): captures, concurrent TIME_WAIT over time, end\n"
                "reasons, durations, findings over time, port exhaustion, top endpoints\n"
                "and applications, and the findings with Wireshark filters (first %d).\n\n"
-               "  -o, --output FILE    where to write (default %s; '-' = stdout)\n"
+               "  -o, --output FILE    where to write (default %s; '-' = stdout);\n"
+               "                       an existing file is replaced only if it is empty\n"
+               "                       or a twscope report\n"
                "      --port-range R   ephemeral range LO-HI of the port exhaustion table\n"
                "                       (default %d-%d)\n"
                "  -h, --help           this help\n",

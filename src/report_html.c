@@ -15,6 +15,7 @@
  * a test can find the chart in a screenshot.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1099,16 +1100,25 @@ static void card(FILE *o, const char *value, const char *label)
     fputs("</span></div>\n", o);
 }
 
+/*
+ * How a report begins. PAGE_MARK, on the second line, is what tells a file
+ * `twscope report` may replace (report_html_write()); reports written before
+ * it began PAGE_DOCTYPE PAGE_HEAD, which is recognized too.
+ */
+#define PAGE_DOCTYPE "<!DOCTYPE html>\n"
+#define PAGE_MARK "<!-- twscope report: twscope overwrites only files that begin like this -->\n"
+#define PAGE_HEAD                                                                          \
+    "<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"                                \
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"            \
+    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"             \
+    " style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"                             \
+    "<meta name=\"generator\" content=\"twscope "
+
 static void page_head(struct html *h, const char *db_path)
 {
     FILE *o = h->o;
 
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"
-          " style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
-          "<meta name=\"generator\" content=\"twscope " TWSCOPE_VERSION "\">\n<title>twscope report: ",
-          o);
+    fputs(PAGE_DOCTYPE PAGE_MARK PAGE_HEAD TWSCOPE_VERSION "\">\n<title>twscope report: ", o);
     esc(o, db_path);
     fprintf(o, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n", page_style);
 }
@@ -1584,6 +1594,53 @@ static int write_page(struct html *h, const char *db_path)
     return h->ret;
 }
 
+/*
+ * 0 if out_path may be replaced: it does not exist, is empty, or is one of
+ * our reports. Anything else (another file, a directory, a symbolic link, a
+ * device) is left as it is: TW_ERR_IO with one line printed to err.
+ */
+static int check_output(const char *out_path, FILE *err)
+{
+    static const char ours[] = PAGE_DOCTYPE PAGE_MARK, older[] = PAGE_DOCTYPE PAGE_HEAD;
+    char head[sizeof older];
+    const char *why = NULL;
+    struct stat sb;
+    ssize_t n = 0;
+    int fd;
+
+    if (lstat(out_path, &sb) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        fprintf(err, "twscope: report: %s: cannot write: %s\n", out_path, strerror(errno));
+        return TW_ERR_IO;
+    }
+    if (S_ISDIR(sb.st_mode))
+        why = "is a directory";
+    else if (S_ISLNK(sb.st_mode))
+        why = "is a symbolic link";
+    else if (!S_ISREG(sb.st_mode))
+        why = "is not a regular file";
+    else if (sb.st_size == 0)
+        return 0;
+    if (!why) {
+        fd = open(out_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0) {
+            fprintf(err, "twscope: report: %s: cannot read what is there: %s\n", out_path,
+                    strerror(errno));
+            return TW_ERR_IO;
+        }
+        n = read(fd, head, sizeof head);
+        close(fd);
+        if (n >= (ssize_t)sizeof ours - 1 && memcmp(head, ours, sizeof ours - 1) == 0)
+            return 0;
+        if (n >= (ssize_t)sizeof older - 1 && memcmp(head, older, sizeof older - 1) == 0)
+            return 0;
+        why = "exists and is not a twscope report";
+    }
+    fprintf(err, "twscope: report: %s: %s; left as it is, use another -o\n", out_path, why);
+    return TW_ERR_IO;
+}
+
 int report_html_write(const char *db_path, const char *out_path, const struct report_opts *opts,
                       FILE *err)
 {
@@ -1608,6 +1665,9 @@ int report_html_write(const char *db_path, const char *out_path, const struct re
     } else {
         size_t len = strlen(out_path) + 16;
         int fd;
+        ret = check_output(out_path, err);
+        if (ret)
+            goto out;
         tmp = malloc(len);
         if (!tmp) {
             fprintf(err, "twscope: report: out of memory\n");

@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pcap/pcap.h>
@@ -548,6 +550,280 @@ static int test_file_shrinks(void)
     FAIL_UNLESS(starts_with(err, path) && strstr(err, "shrank") && one_line(err));
     FAIL_UNLESS(n < 5999);
     capture_close(c);
+    PASS;
+}
+
+/*
+ * Shrinking files, the whole class (issue 16). A capture is opened, then
+ * shrinks before it is mapped (a rotation with copytruncate while twscope
+ * waits for the database lock), or at any moment while it is read. The only
+ * outcomes allowed are every packet intact and a clean end, or the "shrank"
+ * error naming the file; never a crash, never a clean end short of the file.
+ */
+
+/* A file of n Ethernet frames of 600 bytes; frame i ends with mark i & 0xff. */
+static size_t shrink_image(uint8_t *img, struct rec *r, int n)
+{
+    static uint8_t fr[256][600];
+
+    for (int i = 0; i < 256; i++)
+        build_ip(fr[i], 1, 6, 1234, 80, sizeof fr[i] - 54, (uint8_t)i);
+    for (int i = 0; i < n; i++)
+        r[i] = (struct rec){ 1000 + (uint32_t)i, 0, fr[(i + 1) & 0xff], 600, 600 };
+    return pcap_image(img, LT_ETHERNET, r, n);
+}
+
+/* Open one file without starting the reader thread, whatever the pass. */
+static int open_plain(const char *path, struct capture **c)
+{
+    const char *paths[1] = { path };
+
+    err[0] = '\0';
+    return capture_open_files(paths, 1, NULL, c, err, sizeof err);
+}
+
+/* The prepare hook reads every byte on the reader thread, as decoding would. */
+static void touch_hook(void *ctx, const struct capture_pkt *p, void *out)
+{
+    uint32_t sum = 0;
+    (void)ctx;
+    for (uint32_t i = 0; i < p->caplen; i++)
+        sum += p->data[i];
+    memcpy(out, &sum, sizeof sum);
+}
+
+struct shrink_run {
+    int rc;                     /* last capture_next() */
+    int n;                      /* packets handed out */
+    int damaged;                /* of them, not the file's bytes (read after the cut) */
+    int out_of_order;           /* frame numbers not 1, 2, 3... */
+};
+
+/* Read every packet of c, touching every byte again as the analysis does. */
+static void shrink_read(struct capture *c, struct shrink_run *sr)
+{
+    struct capture_pkt p;
+    uint32_t sum = 0;
+
+    memset(sr, 0, sizeof *sr);
+    while ((sr->rc = capture_next(c, &p, err, sizeof err)) == 1) {
+        sr->n++;
+        for (uint32_t i = 0; i < p.caplen; i++)
+            sum += p.data[i];
+        if (p.frame != (uint64_t)sr->n)
+            sr->out_of_order++;
+        if (p.caplen != 600 || p.data[599] != (uint8_t)(p.frame & 0xff) || p.data[12] != 0x08)
+            sr->damaged++;
+    }
+    if (sum == 1)               /* keep the reads */
+        fprintf(stderr, " ");
+}
+
+/* 0 if the run ended as allowed for a file of nrec records; else says why. */
+static int shrink_ok(const struct shrink_run *sr, const char *path, int nrec, int must_shrink)
+{
+    int shrank = sr->rc == TW_ERR_FORMAT && starts_with(err, path) && strstr(err, "shrank") &&
+                 one_line(err);
+
+    if (sr->out_of_order || (sr->rc == 0 && (sr->n != nrec || sr->damaged)) ||
+        (sr->rc != 0 && !shrank) || (must_shrink && !shrank)) {
+        fprintf(stderr, "shrink: rc %d, %d of %d packets, %d damaged, %d out of order: %s\n",
+                sr->rc, sr->n, nrec, sr->damaged, sr->out_of_order, sr->rc ? err : "(no error)");
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Truncated between capture_open_files() and the mapping, to each length: the
+ * first read of the mapping (the magic) must already be covered. Each case
+ * runs in a child process, so that a SIGBUS is a failure of this test rather
+ * than the end of the test program. Also with the libpcap path (no reader
+ * thread) and with a pcapng file (never mapped): the same error.
+ */
+static int test_shrinks_before_map(void)
+{
+    static uint8_t img[5000 * 616 + 24];
+    static struct rec r[5000];
+    const long cuts[] = { 0, 3, 10, 24, 100, 4095, 4096, 5000, 8192, 2 << 20, -1 };
+    char path[256];
+    size_t len = shrink_image(img, r, 5000);
+    int failed = 0;
+
+    tpath(path, sizeof path, "shrink-before-map.pcap");
+    for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
+        for (int reader = 0; reader <= 1; reader++) {
+            long cut = cuts[k] < 0 ? (long)len - 1 : cuts[k];
+            pid_t pid;
+            int status = 0;
+
+            FAIL_IF(write_file(path, img, len) != 0);
+            pid = fork();
+            FAIL_IF(pid < 0);
+            if (pid == 0) {
+                struct capture *c = NULL;
+                struct shrink_run sr;
+                int bad;
+                if (open_plain(path, &c) != 0 || truncate(path, cut) != 0)
+                    _exit(2);
+                if (reader && capture_start_reader_prep(c, touch_hook, NULL, 8) != 0)
+                    _exit(2);
+                shrink_read(c, &sr);
+                bad = shrink_ok(&sr, path, 5000, 1) || (reader && sr.n != 0);
+                capture_close(c);
+                _exit(bad);
+            }
+            FAIL_IF(waitpid(pid, &status, 0) != pid);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "cut at %ld (%s): %s %d\n", cut,
+                        reader ? "reader thread" : "libpcap",
+                        WIFSIGNALED(status) ? "killed by signal" : "exit",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                failed++;
+            }
+        }
+    }
+    FAIL_IF(failed);
+
+    /* two files, the second cut: the error names it, whatever came from the first */
+    {
+        char path2[256];
+        const char *paths[2] = { path, path2 };
+        struct capture *c = NULL;
+        struct shrink_run sr;
+
+        tpath(path2, sizeof path2, "shrink-before-map-2.pcap");
+        FAIL_IF(write_file(path, img, len) != 0 || write_file(path2, img, len) != 0);
+        FAIL_UNLESS(capture_open_files(paths, 2, NULL, &c, err, sizeof err) == 0);
+        FAIL_IF(truncate(path2, 0) != 0);
+        FAIL_UNLESS(capture_start_reader(c) == 0);
+        shrink_read(c, &sr);
+        capture_close(c);
+        FAIL_UNLESS(sr.rc == TW_ERR_FORMAT && starts_with(err, path2) && strstr(err, "shrank"));
+    }
+
+    /* pcapng is read by libpcap even with the reader thread */
+    {
+        static uint8_t ng[1 << 20];
+        struct capture *c = NULL;
+        struct shrink_run sr;
+        size_t off = 0;
+        uint8_t fr[600];
+        size_t flen = build_ip(fr, 1, 6, 1234, 80, 600 - 54, 1);
+        uint8_t shb[28] = { 0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+                            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0 };
+        uint8_t idb[20] = { 1, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0 };
+
+        memcpy(ng, shb, sizeof shb);
+        off = sizeof shb;
+        memcpy(ng + off, idb, sizeof idb);
+        off += sizeof idb;
+        while (off + 32 + flen + 4 <= sizeof ng) {
+            uint32_t blen = (uint32_t)(32 + flen + 4);
+            put32le(ng + off, 6);
+            put32le(ng + off + 4, blen);
+            memset(ng + off + 8, 0, 12);
+            put32le(ng + off + 20, (uint32_t)flen);
+            put32le(ng + off + 24, (uint32_t)flen);
+            memcpy(ng + off + 28, fr, flen);
+            put32le(ng + off + 28 + flen, blen);
+            off += blen;
+        }
+        tpath(path, sizeof path, "shrink-before-read.pcapng");
+        FAIL_IF(write_file(path, ng, off) != 0);
+        FAIL_UNLESS(open_plain(path, &c) == 0);
+        FAIL_IF(truncate(path, 4096) != 0);
+        FAIL_UNLESS(capture_start_reader(c) == 0);
+        shrink_read(c, &sr);
+        capture_close(c);
+        FAIL_UNLESS(sr.rc == TW_ERR_FORMAT && starts_with(err, path) && strstr(err, "shrank") &&
+                    one_line(err));
+    }
+    PASS;
+}
+
+/* Truncates a file after a delay, on a thread of its own. */
+struct cutter {
+    const char *path;
+    off_t at;
+    long delay_us;
+};
+
+static void *cutter_main(void *arg)
+{
+    const struct cutter *k = arg;
+    struct timespec ts = { k->delay_us / 1000000, (k->delay_us % 1000000) * 1000 };
+
+    nanosleep(&ts, NULL);
+    if (truncate(k->path, k->at) != 0)
+        perror("truncate");
+    return NULL;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/*
+ * Stress: many times, a file of a random size is truncated to a random length,
+ * either between opening and mapping or by another thread after a random
+ * delay while the reader thread and the consumer read it (both touch every
+ * byte). TWSCOPE_SHRINK_RUNS and TWSCOPE_SHRINK_SEED change the defaults.
+ */
+static int test_shrink_stress(void)
+{
+    static uint8_t img[6000 * 616 + 24];
+    static struct rec r[6000];
+    const char *e_runs = getenv("TWSCOPE_SHRINK_RUNS"), *e_seed = getenv("TWSCOPE_SHRINK_SEED");
+    int runs = e_runs ? atoi(e_runs) : 500, shrank = 0, whole = 0;
+    uint64_t seed = e_seed ? strtoull(e_seed, NULL, 0) : 0x7477736331360001ull;
+    char path[256];
+
+    shrink_image(img, r, 6000);
+    tpath(path, sizeof path, "shrink-stress.pcap");
+    fprintf(stderr, "# shrink stress: %d runs, seed 0x%llx\n", runs, (unsigned long long)seed);
+    for (int run = 0; run < runs; run++) {
+        int nrec = 1 + (int)(xorshift(&seed) % 6000);
+        size_t len = 24 + (size_t)nrec * 616;
+        uint64_t pick = xorshift(&seed);
+        struct cutter k = { path, 0, 0 };
+        struct capture *c = NULL;
+        struct shrink_run sr;
+        pthread_t th;
+        int before = pick % 4 == 0;     /* a quarter: cut between open and map */
+
+        /* a length: 0, within the first page, or anywhere */
+        switch ((pick >> 2) % 8) {
+        case 0: k.at = 0; break;
+        case 1: k.at = (off_t)(xorshift(&seed) % (len < 4096 ? len : 4096)); break;
+        default: k.at = (off_t)(xorshift(&seed) % len); break;
+        }
+        k.delay_us = (long)(xorshift(&seed) % 3000);
+        FAIL_IF(write_file(path, img, len) != 0);
+        FAIL_UNLESS(open_plain(path, &c) == 0);
+        if (before)
+            FAIL_IF(truncate(path, k.at) != 0);
+        FAIL_UNLESS(capture_start_reader_prep(c, touch_hook, NULL, 8) == 0);
+        if (!before)
+            FAIL_IF(pthread_create(&th, NULL, cutter_main, &k) != 0);
+        shrink_read(c, &sr);
+        if (!before)
+            pthread_join(th, NULL);
+        capture_close(c);
+        if (shrink_ok(&sr, path, nrec, before)) {
+            fprintf(stderr, "run %d: %d records, cut to %lld %s (%ld us)\n", run, nrec,
+                    (long long)k.at, before ? "before mapping" : "while reading", k.delay_us);
+            FAIL_IF(1);
+        }
+        shrank += sr.rc != 0;
+        whole += sr.rc == 0;
+    }
+    fprintf(stderr, "# shrink stress: %d runs shrank, %d read whole\n", shrank, whole);
+    FAIL_UNLESS(shrank > runs / 4);     /* the error path was taken, many times */
     PASS;
 }
 
@@ -1210,6 +1486,8 @@ int main(void)
         RUN(test_live_no_such_interface);
         RUN(test_list_interfaces);
     }
+    RUN(test_shrinks_before_map);
+    RUN(test_shrink_stress);
 
     if (!test_failures && getenv("TWSCOPE_KEEP_TMP") == NULL)
         rm_tree(tmpdir);

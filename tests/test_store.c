@@ -1,12 +1,16 @@
 /*
  * test_store.c -- store.c and report.c against real SQLite databases in a
  * temporary directory: schema and NULL mapping, batching, version checks,
- * overwrite, bad paths, every report in every format, read-only `sql`.
+ * overwrite, bad paths, every report in every format, read-only `sql`, and
+ * other programs' databases left byte for byte as they were.
  */
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -138,6 +142,9 @@ static int test_write_and_read_back(void)
     /* killed-run view: the capture row is already committed, marked incomplete */
     FAIL_UNLESS(q_int(path, "SELECT count(*) FROM captures WHERE complete = 0") == 1);
     FAIL_UNLESS(q_int(path, "PRAGMA user_version") == TWSCOPE_SCHEMA_VERSION);
+    FAIL_UNLESS(q_int(path, "PRAGMA application_id") == TWSCOPE_APPLICATION_ID);
+    FAIL_UNLESS(q_int(path, "PRAGMA page_size") == 16384);
+    FAIL_UNLESS(strcmp(q_text(path, "PRAGMA journal_mode", buf, sizeof buf), "wal") == 0);
 
     /* Exactly one batch is committed by itself; the next row waits. */
     for (int64_t id = 1; id <= STORE_BATCH_ROWS; id++) {
@@ -265,31 +272,6 @@ static int test_write_and_read_back(void)
     PASS;
 }
 
-static int test_schema_version_mismatch(void)
-{
-    char path[128], path0[128], err[512] = "", expect[512];
-    struct store *st = NULL;
-
-    db_path(path, sizeof path, "v99.db");
-    FAIL_IF(exec_sql(path, "CREATE TABLE t(x); PRAGMA user_version = 99;") != SQLITE_OK);
-    FAIL_UNLESS(store_open(path, 0, &st, err, sizeof err) == TW_ERR_SCHEMA);
-    FAIL_UNLESS(st == NULL);
-    snprintf(expect, sizeof expect, "%s: database schema version 99, this twscope needs %d",
-             path, TWSCOPE_SCHEMA_VERSION);
-    FAIL_UNLESS(strcmp(err, expect) == 0);
-    /* overwrite does not wipe a database that is not ours */
-    FAIL_UNLESS(store_open(path, 1, &st, err, sizeof err) == TW_ERR_SCHEMA);
-    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master") == 1);
-    FAIL_UNLESS(q_int(path, "PRAGMA user_version") == 99);
-
-    /* version 0 with tables: a foreign database */
-    db_path(path0, sizeof path0, "v0.db");
-    FAIL_IF(exec_sql(path0, "CREATE TABLE t(x);") != SQLITE_OK);
-    FAIL_UNLESS(store_open(path0, 0, &st, err, sizeof err) == TW_ERR_SCHEMA);
-    FAIL_UNLESS(strstr(err, "database schema version 0, this twscope needs") != NULL);
-    PASS;
-}
-
 static int add_some(const char *path, int overwrite, int nconn)
 {
     char err[256];
@@ -322,6 +304,242 @@ static int add_some(const char *path, int overwrite, int nconn)
     }
     store_close(st);
     return ret;
+}
+
+static int test_schema_version_mismatch(void)
+{
+    char path[128], err[512] = "", expect[512];
+    struct store *st = NULL;
+
+    /* ours (application_id and tables), but another schema version */
+    db_path(path, sizeof path, "v99.db");
+    FAIL_IF(store_open(path, 0, &st, err, sizeof err) != 0);
+    store_close(st);
+    st = NULL;
+    FAIL_IF(exec_sql(path, "PRAGMA user_version = 99;") != SQLITE_OK);
+    FAIL_UNLESS(store_open(path, 0, &st, err, sizeof err) == TW_ERR_SCHEMA);
+    FAIL_UNLESS(st == NULL);
+    snprintf(expect, sizeof expect, "%s: database schema version 99, this twscope needs %d",
+             path, TWSCOPE_SCHEMA_VERSION);
+    FAIL_UNLESS(strcmp(err, expect) == 0);
+    FAIL_UNLESS(store_open(path, 1, &st, err, sizeof err) == TW_ERR_SCHEMA);
+    FAIL_UNLESS(q_int(path, "PRAGMA user_version") == 99);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 4);
+    PASS;
+}
+
+/* The whole file, malloc'd (NULL if it cannot be read); *len its size. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long n;
+
+    *len = 0;
+    if (!fp)
+        return NULL;
+    if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, fp) == (size_t)n) {
+        *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    return buf;
+}
+
+/* How many of PATH-wal, PATH-shm, PATH-journal exist. */
+static int side_files(const char *path)
+{
+    static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+    char p[256];
+    int n = 0;
+
+    for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        n += access(p, F_OK) == 0;
+    }
+    return n;
+}
+
+static int one_line(const char *s)
+{
+    return s[0] != '\0' && strchr(s, '\n') == NULL;
+}
+
+/*
+ * Other programs' databases (issue 16): neither analyze (with or without
+ * --overwrite) nor a reader changes a byte of them, nor leaves a journal, WAL
+ * or shared-memory file next to them, and each is refused with one line
+ * naming it.
+ */
+static int test_foreign_untouched(void)
+{
+    static const struct {
+        const char *sql;        /* what the other program did */
+        const char *says;       /* in the writer's message */
+    } cases[] = {
+        /* the issue's case: a table named connections and a common user_version */
+        {"CREATE TABLE connections(a, b); INSERT INTO connections VALUES (1, 'keep me');"
+         " PRAGMA user_version = 2;", "not a twscope database; left as it is"},
+        /* all four of our table names, other columns */
+        {"CREATE TABLE captures(x); CREATE TABLE connections(x); CREATE TABLE time_waits(x);"
+         " CREATE TABLE findings(x); INSERT INTO findings VALUES (1); PRAGMA user_version = 2;",
+         "not a twscope database"},
+        /* another program's application_id, with or without tables */
+        {"PRAGMA application_id = 1234567; CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+         "(application_id 0x0012d687)"},
+        {"PRAGMA application_id = 42;", "(application_id 0x0000002a)"},
+        /* no table, but not empty either */
+        {"PRAGMA user_version = 5;", "not a twscope database"},
+        {"CREATE VIEW v AS SELECT 1 AS one;", "not a twscope database"},
+        /* WAL mode (its -wal and -shm files are gone once the program closed it) */
+        {"PRAGMA journal_mode = WAL; CREATE TABLE connections(a, b);"
+         " INSERT INTO connections VALUES (1, 2); PRAGMA user_version = 2;",
+         "not a twscope database"},
+        {"PRAGMA journal_mode = WAL; PRAGMA user_version = 0;", "not a twscope database"},
+        /* our application_id on tables that are not ours */
+        {"PRAGMA application_id = 1953985379; CREATE TABLE connections(a, b);"
+         " INSERT INTO connections VALUES (1, 2); PRAGMA user_version = 2;",
+         "not twscope's tables (captures differs)"},
+    };
+    char path[128], err[512], name[32];
+    struct store *st;
+    sqlite3 *ro;
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unsigned char *before, *after;
+        size_t nb, na;
+
+        snprintf(name, sizeof name, "foreign%zu.db", i);
+        db_path(path, sizeof path, name);
+        FAIL_IF(exec_sql(path, cases[i].sql) != SQLITE_OK);
+        before = slurp(path, &nb);
+        FAIL_IF(before == NULL || nb == 0);
+        FAIL_UNLESS(side_files(path) == 0);
+        for (int overwrite = 0; overwrite <= 1; overwrite++) {
+            st = NULL;
+            err[0] = '\0';
+            FAIL_UNLESS(store_open(path, overwrite, &st, err, sizeof err) == TW_ERR_SCHEMA);
+            FAIL_UNLESS(st == NULL);
+            if (strncmp(err, path, strlen(path)) != 0 || !strstr(err, cases[i].says) ||
+                !one_line(err)) {
+                fprintf(stderr, "case %zu: got [%s], want [%s]\n", i, err, cases[i].says);
+                FAIL_IF(1);
+            }
+            after = slurp(path, &na);
+            FAIL_UNLESS(after != NULL && na == nb && memcmp(before, after, nb) == 0);
+            free(after);
+            FAIL_UNLESS(side_files(path) == 0);
+        }
+        /* query and report refuse it too, and leave nothing behind */
+        ro = NULL;
+        FAIL_UNLESS(store_open_readonly(path, &ro, err, sizeof err) == TW_ERR_SCHEMA);
+        if (ro != NULL || !one_line(err) ||
+            (!strstr(err, "not a twscope database") && !strstr(err, "not twscope's tables"))) {
+            fprintf(stderr, "case %zu, reading: got [%s]\n", i, err);
+            FAIL_IF(1);
+        }
+        after = slurp(path, &na);
+        FAIL_UNLESS(after != NULL && na == nb && memcmp(before, after, nb) == 0);
+        free(after);
+        FAIL_UNLESS(side_files(path) == 0);
+        free(before);
+    }
+    PASS;
+}
+
+/*
+ * A database of an older twscope (our tables, no application_id) is refused
+ * with its own message and left as it is; query and report still read it.
+ */
+static int test_older_twscope(void)
+{
+    char path[128], err[512] = "", expect[512];
+    unsigned char *before, *after;
+    size_t nb, na;
+    struct store *st = NULL;
+    sqlite3 *ro = NULL;
+
+    db_path(path, sizeof path, "older.db");
+    FAIL_IF(store_open(path, 0, &st, err, sizeof err) != 0);
+    store_close(st);
+    st = NULL;
+    FAIL_IF(exec_sql(path, "PRAGMA application_id = 0; INSERT INTO captures (source)"
+                           " VALUES ('old.pcap');") != SQLITE_OK);
+    before = slurp(path, &nb);
+    FAIL_IF(before == NULL);
+    snprintf(expect, sizeof expect,
+             "%s: made by an older twscope (no application_id); delete it or use another -o",
+             path);
+    for (int overwrite = 0; overwrite <= 1; overwrite++) {
+        FAIL_UNLESS(store_open(path, overwrite, &st, err, sizeof err) == TW_ERR_SCHEMA);
+        FAIL_UNLESS(st == NULL && strcmp(err, expect) == 0);
+        after = slurp(path, &na);
+        FAIL_UNLESS(after != NULL && na == nb && memcmp(before, after, nb) == 0);
+        free(after);
+        FAIL_UNLESS(side_files(path) == 0);
+    }
+    free(before);
+    FAIL_IF(store_open_readonly(path, &ro, err, sizeof err) != 0);
+    sqlite3_close(ro);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM captures") == 1);
+    PASS;
+}
+
+/* Empty files and empty SQLite databases have nothing to lose: they become ours. */
+static int test_empty_adopted(void)
+{
+    char path[128], err[512] = "";
+    struct store *st = NULL;
+    FILE *fp;
+
+    db_path(path, sizeof path, "zero.db");
+    fp = fopen(path, "w");
+    FAIL_IF(fp == NULL);
+    fclose(fp);
+    FAIL_IF(add_some(path, 0, 2) != 0);
+    FAIL_UNLESS(q_int(path, "PRAGMA application_id") == TWSCOPE_APPLICATION_ID);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM connections") == 2);
+
+    /* a SQLite database whose only table was dropped again */
+    db_path(path, sizeof path, "emptied.db");
+    FAIL_IF(exec_sql(path, "CREATE TABLE t(x); DROP TABLE t;") != SQLITE_OK);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master") == 0);
+    FAIL_IF(store_open(path, 1, &st, err, sizeof err) != 0);
+    store_close(st);
+    FAIL_UNLESS(q_int(path, "PRAGMA application_id") == TWSCOPE_APPLICATION_ID);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 4);
+    PASS;
+}
+
+/* Several processes creating the same new database at once: each gets it, none fails. */
+static int test_concurrent_create(void)
+{
+    enum { NPROC = 4 };
+    char path[128];
+    pid_t pid[NPROC];
+    int ok = 1;
+
+    db_path(path, sizeof path, "race.db");
+    for (int i = 0; i < NPROC; i++) {
+        pid[i] = fork();
+        FAIL_IF(pid[i] < 0);
+        if (pid[i] == 0)
+            _exit(add_some(path, 0, 50) == 0 ? 0 : 1);
+    }
+    for (int i = 0; i < NPROC; i++) {
+        int status = 0;
+        if (waitpid(pid[i], &status, 0) != pid[i] || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            ok = 0;
+    }
+    FAIL_UNLESS(ok);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM captures WHERE complete = 1") == NPROC);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM connections") == NPROC * 50);
+    FAIL_UNLESS(q_int(path, "PRAGMA application_id") == TWSCOPE_APPLICATION_ID);
+    PASS;
 }
 
 /*
@@ -908,8 +1126,7 @@ static int test_report_errors(void)
     db_path(old, sizeof old, "v7.db");
     FAIL_IF(exec_sql(old, "CREATE TABLE t(x); PRAGMA user_version = 7;") != SQLITE_OK);
     r = run(old, "connections", NULL, REPORT_CSV);
-    snprintf(expect, sizeof expect, "twscope: %s: database schema version 7, this twscope needs %d\n", old,
-             TWSCOPE_SCHEMA_VERSION);
+    snprintf(expect, sizeof expect, "twscope: %s: not a twscope database\n", old);
     ok = r.ret == TW_ERR_SCHEMA && strcmp(r.err, expect) == 0;
     run_free(&r);
     FAIL_UNLESS(ok);
@@ -974,6 +1191,10 @@ int main(void)
     }
     RUN(test_write_and_read_back);
     RUN(test_schema_version_mismatch);
+    RUN(test_foreign_untouched);
+    RUN(test_older_twscope);
+    RUN(test_empty_adopted);
+    RUN(test_concurrent_create);
     RUN(test_overwrite);
     RUN(test_number_incarnations);
     RUN(test_not_a_database);

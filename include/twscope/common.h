@@ -23,7 +23,7 @@ enum tw_status {
     TW_ERR_DB = -3,      /* SQLite failed */
     TW_ERR_NOMEM = -4,   /* allocation failed */
     TW_ERR_USAGE = -5,   /* bad option or argument */
-    TW_ERR_SCHEMA = -6,  /* database of another schema version */
+    TW_ERR_SCHEMA = -6,  /* not a twscope database of this schema version */
 };
 
 /* TCP flag bits, as in the TCP header's flags byte. */

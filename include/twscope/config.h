@@ -6,6 +6,7 @@
 
 #define TWSCOPE_VERSION "0.1.0"
 #define TWSCOPE_SCHEMA_VERSION 2      /* PRAGMA user_version of the database */
+#define TWSCOPE_APPLICATION_ID 0x74777363 /* PRAGMA application_id of our databases: 'twsc' */
 #define TWSCOPE_DEFAULT_DB "twscope.db"
 
 #define DECODE_MAX_VLAN 2             /* VLAN tags kept (outer, inner); deeper tags are skipped */

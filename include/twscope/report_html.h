@@ -35,8 +35,13 @@
 /*
  * Write the report of database db_path to out_path ("-" = standard output).
  * A file is written under a temporary name next to out_path and renamed when
- * complete, so a failed run leaves no half-written report. opts (NULL =
- * defaults) gives the ephemeral port range of the port exhaustion table.
+ * complete, so a failed run leaves no half-written report. An existing
+ * out_path is replaced only when it is empty or a twscope report (it begins
+ * with the marker comment every report carries on its second line, or as
+ * reports did before the marker); any other file, directory, symbolic link
+ * or device is left as it is (TW_ERR_IO, "report: PATH: exists and is not a
+ * twscope report; left as it is, use another -o"). opts (NULL = defaults)
+ * gives the ephemeral port range of the port exhaustion table.
  * Returns 0, or a TW_ERR_* with a one-line message printed to err.
  */
 int report_html_write(const char *db_path, const char *out_path, const struct report_opts *opts,

@@ -8,6 +8,11 @@
  * a second). Connection ids are chosen by the caller (store_next_ids() tells
  * the first free ones) so findings can name a connection before it is written.
  *
+ * Whose database: PRAGMA application_id = TWSCOPE_APPLICATION_ID ('twsc'),
+ * set when the tables are created. Only such a database (with our
+ * user_version and exactly our tables), an empty file or an empty SQLite
+ * database is ever written; anything else is refused and left as it was.
+ *
  * Schema (PRAGMA user_version = TWSCOPE_SCHEMA_VERSION; this is a contract):
  *   captures(id INTEGER PRIMARY KEY, source TEXT, linktype INTEGER, first_ts REAL,
  *            last_ts REAL, packets INTEGER, tcp_packets INTEGER, skipped INTEGER,
@@ -122,9 +127,14 @@ struct store;
 
 /*
  * Open (creating if needed) a database for writing. overwrite: delete every
- * row first. A database with another user_version fails with TW_ERR_SCHEMA.
- * On failure *out is NULL and err holds a one-line message naming the path.
- * The caller frees the store with store_close().
+ * row first. A missing or empty file, or a SQLite database with nothing in
+ * it, becomes ours. Any other file that is not ours fails before anything is
+ * written to it, with TW_ERR_SCHEMA ("PATH: not a twscope database; left as
+ * it is, use another -o", "PATH: made by an older twscope (no
+ * application_id); delete it or use another -o", "PATH: database schema
+ * version N, this twscope needs M") or TW_ERR_FORMAT ("PATH: not a SQLite
+ * database"). On failure *out is NULL and err holds a one-line message naming
+ * the path. The caller frees the store with store_close().
  */
 int store_open(const char *path, int overwrite, struct store **out, char *err, size_t errlen);
 
@@ -161,11 +171,14 @@ struct sqlite3;
 
 /*
  * Open an existing database for reading only (SQLITE_OPEN_READONLY, then
- * PRAGMA query_only = 1) and check its user_version as store_open() does.
+ * PRAGMA query_only = 1) and check it as store_open() does, except that a
+ * database of an older twscope (our tables, no application_id) is read.
+ * A database that is not ours is refused before SQLite opens it for real.
  * Errors name the path: "PATH: no such database", "PATH: not a SQLite
- * database", "PATH: database schema version N, this twscope needs M" (also
- * TW_ERR_SCHEMA for an empty database). On failure *out is NULL. The caller
- * closes *out with sqlite3_close(). Used by report.c.
+ * database", "PATH: not a twscope database", "PATH: database schema version
+ * N, this twscope needs M" (also TW_ERR_SCHEMA for an empty database). On
+ * failure *out is NULL. The caller closes *out with sqlite3_close(). Used by
+ * report.c.
  */
 int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_t errlen);
 
