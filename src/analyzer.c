@@ -116,6 +116,7 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
     rc.server_fin_frame = c->tcp.d[1].fin ? c->tcp.d[1].fin_frame : 0;
     rc.rst_frame = c->tcp.rst_frame;
     rc.prev_connection_id = conn_prev_id(c);
+    rc.after_close = c->after_close;
     rc.renumber = c->renumber;
     *out = rc;
 }

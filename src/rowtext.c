@@ -14,7 +14,7 @@ static double usec_to_ms(tw_time t) { return (double)t / 1000.0; }
 
 int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
 {
-    static const char *const phases[] = {"time_wait", "new_incarnation", "closed"};
+    static const char *const phases[] = {"time_wait", "new_incarnation"};
     static const char *const roles[] = {"active", "passive", "both"};
     uint32_t b = v->bits;
     int k;
@@ -62,7 +62,7 @@ int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
     case TWF_LATE_SEGMENT:
         if (v->phase != TWPH_NEW_INCARNATION) {
             const char *side = tw_who_name((enum tw_who)v->who);
-            k = snprintf(buf, n, "{\"phase\":\"%s\",\"tw_side\":%s%s%s}", phases[v->phase % 3],
+            k = snprintf(buf, n, "{\"phase\":\"%s\",\"tw_side\":%s%s%s}", phases[v->phase % 2],
                          side ? "\"" : "", side ? side : "null", side ? "\"" : "");
             break;
         }

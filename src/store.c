@@ -70,6 +70,22 @@ static const char schema_sql[] =
     " payload_len INTEGER, flags INTEGER, detail TEXT);";
 
 /*
+ * What each schema version added to version 2, the last one made without an
+ * application_id (an older twscope's database, read but never written).
+ */
+#define STORE_OLD_SCHEMA_VERSION 2
+static const char schema_v3_sql[] = "ALTER TABLE connections ADD COLUMN after_close INTEGER;";
+
+/* Create the tables of schema `version` (2 or 3) in db. */
+static int schema_create(sqlite3 *db, int version)
+{
+    int rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && version >= 3)
+        rc = sqlite3_exec(db, schema_v3_sql, NULL, NULL, NULL);
+    return rc;
+}
+
+/*
  * Indexes are built when a capture is finished, not maintained row by row
  * during the bulk load (a third of the insert cost); --overwrite drops them.
  */
@@ -124,8 +140,8 @@ static const char *const stmt_sql[SS_COUNT] = {
         " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"
         " server_pkts, client_bytes, server_bytes, rtt_ms, app_protocol,"
         " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id,"
-        " app_guessed)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " app_guessed, after_close)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_INS_TIMEWAIT] =
         "INSERT INTO time_waits (connection_id, side, ip, port, start_ts,"
         " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
@@ -311,7 +327,7 @@ static char *table_signature(sqlite3 *db, const char *t, int *rc)
  * columns in the same order, else the name of the first that is not. Other
  * tables of db are not looked at.
  */
-static int schema_diff(sqlite3 *db, char *differs, size_t dlen)
+static int schema_diff(sqlite3 *db, int version, char *differs, size_t dlen)
 {
     sqlite3 *ref = NULL;
     sqlite3_stmt *s = NULL;
@@ -320,7 +336,7 @@ static int schema_diff(sqlite3 *db, char *differs, size_t dlen)
     differs[0] = '\0';
     rc = sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(ref, schema_sql, NULL, NULL, NULL);
+        rc = schema_create(ref, version);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(ref, "SELECT name FROM sqlite_master WHERE type = 'table'"
                                      " ORDER BY name", -1, &s, NULL);
@@ -397,7 +413,7 @@ static int db_peek(const char *path, int wal_mode, struct db_class *cls, char *e
         !wal_has_data(path)) {
         cls->kind = DBK_EMPTY;
     } else if (rc == SQLITE_OK) {
-        rc = schema_diff(db, differs, sizeof differs);
+        rc = schema_diff(db, STORE_OLD_SCHEMA_VERSION, differs, sizeof differs);
         cls->kind = rc == SQLITE_OK && !differs[0] && di.app_id == 0 ? DBK_OLD : DBK_FOREIGN;
     }
     if (rc != SQLITE_OK)
@@ -504,16 +520,17 @@ static int check_ours(sqlite3 *db, uint32_t app_id, const char *path, int writin
     struct db_info di;
     char differs[64];
     int rc = db_info_read(db, &di);
+    int want = app_id ? TWSCOPE_SCHEMA_VERSION : STORE_OLD_SCHEMA_VERSION;
 
     if (rc == SQLITE_OK && di.app_id != app_id)
         return STORE_RETRY;
-    if (rc == SQLITE_OK && di.version != TWSCOPE_SCHEMA_VERSION) {
+    if (rc == SQLITE_OK && di.version != want) {
         set_err(err, errlen, "%s: database schema version %d, this twscope needs %d", path,
-                di.version, TWSCOPE_SCHEMA_VERSION);
+                di.version, want);
         return TW_ERR_SCHEMA;
     }
     if (rc == SQLITE_OK)
-        rc = schema_diff(db, differs, sizeof differs);
+        rc = schema_diff(db, want, differs, sizeof differs);
     if (rc != SQLITE_OK)
         return probe_error(db, rc, path, err, errlen);
     if (differs[0]) {
@@ -854,7 +871,7 @@ static int create_new(const char *path, sqlite3 **out, char *err, size_t errlen)
     }
     rc = sqlite3_exec(db, "PRAGMA application_id = " STR(TWSCOPE_APPLICATION_ID), NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+        rc = schema_create(db, TWSCOPE_SCHEMA_VERSION);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA user_version = " STR(TWSCOPE_SCHEMA_VERSION) "; COMMIT", NULL,
                           NULL, NULL);
@@ -1152,6 +1169,7 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     b_int_or_null(&b, r->rst_frame != 0, (int64_t)r->rst_frame);
     b_int_or_null(&b, r->prev_connection_id != 0, r->prev_connection_id);
     b_int_or_null(&b, r->app_protocol != NULL, r->app_guessed);
+    b_int(&b, (int64_t)r->after_close);
     return insert_row(st, &b);
 }
 

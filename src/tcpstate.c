@@ -332,7 +332,7 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     c->first_frame = m->frame;
     c->first_file = m->file;
     c->prev = prev;
-    c->renumber = prev ? prev->renumber : (uint8_t)gone_maybe(e, h);
+    c->renumber = prev ? prev->renumber : gone_maybe(e, h) != 0;
     if (prev) {
         flowtab_replace(e->ft, k, h, c);
         prev->in_table = 0;
@@ -463,8 +463,7 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
         case TWR_CLOSED:
             conn_account(c, dir, m, pv);
             lru_touch(e, c);
-            tw_late_closed(&c->tcp, dir, &r);
-            apply(e, c, m, pv, &r, 0);
+            c->after_close++;
             return NULL;
         case TWR_ACCOUNT:
             break;
@@ -472,7 +471,12 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     }
     conn_account(c, dir, m, pv);
     lru_touch(e, c);
-    tw_segment(&c->tcp, dir, m, pv, &r);
+    {
+        int was_closed = c->tcp.closed;
+        tw_segment(&c->tcp, dir, m, pv, &r);
+        if (was_closed && r.n == 0)
+            c->after_close++; /* a FIN after the close that is no retransmission */
+    }
     apply(e, c, m, pv, &r, 0);
     if (e->s.conn_closed && !c->closed_reported &&
         (c->tcp.closed || c->tcp.tw[0]->final_ack_seen || c->tcp.tw[1]->final_ack_seen)) {

@@ -45,8 +45,12 @@
  *  R9 Late segments: any other segment during the period (old duplicates),
  *     segments that fit the previous incarnation's sequence space after a new
  *     one started (phase new_incarnation: would the new connection accept it?
- *     RFC 9293 3.10.7.4 acceptability test and RFC 7323 PAWS), and segments
- *     after every incarnation ended (phase closed).
+ *     RFC 9293 3.10.7.4 acceptability test and RFC 7323 PAWS). Segments after
+ *     a connection was over (a RST, or every period ended) reach no TCP state
+ *     that must judge them: they are counted (connections.after_close), not
+ *     findings -- but for FINs, which still go through R5: the passive closer
+ *     in LAST-ACK retransmits its FIN until it gives up, whatever the peer's
+ *     timer, and each copy says its final ACK did not arrive.
  *  R10 No TIME_WAIT after a RST close; none for a half close.
  *  R11 Incarnations (tw_route): a pure SYN on a tracked tuple starts a new
  *     incarnation unless it is the sender's SYN again (same ISN: a
@@ -437,13 +441,6 @@ static enum tw_who late_tw_side(const struct tcp_track *t, int dir)
     return t->tw[dir]->active ? TWW_BOTH : TWW_NONE;
 }
 
-void tw_late_closed(const struct tcp_track *t, int dir, struct tw_result *r)
-{
-    struct tw_verdict *v = verdict(r, TWF_LATE_SEGMENT, dir);
-    v->phase = TWPH_CLOSED;
-    v->who = (uint8_t)late_tw_side(t, dir);
-}
-
 void tw_late_prev(const struct tcp_track *cur, int cur_dir, int prev_dir, const struct pkt_view *pv,
                   struct tw_result *r)
 {
@@ -543,7 +540,7 @@ enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, 
         return TWR_REUSE;
     if (prev && belongs_to_prev(t, prev, dir, prev_dir, pv))
         return TWR_PREV;
-    if (t->closed && !pure_syn)
+    if (t->closed && !pure_syn && !(pv->flags & TCPF_FIN))
         return TWR_CLOSED;
     return TWR_ACCOUNT;
 }

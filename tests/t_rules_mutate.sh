@@ -33,7 +33,7 @@ R8 period ends	        tw_end(old, side, m->ts, TWE_REUSED);	        (void)0;
 R9 late in TIME_WAIT	    if (fin_rexmit || !peer_in_tw)	    if (1)
 R9 PAWS	    paws_reject = paws_applicable && ts_older(pv->tsval, s->ts_last);	    paws_reject = 0;
 R9 acceptability	        in_window = seq_acceptable(pv->seq, seg_len(pv), s->next_seq, rv->win);	        in_window = 0;
-R9 after close	    if (t->closed && !pure_syn)	    if (0)
+R9 after close	    if (t->closed && !pure_syn && !(pv->flags & TCPF_FIN))	    if (0)
 R10 RST answering the FIN	            t->tw[dir]->entered = 0;	            (void)0;
 R10 no TIME_WAIT after RST	        if (p->fin && t->close_kind == CK_FIN) {	        if (p->fin) {
 R11 SYN retransmission	    if (d->syn && pv->seq == d->isn)	    if (0)
@@ -49,6 +49,7 @@ R12 sequence spaces	    return !fits_cur;	    return 1;
 R13 foreign ACK	        !(fl & (TCPF_SYN | TCPF_RST)) && pv->ack != cl->isn + 1 && !cl->acked) {	        !(fl & (TCPF_SYN | TCPF_RST)) && !cl->acked) {
 R13 RST at the foreign ACK	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST) && pv->seq == sv->max_ack) {	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST)) {
 R13 the retry is a new incarnation	        return 1; /* R13: the retry after a stale-state RST */	        (void)0;
+R5 FIN copies after the close	    if (t->closed && !pure_syn && !(pv->flags & TCPF_FIN))	    if (t->closed && !pure_syn)
 LIST
 
 build_test() { # TIMEWAIT_C -> $work/t

@@ -401,7 +401,7 @@ static int test_foreign_untouched(void)
         {"PRAGMA journal_mode = WAL; PRAGMA user_version = 0;", "not a twscope database"},
         /* our application_id on tables that are not ours */
         {"PRAGMA application_id = 1953985379; CREATE TABLE connections(a, b);"
-         " INSERT INTO connections VALUES (1, 2); PRAGMA user_version = 2;",
+         " INSERT INTO connections VALUES (1, 2); PRAGMA user_version = 3;",
          "not twscope's tables (captures differs)"},
     };
     char path[128], err[512], name[32];
@@ -466,8 +466,10 @@ static int test_older_twscope(void)
     FAIL_IF(store_open(path, 0, &st, err, sizeof err) != 0);
     store_close(st);
     st = NULL;
-    FAIL_IF(exec_sql(path, "PRAGMA application_id = 0; INSERT INTO captures (source)"
-                           " VALUES ('old.pcap');") != SQLITE_OK);
+    /* what the previous twscope made: schema version 2, no application_id */
+    FAIL_IF(exec_sql(path, "PRAGMA application_id = 0; PRAGMA user_version = 2;"
+                           " ALTER TABLE connections DROP COLUMN after_close;"
+                           " INSERT INTO captures (source) VALUES ('old.pcap');") != SQLITE_OK);
     before = slurp(path, &nb);
     FAIL_IF(before == NULL);
     snprintf(expect, sizeof expect,

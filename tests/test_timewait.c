@@ -496,16 +496,24 @@ static int test_r9_late_in_time_wait(void)
 
 static int test_r9_late_after_close(void)
 {
+    /* after a RST close: no TCP state judges it (the engine counts it) */
     struct seg late = {S, ACK, 5100, 1101, 10, 0, 0};
-    const struct tw_verdict *v;
     setup();
     open_conn();
     feed(MS, (struct seg){C, RST, 1101, 0, 0, 0, 0});
     FAIL_UNLESS(tr[0].closed && tr[0].close_kind == CK_RST);
     FAIL_UNLESS(route(late, 0, 0) == TWR_CLOSED);
-    tw_late_closed(&tr[0], S, &res);
-    v = only(&res, TWF_LATE_SEGMENT);
-    FAIL_UNLESS(v && v->phase == TWPH_CLOSED && v->who == TWW_NONE);
+    FAIL_UNLESS(route((struct seg){C, SYN, 9000, 0, 0, 0, 0}, 0, 0) == TWR_REUSE);
+    /* after the last period ended */
+    setup();
+    open_conn();
+    client_close();
+    FAIL_UNLESS(route(late, 0, 0) == TWR_ACCOUNT); /* the client is in TIME_WAIT: R9 */
+    tw_expire(&tr[0], now + 61 * TW_USEC);
+    FAIL_UNLESS(tr[0].closed && route(late, 0, 0) == TWR_CLOSED);
+    /* the passive closer's FIN again: still judged (R5), whatever the peer's timer */
+    FAIL_UNLESS(route((struct seg){S, FIN, 5201, 1102, 0, 0, 0}, 0, 0) == TWR_ACCOUNT);
+    FAIL_UNLESS(only(feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0}), TWF_FIN_REXMIT) != NULL);
     PASS;
 }
 

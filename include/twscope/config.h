@@ -5,7 +5,7 @@
 #define TWSCOPE_CONFIG_H
 
 #define TWSCOPE_VERSION "0.1.0"
-#define TWSCOPE_SCHEMA_VERSION 2      /* PRAGMA user_version of the database */
+#define TWSCOPE_SCHEMA_VERSION 3      /* PRAGMA user_version of the database */
 #define TWSCOPE_APPLICATION_ID 0x74777363 /* PRAGMA application_id of our databases: 'twsc' */
 #define TWSCOPE_DEFAULT_DB "twscope.db"
 

@@ -27,7 +27,9 @@
  *            active_closer, client_pkts, server_pkts, client_bytes, server_bytes,
  *            rtt_ms, app_protocol, client_fin_frame, server_fin_frame,
  *            rst_frame, prev_connection_id, app_guessed (1: nDPI guessed the
- *            protocol from ports after giving up, 0: detected from payload))
+ *            protocol from ports after giving up, 0: detected from payload),
+ *            after_close (segments seen after it was over: after its RST, or
+ *            once every TIME_WAIT period ended; counted, not findings))
  *   time_waits(id INTEGER PRIMARY KEY, connection_id, side, ip, port, start_ts,
  *            start_frame, start_file, expected_end_ts, end_ts, end_reason,
  *            inferred, profile, profile_reason, duration_s, answers)
@@ -89,6 +91,7 @@ struct rec_connection {
     uint64_t client_fin_frame, server_fin_frame, rst_frame; /* 0: NULL */
     int64_t prev_connection_id;      /* previous incarnation, 0: NULL */
     int app_guessed;                 /* app_protocol is nDPI's guess, not a detection */
+    uint32_t after_close;            /* segments after it was over, counted not judged */
     int renumber;                    /* incarnation/prev_connection_id are not certain:
                                         store_number_incarnations() recomputes its tuple */
 };

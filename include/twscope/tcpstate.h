@@ -52,12 +52,14 @@ struct conn {
     uint8_t client_ep;         /* key endpoint (0/1) that is the client */
     uint8_t syn_seen;          /* the client's SYN (without ACK) was seen */
     /* bookkeeping: the engine's and the writer's */
-    uint8_t in_table;          /* current incarnation of its tuple in the flow table */
-    uint8_t written;           /* row handed to the sink */
-    uint8_t evicted;
-    uint8_t closed_reported;   /* conn_closed() was called */
-    uint8_t renumber;          /* its tuple may have had incarnations that left memory:
+    uint8_t in_table : 1;      /* current incarnation of its tuple in the flow table */
+    uint8_t written : 1;       /* row handed to the sink */
+    uint8_t evicted : 1;
+    uint8_t closed_reported : 1; /* conn_closed() was called */
+    uint8_t renumber : 1;      /* its tuple may have had incarnations that left memory:
                                   the store numbers it (store_number_incarnations) */
+    uint32_t after_close;      /* segments after it was over (RST, or every TIME_WAIT ended):
+                                  no TCP had to judge them, so they are counted, not findings */
     uint32_t sweep_epoch;
     struct conn_dpi dpi;
     /* TCP state, read and written by the TIME_WAIT rules (timewait.h) */

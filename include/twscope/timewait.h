@@ -86,7 +86,7 @@ enum tw_finding {
     TWF_COUNT
 };
 
-enum tw_phase { TWPH_TIME_WAIT = 0, TWPH_NEW_INCARNATION, TWPH_CLOSED };
+enum tw_phase { TWPH_TIME_WAIT = 0, TWPH_NEW_INCARNATION };
 
 /* Which endpoints a verdict is about. */
 enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3 };
@@ -145,7 +145,8 @@ enum tw_route {
     TWR_ACCOUNT = 0,           /* this incarnation's: account it, then tw_segment() */
     TWR_REUSE,                 /* a SYN opening the next incarnation: tw_reuse() */
     TWR_PREV,                  /* an old segment of the previous incarnation: tw_late_prev() */
-    TWR_CLOSED,                /* after every period ended: account it, tw_late_closed() */
+    TWR_CLOSED,                /* after the connection was over (RST, every period ended), not a
+                                  FIN: account and count it; no TCP had to judge it, no finding */
 };
 
 /* ---- profiles ------------------------------------------------------------------ */
@@ -201,8 +202,6 @@ void tw_stale_retry(const struct tcp_track *old, const struct pkt_view *pv, tw_t
 /* R9: a segment of the previous incarnation prev, judged by the current one cur. */
 void tw_late_prev(const struct tcp_track *cur, int cur_dir, int prev_dir, const struct pkt_view *pv,
                   struct tw_result *r);
-/* R9: a segment after every period of t ended (already accounted). */
-void tw_late_closed(const struct tcp_track *t, int dir, struct tw_result *r);
 /* End the periods of t that ran out before `now`. */
 void tw_expire(struct tcp_track *t, tw_time now);
 /* End every running period of t at `end`: expired if it had run out, else `why`. */
