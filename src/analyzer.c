@@ -12,6 +12,7 @@
 
 #include "twscope/classify.h"
 #include "twscope/decode.h"
+#include "twscope/fileid.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
 #include "twscope/writer.h"
@@ -346,9 +347,54 @@ static char *join_sources(const char *const *files, int n)
     return s;
 }
 
-static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
-                        int live, FILE *errf)
+/* The input files of a run, as the files table records them (none when live). */
+struct run_files {
+    const char *const *paths;
+    const struct fileid *ids;
+    int n;
+};
+
+static void file_record(const struct run_files *in, int i, struct rec_file *f)
 {
+    f->index = (uint32_t)i;
+    f->path = in->paths[i];
+    f->known = in->ids[i].known;
+    f->size = in->ids[i].size;
+    f->mtime = in->ids[i].mtime;
+    f->fingerprint = in->ids[i].fingerprint;
+}
+
+/*
+ * Refuse a file this database already holds (the same size and fingerprint),
+ * so that counts are not doubled by mistake; --append analyzes it again.
+ */
+static int refuse_known_files(struct run *r, const struct run_files *in, FILE *errf)
+{
+    for (int i = 0; i < in->n && !r->o->append; i++) {
+        struct rec_file f;
+        char earlier[512];
+        int64_t cap;
+        file_record(in, i, &f);
+        cap = store_find_file(r->st, &f, earlier, sizeof(earlier));
+        if (cap < 0) {
+            fprintf(errf, "twscope: %s: %s\n", r->o->db_path, store_errmsg(r->st));
+            return (int)cap;
+        }
+        if (cap > 0) {
+            fprintf(errf,
+                    "twscope: %s: already analyzed into %s (capture %lld, as %s); --append "
+                    "analyzes it again, --overwrite starts the database afresh\n",
+                    f.path, r->o->db_path, (long long)cap, earlier);
+            return TW_ERR_SCHEMA;
+        }
+    }
+    return TW_OK;
+}
+
+static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
+                        const struct run_files *in, FILE *errf)
+{
+    int live = in == NULL;
     struct run r;
     struct tcp_engine_opts eo;
     struct tcp_sinks sinks = {0};
@@ -384,7 +430,19 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.rec.reason_name = reason_name;
     r.rec.bpf = o->bpf;
     r.rec.ps_recv = r.rec.ps_drop = -1;
+    rc = in ? refuse_known_files(&r, in, errf) : TW_OK;
+    if (rc) {
+        classify_destroy(r.cl);
+        store_close(r.st);
+        capture_close(cap);
+        return rc;
+    }
     rc = store_begin_capture(r.st, &r.rec);
+    for (int i = 0; in && i < in->n && rc == TW_OK; i++) {
+        struct rec_file f;
+        file_record(in, i, &f);
+        rc = store_add_file(r.st, &f);
+    }
     if (rc) {
         fprintf(errf, "twscope: %s: %s\n", o->db_path, store_errmsg(r.st));
         classify_destroy(r.cl);
@@ -519,16 +577,29 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
 int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err)
 {
     struct capture *cap;
+    struct run_files in = {files, NULL, nfiles};
+    struct fileid *ids = calloc((size_t)nfiles, sizeof(*ids));
     char msg[512];
     char *source;
-    int rc = capture_open_files(files, nfiles, &o->cap, &cap, msg, sizeof(msg));
+    int rc = ids ? capture_open_files(files, nfiles, &o->cap, &cap, msg, sizeof(msg))
+                 : TW_ERR_NOMEM;
+
+    /* after the capture module opened them: its messages name what is wrong with a file */
+    for (int i = 0; i < nfiles && rc == TW_OK; i++) {
+        rc = fileid_of(files[i], &ids[i], msg, sizeof(msg));
+        if (rc)
+            capture_close(cap);
+    }
     if (rc) {
-        fprintf(err, "twscope: %s\n", msg);
+        fprintf(err, "twscope: %s\n", !ids ? "out of memory" : msg);
+        free(ids);
         return rc;
     }
+    in.ids = ids;
     source = join_sources(files, nfiles);
-    rc = run_analysis(o, cap, source ? source : "?", 0, err);
+    rc = run_analysis(o, cap, source ? source : "?", &in, err);
     free(source);
+    free(ids);
     return rc;
 }
 
@@ -542,5 +613,5 @@ int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
         return rc;
     }
     snprintf(source, sizeof(source), "iface:%s", iface);
-    return run_analysis(o, cap, source, 1, err);
+    return run_analysis(o, cap, source, NULL, err);
 }

@@ -70,6 +70,7 @@ static void usage_analyze(FILE *f, int live)
                "                         gets a new capture added; a file that is not a\n"
                "                         twscope database is refused and left as it is\n"
                "      --overwrite        empty the (twscope) database first\n"
+               "%s"
                "  -f, --filter BPF       only analyze packets matching this BPF filter (frame\n"
                "                         numbers stay those of the file)\n"
                "      --no-dpi           do not classify applications with nDPI\n"
@@ -84,7 +85,11 @@ static void usage_analyze(FILE *f, int live)
                "  -q, --quiet            no progress display and no closing summary line\n"
                "  -v, --verbose          also print the time spent in each phase\n"
                "  -h, --help             this help\n",
-            TWSCOPE_DEFAULT_DB, FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
+            TWSCOPE_DEFAULT_DB,
+            live ? "" : "      --append           analyze a file again although this database already\n"
+                        "                         holds it (same size and fingerprint); without it,\n"
+                        "                         that is refused, so counts are not doubled\n",
+            FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
 
 static void usage_query(FILE *f)
@@ -210,6 +215,7 @@ static void bad_option(const char *cmd, int opt, char **argv)
 enum {
     OPT_OVERWRITE = 256, OPT_NO_DPI, OPT_IGNORE_VLAN, OPT_TW_PROFILE, OPT_TW_SECONDS,
     OPT_MAX_FLOWS, OPT_IDLE, OPT_DURATION, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_PROMISC,
+    OPT_APPEND,
 };
 
 static int cmd_analyze(int argc, char **argv, int live)
@@ -217,6 +223,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},
         {"overwrite", no_argument, 0, OPT_OVERWRITE},
+        {"append", no_argument, 0, OPT_APPEND},
         {"filter", required_argument, 0, 'f'},
         {"no-dpi", no_argument, 0, OPT_NO_DPI},
         {"ignore-vlan", no_argument, 0, OPT_IGNORE_VLAN},
@@ -252,6 +259,13 @@ static int cmd_analyze(int argc, char **argv, int live)
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
+        case OPT_APPEND:
+            if (live) {
+                bad_option("capture", opt, argv);
+                return EXIT_USAGE;
+            }
+            o.append = 1;
+            break;
         case 'f': o.bpf = optarg; break;
         case OPT_NO_DPI: o.dpi = 0; break;
         case OPT_IGNORE_VLAN: o.ignore_vlan = 1; break;

@@ -74,7 +74,11 @@ static const char schema_sql[] =
  * application_id (an older twscope's database, read but never written).
  */
 #define STORE_OLD_SCHEMA_VERSION 2
-static const char schema_v3_sql[] = "ALTER TABLE connections ADD COLUMN after_close INTEGER;";
+static const char schema_v3_sql[] =
+    "ALTER TABLE connections ADD COLUMN after_close INTEGER;"
+    "CREATE TABLE IF NOT EXISTS files ("
+    " id INTEGER PRIMARY KEY, capture_id INTEGER, file_index INTEGER, path TEXT,"
+    " size INTEGER, mtime REAL, fingerprint TEXT);";
 
 /* Create the tables of schema `version` (2 or 3) in db. */
 static int schema_create(sqlite3 *db, int version)
@@ -102,7 +106,7 @@ static const char wipe_sql[] = "DROP INDEX IF EXISTS connections_capture;"
                                " DROP INDEX IF EXISTS time_waits_connection;"
                                " DROP INDEX IF EXISTS findings_connection;"
                                " DROP INDEX IF EXISTS findings_kind;"
-                               " DELETE FROM findings; DELETE FROM time_waits;"
+                               " DELETE FROM findings; DELETE FROM time_waits; DELETE FROM files;"
                                " DELETE FROM connections; DELETE FROM captures;";
 
 enum store_stmt {
@@ -114,6 +118,8 @@ enum store_stmt {
     SS_INS_TIMEWAIT,
     SS_INS_FINDING,
     SS_NEXT_CONN_ID,
+    SS_INS_FILE,
+    SS_FIND_FILE,
     SS_COUNT
 };
 
@@ -151,6 +157,10 @@ static const char *const stmt_sql[SS_COUNT] = {
                        " direction, seq, ack, payload_len, flags, detail)"
                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     [SS_NEXT_CONN_ID] = "SELECT coalesce(max(id), 0) + 1 FROM connections",
+    [SS_INS_FILE] = "INSERT INTO files (capture_id, file_index, path, size, mtime, fingerprint)"
+                    " VALUES (?,?,?,?,?,?)",
+    [SS_FIND_FILE] = "SELECT capture_id, path FROM files WHERE size = ?1 AND fingerprint = ?2"
+                     " ORDER BY capture_id LIMIT 1",
 };
 
 struct store {
@@ -1013,6 +1023,45 @@ int64_t store_next_connection_id(struct store *st)
         fail_db(st, rc);
     sqlite3_reset(s);
     return id;
+}
+
+static int insert_row(struct store *st, struct binder *b);
+
+int64_t store_find_file(struct store *st, const struct rec_file *f, char *path, size_t n)
+{
+    sqlite3_stmt *s = st->stmt[SS_FIND_FILE];
+    int64_t id = 0;
+    int rc;
+
+    if (!f->known)
+        return 0;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)f->size);
+    sqlite3_bind_text(s, 2, f->fingerprint, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 1);
+        id = sqlite3_column_int64(s, 0);
+        snprintf(path, n, "%s", p ? p : "?");
+    } else if (rc != SQLITE_DONE) {
+        id = fail_db(st, rc);
+    }
+    sqlite3_reset(s);
+    return id;
+}
+
+int store_add_file(struct store *st, const struct rec_file *f)
+{
+    struct binder b = {st->stmt[SS_INS_FILE], 0, SQLITE_OK};
+    b_int(&b, st->capture_id);
+    b_int(&b, f->index);
+    b_text(&b, f->path);
+    b_int_or_null(&b, f->known, (int64_t)f->size);
+    if (f->known)
+        b_real(&b, f->mtime);
+    else
+        b_null(&b);
+    b_text(&b, f->known ? f->fingerprint : NULL);
+    return insert_row(st, &b);
 }
 
 int store_begin_capture(struct store *st, struct rec_capture *c)

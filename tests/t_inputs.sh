@@ -110,5 +110,22 @@ if ldd "$tw" 2>/dev/null | grep -q 'libasan'; then
 elif [ "$rss" -ge 200000 ]; then
     echo "FAIL flood: peak RSS ${rss} KB"; fails=$((fails + 1))
 fi
+# ---- the same file twice into one database: refused, unless --append --------------
+db=$work/twice.db
+"$tw" analyze -q -o "$db" "$s"; check "first analysis" $? 0
+before=$(md5sum <"$db")
+"$tw" analyze -q -o "$db" "$s" 2>"$work/twice.err"; check "second analysis refused" $? 1
+check "refusal is one line naming the file and the capture" \
+    "$(wc -l <"$work/twice.err") $(grep -c "$s: already analyzed into $db (capture 1" "$work/twice.err")" "1 1"
+check "refused run changed nothing" "$(md5sum <"$db")" "$before"
+cp "$s" "$work/renamed.pcap"
+"$tw" analyze -q -o "$db" "$src/samples/client_close.pcap" "$work/renamed.pcap" 2>/dev/null
+check "a copy under another name, among other files, refused" $? 1
+check "captures after refusals" "$(sqlite3 "$db" 'select count(*) from captures')" 1
+"$tw" analyze -q --append -o "$db" "$work/renamed.pcap"; check "--append" $? 0
+"$tw" analyze -q -o "$db" - <"$s"; check "standard input is not recognised, so taken" $? 0
+check "files rows" "$(sqlite3 "$db" "select group_concat(capture_id || ':' || file_index || ':' || (size = $(wc -c <"$s")) || ':' || length(fingerprint), ' ') from files where path != '-'")" "1:0:1:16 2:0:1:16"
+check "stdin row" "$(sqlite3 "$db" "select capture_id, size is null, fingerprint is null from files where path = '-'")" "3|1|1"
+
 echo "inputs: $fails failure(s); flood peak RSS ${rss} KB, evicted $ev"
 exit $((fails > 0))

@@ -72,7 +72,7 @@ refused "made by an older twscope (no application_id); delete it or use another 
 "$tw" query "$db" summary >/dev/null || bad "query of an older twscope's database"
 
 db=$work/ours.db
-"$tw" analyze -q -o "$db" "$s" && "$tw" analyze -q -o "$db" "$s" || bad "analyze twice"
+"$tw" analyze -q -o "$db" "$s" && "$tw" analyze -q --append -o "$db" "$s" || bad "analyze twice"
 "$tw" analyze -q --overwrite -o "$db" "$s" || bad "analyze --overwrite of our database"
 [ "$(sqlite3 "$db" "SELECT count(*) FROM captures")" = 1 ] || bad "--overwrite kept old captures"
 
@@ -113,7 +113,7 @@ c.execute("COMMIT")
 EOF
 locker=$!
 sleep 0.5
-"$tw" analyze -q -o "$db" "$work/rotated.pcap" 2>"$work/rot.err" &
+"$tw" analyze -q --append -o "$db" "$work/rotated.pcap" 2>"$work/rot.err" &
 twpid=$!
 sleep 1
 : >"$work/rotated.pcap"                # what logrotate's copytruncate does

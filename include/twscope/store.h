@@ -35,6 +35,8 @@
  *            inferred, profile, profile_reason, duration_s, answers)
  *   findings(id INTEGER PRIMARY KEY, connection_id, kind, frame, file, ts,
  *            direction, seq, ack, payload_len, flags, detail)
+ *   files(id INTEGER PRIMARY KEY, capture_id, file_index (the file column of
+ *            the other tables), path, size, mtime, fingerprint (fileid.h))
  *
  * Thread: one at a time. The analysis thread opens the store and begins the
  * capture; between writer_start() and writer_stop() only the writer thread
@@ -146,6 +148,24 @@ int64_t store_next_connection_id(struct store *st);
 
 /* Insert the captures row (complete = 0) and start a transaction; sets c->id. */
 int store_begin_capture(struct store *st, struct rec_capture *c);
+
+/* One input file of a capture (files table); size, mtime, fingerprint valid if known. */
+struct rec_file {
+    uint32_t index;                  /* 0-based position in the run, as in frames' file */
+    const char *path;                /* as given */
+    int known;                       /* 0: standard input or not a regular file */
+    uint64_t size;
+    double mtime;
+    const char *fingerprint;         /* fileid.h */
+};
+/* Record f for the capture begun last. Returns 0 or a TW_ERR_*. */
+int store_add_file(struct store *st, const struct rec_file *f);
+/*
+ * The capture that already analyzed a file of f's size and fingerprint into
+ * this database (its path copied to path), 0 if none (or f not known), or a
+ * negative TW_ERR_*.
+ */
+int64_t store_find_file(struct store *st, const struct rec_file *f, char *path, size_t n);
 /* Update the captures row from c (counters, times, complete, error) and commit. */
 int store_finish_capture(struct store *st, const struct rec_capture *c);
 
