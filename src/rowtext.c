@@ -35,13 +35,23 @@ int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
                      tf(b & TWV_ORIGINAL_SEEN), v->peer_copies,
                      b & TWV_ORIGINAL_SEEN ? "after_capture_point" : "before_capture_point");
         break;
-    case TWF_TW_RST:
+    case TWF_TW_RST: {
+        /* killed: true or false when a later segment showed it (evidence_frame), else
+         * "unknown", and the period then ended as the profile's stack would have it */
+        char ev[32] = "null";
+        if (b & TWV_KILL_SEEN && v->first_frame)
+            snprintf(ev, sizeof ev, "%llu", (unsigned long long)v->first_frame);
         k = snprintf(buf, n,
                      "{\"tw_side\":\"%s\",\"in_window\":%s,\"rcv_nxt\":%u,\"in_tw_s\":%.6f,"
-                     "\"left_s\":%.6f,\"killed\":%s}",
+                     "\"left_s\":%.6f,\"killed\":%s,\"evidence_frame\":%s,\"assumed\":%s}",
                      tw_who_name((enum tw_who)v->who), tf(b & TWV_IN_WINDOW), v->rcv_nxt,
-                     tw_time_to_sec(v->t1), tw_time_to_sec(v->t2), tf(b & TWV_KILLED));
+                     tw_time_to_sec(v->t1), tw_time_to_sec(v->t2),
+                     b & TWV_KILL_SEEN ? tf(b & TWV_KILLED) : "\"unknown\"", ev,
+                     b & TWV_KILL_SEEN ? "null"
+                     : b & TWV_KILLED  ? "\"ended at the RST (the profile's stack kills on it)\""
+                                       : "\"survived (the profile's stack ignores it)\"");
         break;
+    }
     case TWF_TW_REUSE:
         /* an unknown old ISN or TSval prints as null, its raw value kept under "_" keys */
         k = snprintf(buf, n,

@@ -173,11 +173,16 @@ static void conn_release(struct tcp_engine *e, struct conn *c)
     e->live--;
 }
 
+static void apply(struct tcp_engine *e, struct conn *c, const struct pkt_meta *m,
+                  const struct pkt_view *pv, struct tw_result *r, int64_t prior_id);
+
 /* Hand c to the sink (once), take it out of the table and the list, recycle it. */
 static void conn_finalize(struct tcp_engine *e, struct conn *c, tw_time end,
                           enum tw_end_reason why)
 {
-    tw_finish(&c->tcp, end, why);
+    struct tw_result r = {0};
+    tw_finish(&c->tcp, end, why, &r);
+    apply(e, c, NULL, NULL, &r, 0);
     if (!c->written) {
         c->written = 1;
         e->done++;
@@ -387,7 +392,11 @@ struct conn *tcp_engine_packet(struct tcp_engine *e, const struct pkt_meta *m,
     return tcp_engine_packet_keyed(e, m, pv, &key, dir_out);
 }
 
-/* Findings and entries into TIME_WAIT decided by the rules for c. */
+/*
+ * Findings and entries into TIME_WAIT decided by the rules for c, about the
+ * segment m/pv (NULL when a period ended without one). A verdict about an RST
+ * kept in a TIME_WAIT state (TWV_AT_RST) points at that RST.
+ */
 static void apply(struct tcp_engine *e, struct conn *c, const struct pkt_meta *m,
                   const struct pkt_view *pv, struct tw_result *r, int64_t prior_id)
 {
@@ -396,6 +405,20 @@ static void apply(struct tcp_engine *e, struct conn *c, const struct pkt_meta *m
             tw_enter(&c->tcp, side, &e->o.tw, m); /* else out of memory: unrecorded */
     for (int i = 0; i < r->n; i++) {
         struct finding_ev f = {c, &r->v[i], m, pv};
+        struct pkt_meta rm;
+        struct pkt_view rv;
+        if (r->v[i].bits & TWV_AT_RST) {
+            const struct tw_state *s = c->tcp.tw[r->v[i].who & 1];
+            rm.ts = s->rst_ts;
+            rm.frame = s->rst_frame;
+            rm.file = s->rst_file;
+            memset(&rv, 0, sizeof(rv));
+            rv.seq = s->rst_seq;
+            rv.ack = s->rst_ack;
+            rv.flags = s->rst_flags;
+            f.at = &rm;
+            f.pv = &rv;
+        }
         r->v[i].prior_id = prior_id;
         if (r->v[i].kind == TWF_LATE_SEGMENT)
             e->late_segments++;
@@ -445,9 +468,11 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     } else {
         int prev_dir = c->prev && key->ep != c->prev->client_ep;
         dir = key->ep == c->client_ep ? 0 : 1;
-        tw_expire(&c->tcp, m->ts);
         r.n = 0;
         r.enter = 0;
+        tw_expire(&c->tcp, m->ts, &r);
+        apply(e, c, NULL, NULL, &r, 0);
+        r.n = 0;
         switch (tw_route(&c->tcp, c->prev ? &c->prev->tcp : NULL, dir, prev_dir, pv,
                          m->ts - c->last_ts > e->o.idle_timeout)) {
         case TWR_REUSE:
@@ -488,10 +513,12 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
 }
 
 /* Can c leave memory at packet time now? */
-static int conn_expirable(const struct tcp_engine *e, struct conn *c, tw_time now)
+static int conn_expirable(struct tcp_engine *e, struct conn *c, tw_time now)
 {
     tw_time idle = now - c->last_ts;
-    tw_expire(&c->tcp, now);
+    struct tw_result r = {0};
+    tw_expire(&c->tcp, now, &r);
+    apply(e, c, NULL, NULL, &r, 0);
     if (tw_any_active(&c->tcp))
         return 0;
     if (c->tcp.closed)

@@ -32,10 +32,16 @@
  *     it. original_seen says whether the first final ACK passed the capture
  *     point (then it was lost between the capture point and Y; if not, before
  *     the capture point).
- *  R7 RST into TIME_WAIT: Linux kills the TIME_WAIT socket when the RST is
- *     exactly at rcv_nxt (TIME-WAIT assassination, RFC 1337 hazard H1..H3;
- *     ignored with net.ipv4.tcp_rfc1337=1), and ignores an out-of-window RST.
- *     Each is a tw_rst finding; the in-window one ends the period (end "rst").
+ *  R7 RST into TIME_WAIT: an out-of-window RST is ignored (every stack; RFC
+ *     5961 3) and says so at once. One exactly at rcv_nxt kills the TIME_WAIT
+ *     on Linux by default (TIME-WAIT assassination, RFC 1337 hazard H1..H3),
+ *     but not with net.ipv4.tcp_rfc1337=1, nor on FreeBSD (RFC 5961 default):
+ *     the capture decides when it can. The next segment the TIME_WAIT side
+ *     sends shows it: a RST (no socket any more: killed, the period ends at
+ *     the RST) or anything else (the socket answered: survived). Without
+ *     such evidence before the period ends (expiry, reuse, capture end), the
+ *     profile decides (tw_profile_rst_kills) and the finding says "unknown".
+ *     The tw_rst finding points at the RST either way.
  *  R8 Reuse: a SYN with a new ISN during the period starts a new incarnation
  *     and ends the period (end "reused"). Linux's acceptance rule for a SYN
  *     arriving at a TIME_WAIT socket: not PAWS-rejected, and the ISN is after
@@ -110,6 +116,11 @@ tw_time tw_profile_duration(enum tw_profile_id p, const struct tw_config *cfg)
     if ((unsigned)p >= TWP_COUNT || !profile_seconds[p])
         p = TW_DEFAULT_PROFILE;
     return (tw_time)profile_seconds[p] * TW_USEC;
+}
+
+int tw_profile_rst_kills(enum tw_profile_id p)
+{
+    return p != TWP_FREEBSD; /* tcp_twcheck() drops every RST (RFC 5961 secure default) */
 }
 
 tw_time tw_min_duration(const struct tw_config *cfg)
@@ -246,19 +257,50 @@ static void tw_end(struct tcp_track *t, int side, tw_time at, enum tw_end_reason
         t->closed = 1;
 }
 
-void tw_expire(struct tcp_track *t, tw_time now)
+static struct tw_verdict *verdict(struct tw_result *r, enum tw_finding kind, int dir);
+
+/*
+ * R7: the RST pending on side `side` is decided. evidence: the frame of the
+ * segment that showed it (killed: whether it was a RST), or 0 when the period
+ * ends without one (then the profile decides). Appends the tw_rst verdict.
+ */
+static void rst_decided(struct tcp_track *t, int side, uint64_t evidence, int killed,
+                        struct tw_result *r)
+{
+    struct tw_state *s = t->tw[side];
+    struct tw_verdict *v = verdict(r, TWF_TW_RST, !side);
+    if (!evidence)
+        killed = tw_profile_rst_kills((enum tw_profile_id)s->profile);
+    s->rst_pending = 0;
+    v->who = (uint8_t)side;
+    v->rcv_nxt = s->rst_seq;
+    v->t1 = s->rst_ts - s->start_ts;
+    v->t2 = tw_expected_end(s) - s->rst_ts;
+    v->first_frame = evidence;
+    v->bits = TWV_IN_WINDOW | TWV_AT_RST | (killed ? TWV_KILLED : 0) | (evidence ? TWV_KILL_SEEN : 0);
+    if (killed)
+        tw_end(t, side, s->rst_ts, TWE_RST);
+}
+
+void tw_expire(struct tcp_track *t, tw_time now, struct tw_result *r)
 {
     for (int side = 0; side < 2; side++) {
         struct tw_state *s = t->tw[side];
-        if (s->active && now > tw_expected_end(s))
+        if (!s->active || now <= tw_expected_end(s))
+            continue;
+        if (s->rst_pending)
+            rst_decided(t, side, 0, 0, r);
+        if (s->active)
             tw_end(t, side, tw_expected_end(s), TWE_EXPIRED);
     }
 }
 
-void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why)
+void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why, struct tw_result *r)
 {
     for (int side = 0; side < 2; side++) {
         struct tw_state *s = t->tw[side];
+        if (s->active && s->rst_pending)
+            rst_decided(t, side, 0, 0, r);
         if (!s->active)
             continue;
         if (end >= tw_expected_end(s))
@@ -416,21 +458,35 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
     return 1;
 }
 
-/* R7: a RST sent by `dir` while its peer is in TIME_WAIT. */
+/*
+ * R7: a RST sent by `dir` while its peer is in TIME_WAIT. Out of the window:
+ * ignored, said at once. At rcv_nxt: kept pending until the evidence or the
+ * profile decides (rst_decided); a second one meanwhile changes nothing.
+ */
 static void tw_rst(struct tcp_track *t, int dir, const struct pkt_meta *m,
                    const struct pkt_view *pv, struct tw_result *r)
 {
     struct tw_state *s = t->tw[!dir];
-    struct tw_verdict *v = verdict(r, TWF_TW_RST, dir);
     uint32_t rcv_nxt = t->d[dir].next_seq;
-    int in_window = pv->seq == rcv_nxt;
+    struct tw_verdict *v;
+    if (pv->seq == rcv_nxt) {
+        if (!s->rst_pending) {
+            s->rst_pending = 1;
+            s->rst_ts = m->ts;
+            s->rst_frame = m->frame;
+            s->rst_file = (uint16_t)m->file;
+            s->rst_seq = pv->seq;
+            s->rst_ack = pv->ack;
+            s->rst_flags = pv->flags;
+        }
+        return;
+    }
+    v = verdict(r, TWF_TW_RST, dir);
     v->who = (uint8_t)!dir;
     v->rcv_nxt = rcv_nxt;
     v->t1 = m->ts - s->start_ts;
     v->t2 = tw_expected_end(s) - m->ts;
-    v->bits = in_window ? TWV_IN_WINDOW | TWV_KILLED : 0;
-    if (in_window)
-        tw_end(t, !dir, m->ts, TWE_RST);
+    v->bits = TWV_KILL_SEEN; /* out of the window: no stack acts on it */
 }
 
 /* R9: which endpoint of t is in TIME_WAIT, as a late segment sent by `dir` sees it. */
@@ -559,6 +615,8 @@ void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const st
         struct tw_state *s = old->tw[side];
         struct tw_verdict *v;
         int receiver = side != dir, accept;
+        if (s->active && s->rst_pending)
+            rst_decided(old, side, 0, 0, r); /* no evidence came: the profile says */
         if (!s->active)
             continue;
         if (receiver) /* syn_to_timewait: tcp_timewait_state_process() TCP_TW_SYN */
@@ -623,6 +681,12 @@ void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const st
     r->enter = 0;
     if (t->stale < 2)
         stale_state(t, dir, m, pv);
+    if (sender_in_tw && t->tw[dir]->rst_pending) {
+        /* R7: the TIME_WAIT side speaks after an in-window RST: a RST means its
+         * socket was gone, anything else that it survived */
+        rst_decided(t, dir, m->frame, (fl & TCPF_RST) != 0, r);
+        sender_in_tw = t->tw[dir]->active;
+    }
     if (fl & TCPF_RST) {
         if (peer_in_tw && !sender_in_tw) {
             tw_rst(t, dir, m, pv, r);

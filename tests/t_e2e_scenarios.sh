@@ -11,7 +11,7 @@ gen=$build/tests/gen/tcpgen
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 command-line tool missing"; exit 77; }
 [ -x "$gen" ] || { echo "SKIP: $gen not built"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-scenarios=${TWSCOPE_SCENARIOS:-"client_close server_close rst_close many_short reuse_bound simultaneous_close final_ack_lost final_ack_lost_after late_data_tw late_data_tw_killed late_data_reuse rst_in_tw v6_client_close v6_reuse_bound v6_rst_in_tw stale_state"}
+scenarios=${TWSCOPE_SCENARIOS:-"client_close server_close rst_close many_short reuse_bound simultaneous_close final_ack_lost final_ack_lost_after late_data_tw late_data_tw_killed late_data_reuse rst_in_tw v6_client_close v6_reuse_bound v6_rst_in_tw stale_state rst_in_tw_1337 rst_in_tw_probe"}
 bash "$src/tests/gen/gen.sh" "$gen" "$work" $scenarios >"$work/gen.log" 2>&1
 rc=$?
 if [ $rc = 77 ]; then echo "SKIP: $(tail -n 1 "$work/gen.log")"; exit 77; fi
@@ -91,8 +91,20 @@ for s in $scenarios; do
     case $s in
         late_data_tw) check tw_survives "$(q 'select end_reason from time_waits')" capture_end ;;
         late_data_tw_killed|rst_in_tw|v6_rst_in_tw)
+            # nothing after the RST shows its effect: unknown, and the linux
+            # profile ends the period at the RST (which the kernel did, says ss)
             check tw_killed "$(q 'select end_reason from time_waits')" rst
-            check tw_rst "$(q "select count(*) from findings where kind='tw_rst' and json_extract(detail,'$.killed')=1")" 1 ;;
+            check tw_rst "$(q "select count(*) from findings f join time_waits t on t.connection_id = f.connection_id where kind='tw_rst' and json_extract(detail,'$.killed')='unknown' and json_extract(detail,'$.assumed') like 'ended at the RST%' and t.end_ts = f.ts")" 1 ;;
+        rst_in_tw_1337|rst_in_tw_probe)
+            # the client's next segment shows it: a re-ACK (tcp_rfc1337=1) or a RST
+            killed=$(t tw_killed)
+            check tw_rst_evidence "$(q "select json_extract(detail,'$.killed'), json_extract(detail,'$.evidence_frame') > frame, seq from findings where kind='tw_rst'")" "$killed|1|$(t rst_seq)"
+            check tw_rst_answer "$(q "select count(*) from findings f where kind='tw_rst' and exists (select 1 from findings l where l.kind='late_segment' and l.frame < json_extract(f.detail,'$.evidence_frame') and l.frame > f.frame)")" 1
+            if [ "$killed" = 1 ]; then
+                check tw_end "$(q "select t.end_reason, t.end_ts = f.ts from time_waits t join findings f on f.connection_id = t.connection_id and f.kind = 'tw_rst'")" "rst|1"
+            else
+                check tw_end "$(q 'select end_reason from time_waits')" capture_end
+            fi ;;
     esac
     case $s in
         rst_in_tw|v6_rst_in_tw)

@@ -167,6 +167,17 @@ for SCEN in $(bash "$GEN" --list); do
     if [ "$(get server_rst_on_wire)" = 1 ]; then
         check "server RSTs" "$(count "tcp.flags.reset==1 && tcp.srcport==$port")" 1
     fi
+    if [ -n "$(get rfc1337)" ]; then
+        # RST at the client's rcv_nxt, the late copy, then the client's answer:
+        # an ACK with tcp_rfc1337=1 (TIME_WAIT alive), else a RST (no socket)
+        check "injected RST" "$(tsv "tcp.flags.reset==1 && tcp.srcport==$port" tcp.seq_raw | head -n1)" "$(get rst_seq)"
+        last=$(tsv "tcp.dstport==$port" tcp.flags.reset tcp.flags.ack tcp.len | tail -n1)
+        if [ "$(get rfc1337)" = 1 ]; then
+            check "client's answer to the late copy" "$last" "0	1	0"
+        else
+            check "client's answer to the late copy" "$last" "1	0	0"
+        fi
+    fi
     if [ "$(get rst_injected)" = 1 ]; then
         last=$(tsv tcp tcp.flags.reset tcp.srcport tcp.seq_raw | tail -n1)
         check "last frame is the injected RST" "$last" "1	$port	$(get injected_seq)"

@@ -21,12 +21,15 @@ R2 after a FIN retransmission	        if (!s->active || !s->inferred || s->final
 R3 auto windows	    if (ittl == 128)	    if (0)
 R3 profile durations	static const int profile_seconds[TWP_COUNT] = {60, 60, 30, 240, 240, 0, 0};	static const int profile_seconds[TWP_COUNT] = {60, 60, 60, 240, 240, 0, 0};
 R4 restart	    s->last_answer_ts = m->ts; /* R4: every answer restarts the 2*MSL timer */	    (void)0;
-R4 expiry	        if (s->active && now > tw_expected_end(s))	        if (s->active && now >= tw_expected_end(s))
+R4 expiry	        if (!s->active || now <= tw_expected_end(s))	        if (!s->active || now < tw_expected_end(s))
 R5 FIN retransmission	    if (fseq != d->fin_seq) {	    if (1) {
 R5 capture duplicate	                             (since < FIN_DUP_USEC && pv->ack == d->fin_ack ? TWV_CAPTURE_DUP : 0));	                             0);
 R6 final-ACK retransmission	    if (final_ack && peer->fin_copies > 1 && peer->fin_last_ts >= s->last_ack_ts) {	    if (0) {
 R6 original seen	                             (s->final_ack_seen ? TWV_ORIGINAL_SEEN : 0));	                             TWV_ORIGINAL_SEEN);
-R7 in-window RST	    int in_window = pv->seq == rcv_nxt;	    int in_window = 1;
+R7 in-window RST	    if (pv->seq == rcv_nxt) {	    if (1) {
+R7 the TIME_WAIT side's answer decides	        rst_decided(t, dir, m->frame, (fl & TCPF_RST) != 0, r);	        rst_decided(t, dir, m->frame, 1, r);
+R7 killed ends the period at the RST	        tw_end(t, side, s->rst_ts, TWE_RST);	        (void)0;
+R7 FreeBSD ignores RSTs in TIME_WAIT	    return p != TWP_FREEBSD; /* tcp_twcheck() drops every RST (RFC 5961 secure default) */	    return 1;
 R8 syn_to_timewait acceptance	            accept = !paws_reject && (isn_above || ts_newer);	            accept = 1;
 R8 tcp_tw_reuse acceptance	            accept = pv->has_ts && m->ts - s->last_answer_ts >= TW_USEC;	            accept = pv->has_ts;
 R8 period ends	        tw_end(old, side, m->ts, TWE_REUSED);	        (void)0;

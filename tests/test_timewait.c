@@ -25,6 +25,7 @@ static struct tw_state slots[2][2];     /* [incarnation][side] */
 static struct tcp_track tr[2];          /* [0] current incarnation, [1] its prev */
 static struct tw_config cfg;
 static struct tw_result res;            /* verdicts of the last segment */
+static struct tw_result ended;          /* verdicts of periods that ended (tw_expire, tw_finish) */
 static tw_time now;
 static uint64_t frame;
 
@@ -89,7 +90,8 @@ static const struct tw_result *feed_k(int k, tw_time dt, struct seg s)
     struct pkt_meta m = meta(dt);
     struct tcp_track *t = &tr[k];
     view(&s, &pv);
-    tw_expire(t, m.ts);
+    ended.n = 0;
+    tw_expire(t, m.ts, &ended);
     tcp_track_account(t, s.dir, &pv);
     tw_segment(t, s.dir, &m, &pv, &res);
     for (int side = 0; side < 2; side++) {
@@ -273,16 +275,16 @@ static int test_r4_expiry_and_capture_end(void)
     open_conn();
     client_close();
     end = tw_expected_end(tr[0].tw[C]);
-    tw_expire(&tr[0], end); /* not yet: the period includes its last instant */
+    tw_expire(&tr[0], end, &ended); /* not yet: the period includes its last instant */
     FAIL_UNLESS(tr[0].tw[C]->active);
-    tw_expire(&tr[0], end + 1);
+    tw_expire(&tr[0], end + 1, &ended);
     FAIL_UNLESS(!tr[0].tw[C]->active && tr[0].tw[C]->end_reason == TWE_EXPIRED);
     FAIL_UNLESS(tr[0].tw[C]->end_ts == end && tr[0].closed);
 
     setup();
     open_conn();
     client_close();
-    tw_finish(&tr[0], now + TW_USEC, TWE_CAPTURE_END);
+    tw_finish(&tr[0], now + TW_USEC, TWE_CAPTURE_END, &ended);
     FAIL_UNLESS(tr[0].tw[C]->end_reason == TWE_CAPTURE_END && tr[0].tw[C]->end_ts == now + TW_USEC);
     PASS;
 }
@@ -348,17 +350,69 @@ static int test_r6_final_ack_lost_before_capture_point(void)
 
 /* ---- R7 RST into TIME_WAIT ---------------------------------------------------------- */
 
-static int test_r7_rst_in_window_kills(void)
+static int test_r7_rst_in_window_pending_until_evidence(void)
+{
+    const struct tw_verdict *v;
+    tw_time rst_ts;
+    setup();
+    open_conn();
+    client_close();
+    FAIL_UNLESS(feed(5 * TW_USEC, (struct seg){S, RST, 5202, 0, 0, 0, 0})->n == 0); /* frame 9 */
+    rst_ts = now;
+    FAIL_UNLESS(tr[0].tw[C]->active && tr[0].tw[C]->rst_pending && tr[0].tw[C]->rst_frame == 9);
+    /* a late segment reaches the client, which answers with a RST: its socket was gone */
+    feed(MS, (struct seg){S, ACK | TCPF_PSH, 5100, 1102, 10, 0, 0});               /* 10 */
+    v = only(feed(MS, (struct seg){C, RST, 1102, 0, 0, 0, 0}), TWF_TW_RST);         /* 11 */
+    FAIL_UNLESS(v && v->who == TWW_CLIENT && v->dir == S && v->rcv_nxt == 5202);
+    FAIL_UNLESS((v->bits & TWV_KILLED) && (v->bits & TWV_KILL_SEEN) && (v->bits & TWV_AT_RST));
+    FAIL_UNLESS(v->first_frame == 11 && v->t1 == 5 * TW_USEC && v->t2 == 55 * TW_USEC);
+    FAIL_UNLESS(!tr[0].tw[C]->active && tr[0].tw[C]->end_reason == TWE_RST);
+    FAIL_UNLESS(tr[0].tw[C]->end_ts == rst_ts && tr[0].tw[C]->entered);
+    PASS;
+}
+
+static int test_r7_rst_survived(void)
 {
     const struct tw_verdict *v;
     setup();
     open_conn();
     client_close();
-    v = only(feed(5 * TW_USEC, (struct seg){S, RST, 5202, 0, 0, 0, 0}), TWF_TW_RST);
-    FAIL_UNLESS(v && v->who == TWW_CLIENT && v->rcv_nxt == 5202);
-    FAIL_UNLESS((v->bits & TWV_IN_WINDOW) && (v->bits & TWV_KILLED));
-    FAIL_UNLESS(v->t1 == 5 * TW_USEC && v->t2 == 55 * TW_USEC);
-    FAIL_UNLESS(!tr[0].tw[C]->active && tr[0].tw[C]->end_reason == TWE_RST);
+    feed(MS, (struct seg){S, RST, 5202, 0, 0, 0, 0});                               /* 9 */
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});                            /* 10 */
+    /* the TIME_WAIT re-ACKs the FIN: it is alive (tcp_rfc1337=1, or BSD) */
+    const struct tw_result *r = feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0}); /* 11 */
+    FAIL_UNLESS(r->n == 2 && r->v[0].kind == TWF_TW_RST && r->v[1].kind == TWF_FINAL_ACK_REXMIT);
+    v = &r->v[0];
+    FAIL_UNLESS(!(v->bits & TWV_KILLED) && (v->bits & TWV_KILL_SEEN) && v->first_frame == 11);
+    FAIL_UNLESS(tr[0].tw[C]->active && !tr[0].tw[C]->rst_pending && tr[0].tw[C]->answers == 1);
+    PASS;
+}
+
+static int test_r7_rst_unknown_then_profile(void)
+{
+    const struct tw_verdict *v;
+    tw_time rst_ts;
+    setup();
+    open_conn();
+    client_close();
+    feed(MS, (struct seg){S, RST, 5202, 0, 0, 0, 0});
+    rst_ts = now;
+    ended.n = 0;
+    tw_finish(&tr[0], now + TW_USEC, TWE_CAPTURE_END, &ended);
+    v = only(&ended, TWF_TW_RST);
+    FAIL_UNLESS(v && !(v->bits & TWV_KILL_SEEN) && (v->bits & TWV_KILLED) && v->first_frame == 0);
+    FAIL_UNLESS(tr[0].tw[C]->end_reason == TWE_RST && tr[0].tw[C]->end_ts == rst_ts); /* Linux */
+
+    setup_profile(TWP_FREEBSD); /* tcp_twcheck() drops RSTs */
+    open_conn();
+    client_close();
+    feed(MS, (struct seg){S, RST, 5202, 0, 0, 0, 0});
+    ended.n = 0;
+    tw_expire(&tr[0], now + 61 * TW_USEC, &ended);
+    v = only(&ended, TWF_TW_RST);
+    FAIL_UNLESS(v && !(v->bits & (TWV_KILL_SEEN | TWV_KILLED)));
+    FAIL_UNLESS(tr[0].tw[C]->end_reason == TWE_EXPIRED);
+    FAIL_UNLESS(tw_profile_rst_kills(TWP_LINUX) && !tw_profile_rst_kills(TWP_FREEBSD));
     PASS;
 }
 
@@ -369,8 +423,8 @@ static int test_r7_rst_out_of_window_ignored(void)
     open_conn();
     client_close();
     v = only(feed(MS, (struct seg){S, RST, 9999, 0, 0, 0, 0}), TWF_TW_RST);
-    FAIL_UNLESS(v && !(v->bits & (TWV_IN_WINDOW | TWV_KILLED)));
-    FAIL_UNLESS(tr[0].tw[C]->active);
+    FAIL_UNLESS(v && !(v->bits & (TWV_IN_WINDOW | TWV_KILLED)) && (v->bits & TWV_KILL_SEEN));
+    FAIL_UNLESS(tr[0].tw[C]->active && !tr[0].tw[C]->rst_pending);
     PASS;
 }
 
@@ -509,7 +563,7 @@ static int test_r9_late_after_close(void)
     open_conn();
     client_close();
     FAIL_UNLESS(route(late, 0, 0) == TWR_ACCOUNT); /* the client is in TIME_WAIT: R9 */
-    tw_expire(&tr[0], now + 61 * TW_USEC);
+    tw_expire(&tr[0], now + 61 * TW_USEC, &ended);
     FAIL_UNLESS(tr[0].closed && route(late, 0, 0) == TWR_CLOSED);
     /* the passive closer's FIN again: still judged (R5), whatever the peer's timer */
     FAIL_UNLESS(route((struct seg){S, FIN, 5201, 1102, 0, 0, 0}, 0, 0) == TWR_ACCOUNT);
@@ -757,7 +811,9 @@ int main(void)
     RUN(test_r5_fin_at_another_seq_is_not_a_retransmission);
     RUN(test_r6_final_ack_lost_after_capture_point);
     RUN(test_r6_final_ack_lost_before_capture_point);
-    RUN(test_r7_rst_in_window_kills);
+    RUN(test_r7_rst_in_window_pending_until_evidence);
+    RUN(test_r7_rst_survived);
+    RUN(test_r7_rst_unknown_then_profile);
     RUN(test_r7_rst_out_of_window_ignored);
     RUN(test_r8_syn_to_timewait_accepted);
     RUN(test_r8_paws_rejects_an_older_syn);

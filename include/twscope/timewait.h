@@ -66,6 +66,13 @@ struct tw_state {
     uint8_t final_ack_seen : 1;/* the original final ACK was seen */
     uint8_t end_reason : 4;    /* enum tw_end_reason */
     uint8_t profile;           /* enum tw_profile_id actually used */
+    uint8_t rst_pending;       /* R7: an in-window RST came; whether it killed the period is
+                                  not known yet (the RST's packet is below) */
+    uint32_t rst_seq, rst_ack;
+    uint16_t rst_file;
+    uint8_t rst_flags;
+    tw_time rst_ts;
+    uint64_t rst_frame;
 };
 
 struct tw_config {
@@ -93,7 +100,7 @@ enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3 };
 
 /* tw_verdict.bits */
 #define TWV_IN_WINDOW        0x0001 /* tw_rst: RST at rcv_nxt; late: in the receive window */
-#define TWV_KILLED           0x0002 /* tw_rst: the period ended with it */
+#define TWV_KILLED           0x0002 /* tw_rst: the period ended with it (see TWV_KILL_*) */
 #define TWV_ORIGINAL_SEEN    0x0004 /* final ACK: the first final ACK passed the capture point */
 #define TWV_FROM_PREV_ACK    0x0008 /* final ACK: interval from the previous ACK copy */
 #define TWV_PEER_ACKED       0x0010 /* FIN: the peer had acknowledged it */
@@ -109,6 +116,8 @@ enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3 };
 #define TWV_OLD_ISN          0x4000 /* reuse: old_isn known */
 #define TWV_OLD_TS           0x8000 /* reuse: old_tsval known */
 #define TWV_NEW_TS          0x10000 /* reuse: new_tsval known */
+#define TWV_KILL_SEEN       0x20000 /* tw_rst: killed or not, shown by a later segment (first_frame) */
+#define TWV_AT_RST          0x40000 /* the row is the RST kept in the TIME_WAIT state of side who */
 
 /*
  * One finding decided by the rules: what the engine hands to the sinks, and
@@ -125,7 +134,8 @@ struct tw_verdict {
     uint16_t peer_copies;      /* final ACK: copies of the peer's FIN */
     uint32_t rcv_nxt, rcv_wnd; /* rst, late new_incarnation */
     uint32_t old_isn, old_next_seq, new_isn, old_tsval, new_tsval; /* reuse */
-    uint64_t first_frame;      /* fin: frame of the first copy; stale: the foreign ACK */
+    uint64_t first_frame;      /* fin: frame of the first copy; stale: the foreign ACK;
+                                  tw_rst: the segment that showed whether it killed */
     uint64_t rst_frame;        /* stale: the client's RST */
     tw_time t1;                /* fin/final ACK: interval; rst: in TIME_WAIT for; reuse: since close;
                                   stale: from the RST to the retried SYN */
@@ -133,11 +143,14 @@ struct tw_verdict {
     int64_t prior_id;          /* reuse, late new_incarnation: the prior connection (set by the engine) */
 };
 
-/* Up to two verdicts for one segment (a SYN reusing a simultaneous close). */
+/*
+ * The verdicts of one call: a segment's, or those of periods ending (a SYN
+ * reusing a simultaneous close, with an RST pending on each side, gives four).
+ */
 struct tw_result {
     uint8_t n;                 /* verdicts in v */
     uint8_t enter;             /* bit s: side s entered TIME_WAIT: give it a tw_state, tw_enter() */
-    struct tw_verdict v[2];
+    struct tw_verdict v[4];
 };
 
 /* What the engine must do with a segment on a tracked tuple (tw_route()). */
@@ -190,7 +203,10 @@ void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const st
                 struct tw_result *r);
 /* Side `side` of t enters (inferred) TIME_WAIT now (R2, R3); t->tw[side] is writable. */
 void tw_enter(struct tcp_track *t, int side, const struct tw_config *cfg, const struct pkt_meta *m);
-/* R8: the SYN opening the next incarnation ends old's periods: a verdict per period. */
+/*
+ * R8: the SYN opening the next incarnation ends old's periods: a verdict per
+ * period (appended to r).
+ */
 void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
               struct tw_result *r);
 /*
@@ -202,10 +218,15 @@ void tw_stale_retry(const struct tcp_track *old, const struct pkt_view *pv, tw_t
 /* R9: a segment of the previous incarnation prev, judged by the current one cur. */
 void tw_late_prev(const struct tcp_track *cur, int cur_dir, int prev_dir, const struct pkt_view *pv,
                   struct tw_result *r);
-/* End the periods of t that ran out before `now`. */
-void tw_expire(struct tcp_track *t, tw_time now);
-/* End every running period of t at `end`: expired if it had run out, else `why`. */
-void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why);
+/*
+ * End the periods of t that ran out before `now`. An RST still pending on one
+ * (R7) is decided by the profile then: its tw_rst verdict is appended to r.
+ */
+void tw_expire(struct tcp_track *t, tw_time now, struct tw_result *r);
+/* End every running period of t at `end`: expired if it had run out, else `why`. Same r. */
+void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why, struct tw_result *r);
+/* 1 when a TIME_WAIT of this profile ends on an in-window RST (no RFC 1337 protection). */
+int tw_profile_rst_kills(enum tw_profile_id p);
 /* 1 while any endpoint of t is in TIME_WAIT. */
 int tw_any_active(const struct tcp_track *t);
 /* R1: who closed actively: TWW_CLIENT, TWW_SERVER, TWW_BOTH or TWW_NONE. */

@@ -25,7 +25,7 @@ set -u
 ALL_SCENARIOS="client_close server_close rst_close many_short reuse_bound
 simultaneous_close final_ack_lost final_ack_lost_after late_data_tw
 late_data_tw_killed late_data_reuse rst_in_tw v6_client_close v6_reuse_bound
-v6_rst_in_tw stale_state"
+v6_rst_in_tw stale_state rst_in_tw_1337 rst_in_tw_probe"
 
 if [ "${1:-}" = "--list" ]; then
     echo $ALL_SCENARIOS
@@ -55,7 +55,7 @@ done
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/probe.sh"
 need=ss
 case " $SCENARIOS " in
-*final_ack_lost*|*late_data_tw*) need="ss nft" ;;
+*final_ack_lost*|*late_data_tw*|*rst_in_tw_1337*) need="ss nft" ;;
 esac
 probe_netns $need || skip "$PROBE_WHY"
 
@@ -601,6 +601,42 @@ sc_stale_state() {
     truth stale_state_rst 1; truth stale_held_by server
     truth tshark_streams 1     # tshark keeps the attempt and the retry in one stream
 }
+
+# An in-window RST into the client's TIME_WAIT, then a late copy of the
+# server's data. rst_in_tw_1337: the client has net.ipv4.tcp_rfc1337=1, so its
+# TIME_WAIT ignores the RST and re-ACKs the late data (B's kernel would answer
+# that ACK with a RST: nft drops it). rst_in_tw_probe: the default, the RST
+# kills the TIME_WAIT and the client's kernel answers the late data with a RST.
+rst_in_tw_late_common() {
+    local rfc1337=$1 before twc twsv rsts=0
+    inA sysctl -q -w net.ipv4.tcp_rfc1337="$rfc1337" || return 1
+    server_start --mode wait-close || return 1
+    client_run --mode close-first || return 1
+    reap $SERVER_PID server || return 1
+    sleep 0.2
+    before=$(tw_count "$NSA")
+    expect tw_client_before_rst "$before" -eq 1 || return 1
+    inject --pick fin --sport $PORT --last --as-rst || return 1
+    truth rst_seq "$(field "$WORK/inject.log" injected seq)"
+    sleep 0.2
+    [ "$rfc1337" = 1 ] && { nft_drop "$NSB" output "tcp sport $PORT tcp flags & rst == rst" || return 1; }
+    inject --pick data --sport $PORT --nth 1 || return 1
+    sleep 0.3
+    if [ "$rfc1337" = 1 ]; then
+        rsts=$(nft_dropped "$NSB") && nft_clear "$NSB" || return 1
+    fi
+    twc=$(tw_count "$NSA"); twsv=$(tw_count "$NSB")
+    expect tw_client_after "$twc" -eq $rfc1337 || return 1
+    truth connections 1; truth tuples 1; truth incarnations 1
+    truth close_kind fin; truth active_closer client
+    truth client_port "$(lports)"
+    truth rfc1337 "$rfc1337"
+    truth tw_killed $((1 - rfc1337))
+    truth server_rsts_dropped "$rsts"
+    truth tw_client "$twc"; truth tw_server "$twsv"
+}
+sc_rst_in_tw_1337() { rst_in_tw_late_common 1; }
+sc_rst_in_tw_probe() { rst_in_tw_late_common 0; }
 
 # ------------------------------------------------------------------ main --
 
