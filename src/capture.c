@@ -122,10 +122,10 @@ struct capture_input {
     uint64_t size;              /* on-disk bytes, 0 = unknown (pipe) */
     uint64_t done_bytes;        /* bytes consumed, frozen when the input ends */
     int64_t rec_off;            /* offset of the record being read, -1 = unknown */
-    /* mapped classic pcap file (see map_next()), map == NULL otherwise */
+    /* mapped classic pcap file (see capture_map_next()), map == NULL otherwise */
     const uint8_t *map;         /* the whole file, read-only; unmapped at capture_close() */
     int map_slot;               /* its SIGBUS registry slot */
-    int map_shrunk;             /* found shorter than at open: map_next() fails at once */
+    int map_shrunk;             /* found shorter than at open: capture_map_next() fails at once */
     int map_fd;                 /* a dup of the file's fd for fstat(), while mapped */
     size_t map_len;
     size_t moff;                /* offset of the next record */
@@ -795,18 +795,19 @@ static uint32_t rd32(const uint8_t *b, int swapped)
  * whose pages were mapped before the file shrank. So a mapping is registered
  * before its first byte is read, and the handler covers it until it is
  * unmapped: it puts a zero page at the faulting address, so the instruction
- * completes, and marks the slot; the reader checks its slot after each
- * record (map_next(), so a record read from a zero page is not handed out),
+ * completes, and marks the slot; the reader checks its slot after each record
+ * (capture_map_next(), so a record read from a zero page is not handed out),
  * the consumer checks every slot of its capture whenever the fault counter
- * moved, after each ring_next() (next_ring(): a fault before the packet was
- * published is seen with it), and either returns the error naming the file.
- * A zero record header, a cut record and the end of the file are checked
- * against the file's size (fstat), so a truncation inside the last page is
- * "shrank" too, not a clean end. What no check can see: the one record that
- * spans the new end is handed out with its tail read as zeros, then the error
- * follows. A SIGBUS elsewhere gets the previous disposition. The registry is
- * a fixed array of ranges read by the handler (async-signal-safe: atomics and
- * mmap only); beyond MAP_SLOTS mapped files, files are read by libpcap.
+ * moved, after each ring_next() (capture_next_ring(): a fault before the
+ * packet was published is seen with it), and either returns the error naming
+ * the file. A zero record header, a cut record and the end of the file are
+ * checked against the file's size (fstat), so a truncation inside the last
+ * page is "shrank" too, not a clean end. What no check can see: the one record
+ * that spans the new end is handed out with its tail read as zeros, then the
+ * error follows. A SIGBUS elsewhere gets the previous disposition. The
+ * registry is a fixed array of ranges read by the handler (async-signal-safe:
+ * atomics and mmap only); beyond MAP_SLOTS mapped files, files are read by
+ * libpcap.
  */
 #define MAP_SLOTS 256
 
@@ -815,7 +816,7 @@ static struct {
     atomic_size_t len;
     atomic_int faulted;         /* the handler put a zero page in this range */
 } map_slot[MAP_SLOTS];
-static atomic_uint map_faults;  /* faults handled so far (a consumer's cue to look) */
+static atomic_uint capture_map_faults;  /* faults handled so far (a consumer's cue to look) */
 static struct sigaction map_old_bus;
 static pthread_once_t map_once = PTHREAD_ONCE_INIT;
 static uintptr_t map_pagesize;  /* sysconf() is not async-signal-safe: read at install */
@@ -830,7 +831,7 @@ static void map_sigbus(int sig, siginfo_t *si, void *uctx)
             if (mmap(at, (size_t)map_pagesize, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0) != MAP_FAILED) {
                 atomic_store(&map_slot[i].faulted, 1);
-                atomic_fetch_add(&map_faults, 1);
+                atomic_fetch_add(&capture_map_faults, 1);
                 return;
             }
             break;
@@ -887,7 +888,7 @@ static void map_unregister(int slot)
         atomic_store(&map_slot[slot].start, 0);
 }
 
-static int map_faulted(const struct capture_input *in)
+static int capture_map_faulted(const struct capture_input *in)
 {
     return atomic_load_explicit(&map_slot[in->map_slot].faulted, memory_order_relaxed);
 }
@@ -897,7 +898,7 @@ static int map_faulted(const struct capture_input *in)
  * at). A mapped input keeps an fd of its own: its stream is closed when the
  * reader is done with it, and the consumer looks again at the end.
  */
-static int input_shrank(const struct capture_input *in)
+static int capture_input_shrank(const struct capture_input *in)
 {
     struct stat st;
     int fd = in->map != NULL ? in->map_fd : in->fp != NULL && in->gzc == NULL ? fileno(in->fp) : -1;
@@ -907,7 +908,7 @@ static int input_shrank(const struct capture_input *in)
 }
 
 /* Map input in if it is a plain classic pcap file we parse the same as libpcap. */
-static void input_try_map(struct capture_input *in)
+static void capture_map_try(struct capture_input *in)
 {
     const uint8_t *m;
     uint32_t magic;
@@ -934,7 +935,7 @@ static void input_try_map(struct capture_input *in)
     memcpy(&magic, m, 4);
     in->swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
     in->nsec = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
-    in->map_shrunk = map_faulted(in) || input_shrank(in);
+    in->map_shrunk = capture_map_faulted(in) || capture_input_shrank(in);
     if (!in->map_shrunk &&
         ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
          (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
@@ -958,6 +959,14 @@ static void input_try_map(struct capture_input *in)
     in->dropped = 0;
     atomic_init(&in->used_off, 0);
     in->snapshot = (uint32_t)pcap_snapshot(in->pcap);
+}
+
+/* Unmap input in (capture_close()): out of the registry before the munmap(). */
+static void capture_map_release(struct capture_input *in)
+{
+    map_unregister(in->map_slot);
+    munmap((void *)(uintptr_t)in->map, in->map_len);
+    close(in->map_fd);
 }
 
 /*
@@ -989,7 +998,7 @@ static int map_populate(struct capture_input *in, size_t end)
     return 0;
 }
 
-/* map_next() failed: the error names the file and the record's offset. */
+/* capture_map_next() failed: the error names the file and the record's offset. */
 static int map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
@@ -1011,17 +1020,18 @@ static int map_error(struct capture_input *in, char *err, size_t errlen, const c
  * the bytes after a new end read as) are checked against the file's size, so
  * that a file that shrank says so.
  */
-static int map_next(struct capture_input *in, char *err, size_t errlen)
+static int capture_map_next(struct capture_input *in, char *err, size_t errlen)
 {
     size_t off = in->moff, left = in->map_len - off;
     uint32_t caplen, len, sec, frac, full;
 
     in->rec_off = (int64_t)off;
-    if (in->map_shrunk || map_faulted(in))
+    if (in->map_shrunk || capture_map_faulted(in))
         return map_error(in, err, errlen, SHRANK);
     if (left == 0)
-        return input_shrank(in) ? map_error(in, err, errlen, SHRANK) : 0;
-    if (map_populate(in, off + (left < 16 ? left : 16)) != 0 || (left < 16 && input_shrank(in)))
+        return capture_input_shrank(in) ? map_error(in, err, errlen, SHRANK) : 0;
+    if (map_populate(in, off + (left < 16 ? left : 16)) != 0 ||
+        (left < 16 && capture_input_shrank(in)))
         return map_error(in, err, errlen, SHRANK);
     if (left < 16)
         return map_error(in, err, errlen,
@@ -1030,9 +1040,9 @@ static int map_next(struct capture_input *in, char *err, size_t errlen)
     frac = rd32(in->map + off + 4, in->swapped);
     caplen = rd32(in->map + off + 8, in->swapped);
     len = rd32(in->map + off + 12, in->swapped);
-    if (map_faulted(in) || ((sec | frac | caplen | len) == 0 && input_shrank(in)))
+    if (capture_map_faulted(in) || ((sec | frac | caplen | len) == 0 && capture_input_shrank(in)))
         return map_error(in, err, errlen, SHRANK);
-    if (caplen > MAP_MAX_CAPLEN && input_shrank(in))
+    if (caplen > MAP_MAX_CAPLEN && capture_input_shrank(in))
         return map_error(in, err, errlen, SHRANK);
     if (caplen > MAP_MAX_CAPLEN) {
         if (caplen > in->snapshot)
@@ -1046,7 +1056,7 @@ static int map_next(struct capture_input *in, char *err, size_t errlen)
     full = caplen;
     if (caplen > in->snapshot)
         caplen = in->snapshot; /* libpcap hands out the snapshot length, skips the rest */
-    if (left - 16 < full && input_shrank(in))
+    if (left - 16 < full && capture_input_shrank(in))
         return map_error(in, err, errlen, SHRANK);
     if (left - 16 < full)
         return map_error(in, err, errlen,
@@ -1084,7 +1094,7 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
         if (c->stop)
             return -1;
         if (in->map != NULL) {
-            r = map_next(in, err, errlen);
+            r = capture_map_next(in, err, errlen);
             if (r < 0) {
                 input_finish(in);
                 return r;
@@ -1113,7 +1123,7 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
             in->state = IN_PENDING;
             return 1;
         }
-        if (r != 1 && in->map == NULL && input_shrank(in)) {
+        if (r != 1 && in->map == NULL && capture_input_shrank(in)) {
             /* libpcap saw an end or a cut record where the file used to go on */
             set_err(err, errlen, "%s: " SHRANK " (after frame %llu)", in->name,
                     (unsigned long long)in->frame);
@@ -1152,7 +1162,7 @@ static void fill_pkt(struct capture_pkt *p, const struct capture_input *in, uint
     p->prep = NULL;
 }
 
-static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+static int capture_next_live(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
 {
     struct capture_input *in = &c->in[0];
     struct pcap_pkthdr *hdr;
@@ -1196,7 +1206,7 @@ static int next_live(struct capture *c, struct capture_pkt *p, char *err, size_t
     }
 }
 
-static int next_direct(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+static int capture_next_direct(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
 {
     struct capture_input *best = NULL;
     uint32_t best_i = 0;
@@ -1204,7 +1214,7 @@ static int next_direct(struct capture *c, struct capture_pkt *p, char *err, size
     if (c->stop)
         return 0;
     if (c->live)
-        return next_live(c, p, err, errlen);
+        return capture_next_live(c, p, err, errlen);
 
     /* Only the input handed out last (or, at the start, every input) needs a read. */
     for (uint32_t i = 0; i < c->n; i++) {
@@ -1246,10 +1256,11 @@ static int next_direct(struct capture *c, struct capture_pkt *p, char *err, size
  * in place. The analysis thread no longer pays for reading, and the order,
  * frame numbers, errors (with their offsets) and end of the packets are
  * exactly those of the direct path, which the thread runs unchanged
- * (next_direct()). A packet's bytes stay valid until the next capture_next(),
- * as in the direct path: the ring releases a message when the next is asked.
+ * (capture_next_direct()). A packet's bytes stay valid until the next
+ * capture_next(), as in the direct path: the ring releases a message when the
+ * next is asked.
  */
-static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *total);
+static void capture_progress_direct(const struct capture *c, uint64_t *done, uint64_t *total);
 
 #define CAPTURE_RING_BYTES (8u << 20)    /* >= 4 * the largest record (262144 + header) */
 #define CAPTURE_REF_RING_BYTES (1u << 20) /* the same when every input is mapped (RK_REF only) */
@@ -1279,7 +1290,7 @@ struct reader {
     /* the consumer's, written per packet: a cache line of their own */
     _Alignas(64) int ended;     /* RK_END seen */
     uint64_t last_frame;        /* frame number handed out last */
-    unsigned faults_seen;       /* map_faults when the inputs' slots were last looked at */
+    unsigned faults_seen;       /* capture_map_faults when the inputs' slots were last looked at */
     /* what the accessors report while the thread runs (updated by it) */
     _Alignas(64) atomic_uint_least64_t frames_read, frames_filtered, bytes_done, bytes_total;
 };
@@ -1287,7 +1298,7 @@ struct reader {
 static void reader_snapshot(struct reader *r)
 {
     uint64_t done = 0, total = 0;
-    progress_direct(r->c, &done, &total);
+    capture_progress_direct(r->c, &done, &total);
     atomic_store(&r->frames_read, r->c->frames_read);
     atomic_store(&r->frames_filtered, r->c->frames_filtered);
     atomic_store(&r->bytes_done, done);
@@ -1309,7 +1320,7 @@ static void *reader_main(void *arg)
         int rc;
 
         err[0] = '\0';
-        rc = next_direct(c, &p, err, sizeof err);
+        rc = capture_next_direct(c, &p, err, sizeof err);
         if (rc == 1) {
             int mapped = c->in[p.file].map != NULL;
             /* entry, then the prepared bytes, then the frame (not mapped) */
@@ -1373,7 +1384,7 @@ int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ct
     r->prep_size = fn ? (size + 7) & ~(size_t)7 : 0;
     for (uint32_t i = 0; i < c->n; i++) {
         if (c->in[i].state == IN_NEED)
-            input_try_map(&c->in[i]);
+            capture_map_try(&c->in[i]);
         all_mapped &= c->in[i].map != NULL;
     }
     /* references to mapped packets are small: a smaller ring keeps the reader
@@ -1394,12 +1405,12 @@ int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ct
     return 0;
 }
 
-static void reader_stop(struct capture *c)
+static void capture_reader_stop(struct capture *c)
 {
     struct reader *r = c->rd;
     if (!r)
         return;
-    c->stop = 1;                /* next_direct() gives up at its next record */
+    c->stop = 1;                /* capture_next_direct() gives up at its next record */
     ring_quit(r->ring);         /* and a full ring lets it go */
     pthread_join(r->thread, NULL);
     ring_destroy(r->ring);
@@ -1407,7 +1418,7 @@ static void reader_stop(struct capture *c)
     c->rd = NULL;
 }
 
-static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
+static int capture_next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
 {
     struct reader *r = c->rd;
     const struct rentry *e;
@@ -1419,11 +1430,11 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
     e = ring_next(r->ring, &len);
     /* after ring_next(): a fault on the reader thread before it published e
      * is seen with e; one of ours (on the packet before) is seen anyway */
-    faults = atomic_load_explicit(&map_faults, memory_order_relaxed);
+    faults = atomic_load_explicit(&capture_map_faults, memory_order_relaxed);
     if (faults != r->faults_seen) {
         r->faults_seen = faults;
         for (uint32_t i = 0; i < c->n; i++) {
-            if (c->in[i].map != NULL && map_faulted(&c->in[i])) {
+            if (c->in[i].map != NULL && capture_map_faulted(&c->in[i])) {
                 r->ended = 1;
                 set_err(err, errlen, "%s: " SHRANK " (at frame %llu)", c->in[i].name,
                         (unsigned long long)r->last_frame);
@@ -1436,7 +1447,7 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
         /* bytes past a new end inside its last page read as zeros, no fault:
          * if a file shrank after the reader's own last look, say so now */
         for (uint32_t i = 0; i < c->n; i++) {
-            if (c->in[i].map != NULL && input_shrank(&c->in[i])) {
+            if (c->in[i].map != NULL && capture_input_shrank(&c->in[i])) {
                 set_err(err, errlen, "%s: " SHRANK " (at frame %llu)", c->in[i].name,
                         (unsigned long long)r->last_frame);
                 return TW_ERR_FORMAT;
@@ -1469,7 +1480,7 @@ static int next_ring(struct capture *c, struct capture_pkt *p, char *err, size_t
 
 int capture_next(struct capture *c, struct capture_pkt *p, char *err, size_t errlen)
 {
-    return c->rd ? next_ring(c, p, err, errlen) : next_direct(c, p, err, errlen);
+    return c->rd ? capture_next_ring(c, p, err, errlen) : capture_next_direct(c, p, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1495,7 +1506,7 @@ uint64_t capture_frames_filtered(const struct capture *c)
     return c->rd ? atomic_load(&c->rd->frames_filtered) : c->frames_filtered;
 }
 
-static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *total)
+static void capture_progress_direct(const struct capture *c, uint64_t *done, uint64_t *total)
 {
     uint64_t d = 0, t = 0;
     int unknown = c->live;
@@ -1515,7 +1526,7 @@ static void progress_direct(const struct capture *c, uint64_t *done, uint64_t *t
 void capture_progress(const struct capture *c, uint64_t *done, uint64_t *total)
 {
     if (c->rd == NULL) {
-        progress_direct(c, done, total);
+        capture_progress_direct(c, done, total);
         return;
     }
     if (done != NULL)
@@ -1550,7 +1561,7 @@ void capture_close(struct capture *c)
 {
     if (c == NULL)
         return;
-    reader_stop(c);
+    capture_reader_stop(c);
     for (uint32_t i = 0; i < c->n; i++) {
         struct capture_input *in = &c->in[i];
 
@@ -1558,11 +1569,8 @@ void capture_close(struct capture *c)
             pcap_close(in->pcap);
         if (in->have_prog)
             pcap_freecode(&in->prog);
-        if (in->map != NULL) {
-            map_unregister(in->map_slot);
-            munmap((void *)(uintptr_t)in->map, in->map_len);
-            close(in->map_fd);
-        }
+        if (in->map != NULL)
+            capture_map_release(in);
         free(in->name);
     }
     free(c->in);
