@@ -91,7 +91,7 @@ static void fail_nomem(struct html *h)
 }
 
 /* Prepared statement, or NULL after an error (then h->ret is set). */
-static sqlite3_stmt *prep(struct html *h, const char *sql)
+static sqlite3_stmt *html_prep(struct html *h, const char *sql)
 {
     sqlite3_stmt *s = NULL;
 
@@ -106,7 +106,7 @@ static sqlite3_stmt *prep(struct html *h, const char *sql)
 }
 
 /* 1 while s has a row; 0 at the end or after an error (h->ret set). */
-static int row(struct html *h, sqlite3_stmt *s)
+static int html_row(struct html *h, sqlite3_stmt *s)
 {
     int rc;
 
@@ -120,14 +120,14 @@ static int row(struct html *h, sqlite3_stmt *s)
     return 0;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
+static const char *html_col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
 }
 
-static char *dup_col(struct html *h, sqlite3_stmt *s, int i)
+static char *html_dup_col(struct html *h, sqlite3_stmt *s, int i)
 {
-    const char *t = col_text(s, i);
+    const char *t = html_col_text(s, i);
     char *p;
 
     if (!t)
@@ -140,10 +140,10 @@ static char *dup_col(struct html *h, sqlite3_stmt *s, int i)
 
 static int64_t scalar_int(struct html *h, const char *sql)
 {
-    sqlite3_stmt *s = prep(h, sql);
+    sqlite3_stmt *s = html_prep(h, sql);
     int64_t v = 0;
 
-    if (row(h, s))
+    if (html_row(h, s))
         v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return v;
@@ -194,7 +194,7 @@ static void esc_cut(FILE *o, const char *str, size_t max)
     }
 }
 
-static void esc(FILE *o, const char *s)
+static void html_esc(FILE *o, const char *s)
 {
     esc_cut(o, s, 0);
 }
@@ -202,7 +202,7 @@ static void esc(FILE *o, const char *s)
 /* ---- numbers and times ---- */
 
 /* t as UTC with strftime format fmt and `digits` (0, 3, 6) fraction digits. */
-static void fmt_time(char *buf, size_t n, double t, const char *fmt, int digits)
+static void html_fmt_time(char *buf, size_t n, double t, const char *fmt, int digits)
 {
     double fl = floor(t);
     time_t sec = (time_t)fl;
@@ -272,7 +272,7 @@ static double nice125(double v)
 }
 
 /* Round time step >= span/n: the timeline report's auto bucket rule. */
-static double nice_time_step(double span, int n)
+static double html_nice_time_step(double span, int n)
 {
     static const double steps[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
                                    0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
@@ -314,7 +314,7 @@ static const char *reason_color(const char *r)
 }
 
 /* Color of finding kind index k (MAX_KINDS = "other"). */
-static const char *kind_color(const struct html *h, int k)
+static const char *html_kind_color(const struct html *h, int k)
 {
     static const struct { const char *name, *color; } map[] = {
         {"fin_retransmission", "#1c7ed6"}, {"final_ack_retransmission", "#0ca678"},
@@ -332,7 +332,7 @@ static const char *kind_color(const struct html *h, int k)
     return spare[k % 8];
 }
 
-static int kind_index(const struct html *h, const char *kind)
+static int html_kind_index(const struct html *h, const char *kind)
 {
     for (int k = 0; kind && k < h->nkinds; k++)
         if (strcmp(kind, h->kind[k]) == 0)
@@ -342,7 +342,7 @@ static int kind_index(const struct html *h, const char *kind)
 
 /* ---- loading ---- */
 
-static void caps_free(struct html *h)
+static void html_caps_free(struct html *h)
 {
     for (size_t i = 0; i < h->ncaps; i++) {
         struct cap_info *c = &h->caps[i];
@@ -381,10 +381,10 @@ static void load_captures(struct html *h)
         "  coalesce(fc.n, 0)"
         " FROM captures p LEFT JOIN cc ON cc.cap = p.id LEFT JOIN tc ON tc.cap = p.id"
         " LEFT JOIN fc ON fc.cap = p.id ORDER BY p.id";
-    sqlite3_stmt *s = prep(h, sql);
+    sqlite3_stmt *s = html_prep(h, sql);
     size_t cap = 0;
 
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         struct cap_info *c;
         if (h->ncaps == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -399,15 +399,15 @@ static void load_captures(struct html *h)
         c = &h->caps[h->ncaps++];
         memset(c, 0, sizeof *c);
         c->id = sqlite3_column_int64(s, 0);
-        c->source = dup_col(h, s, 1);
+        c->source = html_dup_col(h, s, 1);
         c->files = sqlite3_column_int64(s, 2);
         c->first_ts = sqlite3_column_double(s, 3);
         c->last_ts = sqlite3_column_double(s, 4);
         c->packets = sqlite3_column_int64(s, 5);
         c->tcp_packets = sqlite3_column_int64(s, 6);
         c->complete = sqlite3_column_int(s, 7);
-        c->error = dup_col(h, s, 8);
-        c->profile = dup_col(h, s, 9);
+        c->error = html_dup_col(h, s, 8);
+        c->profile = html_dup_col(h, s, 9);
         c->conns = sqlite3_column_int64(s, 10);
         c->tws = sqlite3_column_int64(s, 11);
         c->finds = sqlite3_column_int64(s, 12);
@@ -417,16 +417,16 @@ static void load_captures(struct html *h)
 
 static void load_kinds(struct html *h)
 {
-    sqlite3_stmt *s = prep(h, "SELECT coalesce(kind, 'unknown'), count(*) FROM findings"
-                              " GROUP BY 1 ORDER BY 2 DESC, 1");
+    sqlite3_stmt *s = html_prep(h, "SELECT coalesce(kind, 'unknown'), count(*) FROM findings"
+                                   " GROUP BY 1 ORDER BY 2 DESC, 1");
 
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         h->total_findings += sqlite3_column_int64(s, 1);
         if (h->nkinds == MAX_KINDS) {
             h->other_kinds = 1;
             continue;
         }
-        h->kind[h->nkinds] = dup_col(h, s, 0);
+        h->kind[h->nkinds] = html_dup_col(h, s, 0);
         if (h->kind[h->nkinds])
             h->nkinds++;
     }
@@ -489,7 +489,7 @@ static void load_timeline(struct html *h)
             h->ret = TW_ERR_DB;
         return;
     }
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         int64_t id = sqlite3_column_int64(s, 0);
         if (id != cur) {
             if (c && c->charted && alloc_buckets(h, c, n, c->t0, c->w))
@@ -508,7 +508,7 @@ static void load_timeline(struct html *h)
         alloc_buckets(h, c, n, c->t0, c->w);
     sqlite3_reset(s);
     /* second pass: fill the charted captures */
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         c = cap_by_id(h, sqlite3_column_int64(s, 0));
         if (c && c->tot) {
             long b = lround((sqlite3_column_double(s, 1) - c->t0) / c->w);
@@ -527,14 +527,14 @@ static void load_timeline(struct html *h)
             h->ret = TW_ERR_DB;
         return;
     }
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         const char *side;
         long b;
         c = cap_by_id(h, sqlite3_column_int64(s, 0));
         if (!c || !c->tot)
             continue;
         b = lround((sqlite3_column_double(s, 1) - c->t0) / c->w);
-        side = col_text(s, 4);
+        side = html_col_text(s, 4);
         if (b < 0 || b >= c->nb || !side)
             continue;
         if (strcmp(side, "client") == 0)
@@ -559,9 +559,9 @@ static void load_peaks(struct html *h)
 
     if (!h->ret && report_peaks_ready(h->db))
         fail_db(h);
-    s = prep(h, sql);
+    s = html_prep(h, sql);
 
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         struct cap_info *c = cap_by_id(h, sqlite3_column_int64(s, 0));
         if (c) {
             c->peak = sqlite3_column_int64(s, 1);
@@ -579,7 +579,7 @@ static void load_finding_buckets(struct html *h)
         " coalesce(f.kind, 'unknown'), count(*)"
         " FROM findings f JOIN connections c ON c.id = f.connection_id"
         " WHERE c.capture_id = ?4 AND f.ts IS NOT NULL GROUP BY 1, 2";
-    sqlite3_stmt *s = prep(h, sql);
+    sqlite3_stmt *s = html_prep(h, sql);
 
     for (size_t i = 0; s && i < h->ncaps && !h->ret; i++) {
         struct cap_info *c = &h->caps[i];
@@ -591,7 +591,7 @@ static void load_finding_buckets(struct html *h)
             int nb;
             if (span < 0)
                 span = 0;
-            w = nice_time_step(span, REPORT_TIMELINE_BUCKETS);
+            w = html_nice_time_step(span, REPORT_TIMELINE_BUCKETS);
             t0 = floor(c->first_ts / w) * w;
             nb = (int)ceil((c->last_ts - t0) / w);
             if (nb < 1)
@@ -605,15 +605,30 @@ static void load_finding_buckets(struct html *h)
         sqlite3_bind_double(s, 2, c->w);
         sqlite3_bind_int(s, 3, c->nb);
         sqlite3_bind_int64(s, 4, c->id);
-        while (row(h, s)) {
+        while (html_row(h, s)) {
             int b = sqlite3_column_int(s, 0);
-            int k = kind_index(h, col_text(s, 1));
+            int k = html_kind_index(h, html_col_text(s, 1));
             if (b >= 0 && b < c->nb)
                 c->kinds[(size_t)b * (MAX_KINDS + 1) + (size_t)k] += sqlite3_column_int64(s, 2);
         }
         sqlite3_reset(s);
     }
     sqlite3_finalize(s);
+}
+
+/*
+ * What the page needs before its first byte is written: the captures, the
+ * finding kinds, which captures get charts, and their peaks, timelines and
+ * findings per bucket. An error is left in h->ret.
+ */
+static void html_load(struct html *h)
+{
+    load_captures(h);
+    load_kinds(h);
+    choose_charted(h);
+    load_peaks(h);
+    load_timeline(h);
+    load_finding_buckets(h);
 }
 
 /* ---- SVG ---- */
@@ -657,7 +672,7 @@ static void svg_open(FILE *o, const struct plot *p, const char *label)
 {
     fprintf(o, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
             p->W, p->H);
-    esc(o, label);
+    html_esc(o, label);
     fputs("\">\n", o);
 }
 
@@ -671,7 +686,7 @@ static void axis_values(FILE *o, const struct plot *p, const char *label)
                 p->x0, y, p->x1, y, p->x0 - 6, y + 4, v);
     }
     fprintf(o, "<text class=\"at\" transform=\"translate(13 %.1f) rotate(-90)\">", (p->y0 + p->y1) / 2);
-    esc(o, label);
+    html_esc(o, label);
     fputs("</text>\n", o);
     fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
                "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
@@ -688,7 +703,7 @@ static void axis_time(FILE *o, const struct plot *p, double t0, double t1, doubl
 
     if (!(span > 0))
         span = 1;
-    step = nice_time_step(span, 7);
+    step = html_nice_time_step(span, 7);
     if (step < 1) {
         fmt = "%H:%M:%S";
         digits = 3;
@@ -702,12 +717,12 @@ static void axis_time(FILE *o, const struct plot *p, double t0, double t1, doubl
     first = ceil(t0 / step - 1e-9) * step;
     for (double t = first; t <= t1 + 1e-9 && ticks < 24; t += step, ticks++) {
         double x = p->x0 + (t - t0) * (p->x1 - p->x0) / span;
-        fmt_time(buf, sizeof buf, t, fmt, digits);
+        html_fmt_time(buf, sizeof buf, t, fmt, digits);
         fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
                    "<text class=\"xl\" x=\"%.1f\" y=\"%.1f\">%s</text>\n",
                 x, p->y1, x, p->y1 + 5, x, p->y1 + 17, buf);
     }
-    fmt_time(from, sizeof from, t0, "%Y-%m-%d %H:%M:%S", step < 1 ? 3 : 0);
+    html_fmt_time(from, sizeof from, t0, "%Y-%m-%d %H:%M:%S", step < 1 ? 3 : 0);
     fmt_secs_label(wb, sizeof wb, w);
     fprintf(o, "<text class=\"at\" x=\"%.1f\" y=\"%.1f\">time (UTC) from %s, buckets of %s</text>\n",
             (p->x0 + p->x1) / 2, p->H - 6, from, wb);
@@ -719,7 +734,7 @@ static void svg_empty(FILE *o, const struct plot *p, const char *msg)
                "<text class=\"none\" x=\"%.1f\" y=\"%.1f\">",
             p->x0, p->y0, p->x1 - p->x0, p->y1 - p->y0, (p->x0 + p->x1) / 2,
             (p->y0 + p->y1) / 2 + 5);
-    esc(o, msg);
+    html_esc(o, msg);
     fputs("</text>\n", o);
 }
 
@@ -741,11 +756,11 @@ static void legend_item(FILE *o, const char *color, const char *label, int line)
 {
     fprintf(o, "<span class=\"li\"><span class=\"%s\" style=\"background:%s\"></span>",
             line ? "sw ln" : "sw", color);
-    esc(o, label);
+    html_esc(o, label);
     fputs("</span>", o);
 }
 
-static void chart_timeline(struct html *h, const struct cap_info *c)
+static void html_chart_timeline(struct html *h, const struct cap_info *c)
 {
     FILE *o = h->o;
     struct plot p;
@@ -778,7 +793,7 @@ static void chart_timeline(struct html *h, const struct cap_info *c)
     bw = (p.x1 - p.x0) / c->nb;
     for (int i = 0; i < c->nb; i++) {
         char a[64];
-        fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
+        html_fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
         fprintf(o, "<rect class=\"hov\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
                    "<title>%s UTC: at most %lld at once (client %lld, server %lld), %lld started"
                    "</title></rect>\n",
@@ -794,7 +809,7 @@ static void chart_timeline(struct html *h, const struct cap_info *c)
     fputs("</div>\n", o);
 }
 
-static void chart_findings_time(struct html *h, const struct cap_info *c)
+static void html_chart_findings_time(struct html *h, const struct cap_info *c)
 {
     FILE *o = h->o;
     struct plot p;
@@ -829,13 +844,13 @@ static void chart_findings_time(struct html *h, const struct cap_info *c)
             char a[64];
             if (!v)
                 continue;
-            fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
+            html_fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
             fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
                        "<title>%s UTC: %lld ",
                     p.x0 + i * bw + (bw > 3 ? 0.5 : 0), py(&p, base + (double)v),
                     bw > 3 ? bw - 1 : bw, py(&p, base) - py(&p, base + (double)v),
-                    kind_color(h, k), a, (long long)v);
-            esc(o, k < h->nkinds ? h->kind[k] : "other");
+                    html_kind_color(h, k), a, (long long)v);
+            html_esc(o, k < h->nkinds ? h->kind[k] : "other");
             fputs("</title></rect>\n", o);
             base += (double)v;
         }
@@ -843,26 +858,26 @@ static void chart_findings_time(struct html *h, const struct cap_info *c)
     fputs("</svg>\n<div class=\"legend\">", o);
     for (int k = 0; k <= MAX_KINDS; k++)
         if (used[k])
-            legend_item(o, kind_color(h, k), k < h->nkinds ? h->kind[k] : "other", 0);
+            legend_item(o, html_kind_color(h, k), k < h->nkinds ? h->kind[k] : "other", 0);
     fputs("</div>\n", o);
 }
 
 /* Horizontal bars: TIME_WAIT periods by end reason, client and server stacked. */
-static void chart_end_reasons(struct html *h)
+static void html_chart_end_reasons(struct html *h)
 {
     static const char sql[] =
         "SELECT coalesce(end_reason, 'unknown') AS r, sum(side = 'client'),"
         " sum(side = 'server'), count(*) FROM time_waits GROUP BY r"
         " ORDER BY count(*) DESC, r LIMIT 12";
-    sqlite3_stmt *s = prep(h, sql);
+    sqlite3_stmt *s = html_prep(h, sql);
     FILE *o = h->o;
     char *names[12];
     int64_t cl[12], sv[12], tot[12], max = 0;
     int n = 0;
     struct plot p;
 
-    while (row(h, s) && n < 12) {
-        names[n] = dup_col(h, s, 0);
+    while (html_row(h, s) && n < 12) {
+        names[n] = html_dup_col(h, s, 0);
         cl[n] = sqlite3_column_int64(s, 1);
         sv[n] = sqlite3_column_int64(s, 2);
         tot[n] = sqlite3_column_int64(s, 3);
@@ -883,7 +898,7 @@ static void chart_end_reasons(struct html *h)
             double y = p.y0 + 6 + i * 30, wc = (double)cl[i] * scale, ws = (double)sv[i] * scale;
             double wo = (double)(tot[i] - cl[i] - sv[i]) * scale;
             fprintf(o, "<text class=\"yl\" x=\"%.1f\" y=\"%.1f\">", p.x0 - 8, y + 15);
-            esc(o, names[i]);
+            html_esc(o, names[i]);
             fputs("</text>", o);
             fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"%s\">"
                        "<title>client side: %lld</title></rect>",
@@ -910,7 +925,7 @@ static void chart_end_reasons(struct html *h)
 }
 
 /* Histogram of how long TIME_WAIT periods lasted, stacked by end reason. */
-static void chart_durations(struct html *h)
+static void html_chart_durations(struct html *h)
 {
 #define DUR "max(0, coalesce(end_ts, expected_end_ts, start_ts) - start_ts)"
     static const char sql_max[] = "SELECT max(" DUR "), count(*) FROM time_waits"
@@ -928,12 +943,12 @@ static void chart_durations(struct html *h)
     int64_t bins[MAXBINS][NR], ymax = 0, n = 0;
     int used[NR] = {0}, nb = 0;
     double maxd = 0, w;
-    sqlite3_stmt *s = prep(h, sql_max);
+    sqlite3_stmt *s = html_prep(h, sql_max);
     FILE *o = h->o;
     struct plot p;
 
     memset(bins, 0, sizeof bins);
-    if (row(h, s)) {
+    if (html_row(h, s)) {
         maxd = sqlite3_column_double(s, 0);
         n = sqlite3_column_int64(s, 1);
     }
@@ -944,12 +959,12 @@ static void chart_durations(struct html *h)
     nb = n ? (int)floor(maxd / w) + 1 : 0;
     if (nb > MAXBINS)
         nb = MAXBINS;
-    s = prep(h, sql_bins);
+    s = html_prep(h, sql_bins);
     if (s)
         sqlite3_bind_double(s, 1, w);
-    while (row(h, s)) {
+    while (html_row(h, s)) {
         int b = sqlite3_column_int(s, 0), r = NR - 1;
-        const char *name = col_text(s, 1);
+        const char *name = html_col_text(s, 1);
         for (int k = 0; name && k < NR - 1; k++)
             if (strcmp(name, reasons[k]) == 0)
                 r = k;
@@ -1006,8 +1021,8 @@ static void chart_durations(struct html *h)
                     x, p.y1, x, p.y1 + 5, x, p.y1 + 17, l);
         }
         /* the 2*MSL values used: where "expired" periods end */
-        s = prep(h, sql_msl);
-        while (row(h, s)) {
+        s = html_prep(h, sql_msl);
+        while (html_row(h, s)) {
             double d = sqlite3_column_double(s, 0), x;
             char l[32];
             if (d > span)
@@ -1094,9 +1109,9 @@ static const char page_script[] =
 static void card(FILE *o, const char *value, const char *label)
 {
     fputs("<div class=\"card\"><b>", o);
-    esc(o, value);
+    html_esc(o, value);
     fputs("</b><span>", o);
-    esc(o, label);
+    html_esc(o, label);
     fputs("</span></div>\n", o);
 }
 
@@ -1119,7 +1134,7 @@ static void page_head(struct html *h, const char *db_path)
     FILE *o = h->o;
 
     fputs(PAGE_DOCTYPE PAGE_MARK PAGE_HEAD TWSCOPE_VERSION "\">\n<title>twscope report: ", o);
-    esc(o, db_path);
+    html_esc(o, db_path);
     fprintf(o, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n", page_style);
 }
 
@@ -1158,12 +1173,12 @@ static void page_header(struct html *h, const char *db_path)
         snprintf(now, sizeof now, "?");
 
     fputs("<header>\n<h1>twscope report</h1>\n<p class=\"meta\">Database <b>", o);
-    esc(o, db_path);
+    html_esc(o, db_path);
     fprintf(o, "</b>, written %s by twscope " TWSCOPE_VERSION ".", now);
     if (first > 0) {
         char a[64], b[64];
-        fmt_time(a, sizeof a, first, "%Y-%m-%d %H:%M:%S", 0);
-        fmt_time(b, sizeof b, last, "%Y-%m-%d %H:%M:%S", 0);
+        html_fmt_time(a, sizeof a, first, "%Y-%m-%d %H:%M:%S", 0);
+        html_fmt_time(b, sizeof b, last, "%Y-%m-%d %H:%M:%S", 0);
         fprintf(o, " Packets from %s to %s UTC.", a, b);
     }
     fputs("</p>\n<div class=\"cards\">\n", o);
@@ -1182,7 +1197,7 @@ static void page_header(struct html *h, const char *db_path)
     snprintf(buf, sizeof buf, "%lld", (long long)best_peak);
     if (best_peak) {
         char a[64];
-        fmt_time(a, sizeof a, best_ts, "%Y-%m-%d %H:%M:%S", 3);
+        html_fmt_time(a, sizeof a, best_ts, "%Y-%m-%d %H:%M:%S", 3);
         snprintf(b2, sizeof b2, "most TIME_WAIT at once (capture %lld, %s)", (long long)best_cap,
                  a);
     } else {
@@ -1203,7 +1218,7 @@ static void page_header(struct html *h, const char *db_path)
     for (size_t i = 0; i < h->ncaps && i < REPORT_HTML_MAX_CAPTURES; i++) {
         const struct cap_info *c = &h->caps[i];
         char a[64], d[64];
-        fmt_time(a, sizeof a, c->first_ts, "%Y-%m-%d %H:%M:%S", 3);
+        html_fmt_time(a, sizeof a, c->first_ts, "%Y-%m-%d %H:%M:%S", 3);
         fmt_duration(d, sizeof d, c->last_ts - c->first_ts);
         fprintf(o, "<tr><td class=\"n\">%lld</td><td class=\"src\">", (long long)c->id);
         esc_cut(o, c->source, 600);
@@ -1215,7 +1230,7 @@ static void page_header(struct html *h, const char *db_path)
                 c->first_ts > 0 ? a : "-", c->first_ts > 0 ? d : "-", (long long)c->packets,
                 (long long)c->tcp_packets, (long long)c->conns, (long long)c->tws,
                 (long long)c->peak, (long long)c->finds);
-        esc(o, c->profile);
+        html_esc(o, c->profile);
         fputs("</td><td>", o);
         if (c->complete)
             fputs("complete", o);
@@ -1257,11 +1272,11 @@ static void section_timelines(struct html *h)
         fprintf(o, " <span class=\"muted\">(%lld TIME_WAIT periods, at most %lld at once;"
                    " %lld findings)</span></h3>\n",
                 (long long)c->tws, (long long)c->peak, (long long)c->finds);
-        chart_timeline(h, c);
-        chart_findings_time(h, c);
+        html_chart_timeline(h, c);
+        html_chart_findings_time(h, c);
     }
     if (charted == 0)
-        chart_timeline(h, NULL);
+        html_chart_timeline(h, NULL);
     if (with_data > charted)
         fprintf(o, "<p class=\"note\">Charted: the %zu captures with the most TIME_WAIT periods"
                    " and findings; %zu more have some (twscope query DB timeline lists them"
@@ -1277,12 +1292,12 @@ static void section_distributions(struct html *h)
     fputs("<section id=\"endings\">\n<h2>How TIME_WAIT periods ended, and how long they"
           " lasted</h2>\n<div class=\"two\">\n<div>\n<h3>End reasons</h3>\n",
           o);
-    chart_end_reasons(h);
+    html_chart_end_reasons(h);
     fputs("<p class=\"muted\">expired: ran out (2MSL); reused: a new SYN took the 4-tuple;"
           " rst: ended by an RST (TIME_WAIT assassination); capture_end: still running when"
           " the capture ended.</p>\n</div>\n<div>\n<h3>Durations</h3>\n",
           o);
-    chart_durations(h);
+    html_chart_durations(h);
     fputs("</div>\n</div>\n</section>\n", o);
 }
 
@@ -1325,8 +1340,8 @@ static void section_ports(struct html *h)
           "</th><th>when (UTC)</th><th>share of range</th><th>4-tuples</th><th>connections</th>"
           "<th>client TIME_WAIT</th><th>ports outside range</th></tr>\n",
           o);
-    while (row(h, s)) {
-        const char *scope = col_text(s, 0);
+    while (html_row(h, s)) {
+        const char *scope = html_col_text(s, 0);
         int srv = scope && strcmp(scope, "server_tw") == 0;
         if (srv && !in_srv) {
             in_srv = 1;
@@ -1349,14 +1364,14 @@ static void section_ports(struct html *h)
         fprintf(o, "<tr><td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, 1));
         if (!srv) {
             fputs("<td>", o);
-            esc(o, col_text(s, 2));
+            html_esc(o, html_col_text(s, 2));
             fputs("</td>", o);
         }
         fputs("<td>", o);
-        esc(o, col_text(s, 3));
+        html_esc(o, html_col_text(s, 3));
         fprintf(o, "</td><td class=\"n\"><b>%lld</b></td><td class=\"nw\">",
                 (long long)sqlite3_column_int64(s, 4));
-        esc(o, col_text(s, 6));
+        html_esc(o, html_col_text(s, 6));
         fputs("</td>", o);
         if (!srv) {
             double pct = sqlite3_column_double(s, 7);
@@ -1418,10 +1433,10 @@ static void section_top(struct html *h)
           "<table><tr><th>endpoint IP</th><th>TIME_WAIT</th><th>as client</th><th>as server"
           "</th><th>ports</th><th>peers</th><th>reused</th><th>RST</th></tr>\n",
           o);
-    s = prep(h, sql_hosts);
-    while (row(h, s)) {
+    s = html_prep(h, sql_hosts);
+    while (html_row(h, s)) {
         fputs("<tr><td>", o);
-        esc(o, col_text(s, 0));
+        html_esc(o, html_col_text(s, 0));
         fputs("</td>", o);
         for (int i = 1; i <= 7; i++)
             fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, i));
@@ -1440,10 +1455,10 @@ static void section_top(struct html *h)
           "<th>server side</th><th>connections</th></tr>\n",
           o);
     n = 0;
-    s = prep(h, sql_apps);
-    while (row(h, s)) {
+    s = html_prep(h, sql_apps);
+    while (html_row(h, s)) {
         fputs("<tr><td>", o);
-        esc(o, col_text(s, 0));
+        html_esc(o, html_col_text(s, 0));
         fputs("</td>", o);
         for (int i = 1; i <= 4; i++)
             fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, i));
@@ -1462,9 +1477,9 @@ static void section_top(struct html *h)
 static void filter_line(FILE *o, const char *filter)
 {
     fputs("<div class=\"wfl\"><code class=\"wf\">", o);
-    esc(o, filter);
+    html_esc(o, filter);
     fputs("</code><button type=\"button\" class=\"cp\" data-copy=\"", o);
-    esc(o, filter);
+    html_esc(o, filter);
     fputs("\">copy</button></div>", o);
 }
 
@@ -1473,7 +1488,7 @@ static void ep(FILE *o, const char *ip, int64_t port)
     int v6 = ip && strchr(ip, ':');
 
     fputs(v6 ? "[" : "", o);
-    esc(o, ip ? ip : "?");
+    html_esc(o, ip ? ip : "?");
     fprintf(o, "%s:%lld", v6 ? "]" : "", (long long)port);
 }
 
@@ -1502,15 +1517,15 @@ static void section_findings(struct html *h)
           "<th>connection</th><th>dir</th><th>flags</th><th>detail</th>"
           "<th>Wireshark filters</th></tr>\n",
           o);
-    s = prep(h, sql);
-    while (row(h, s)) {
-        const char *kind = col_text(s, 5);
-        int k = kind_index(h, kind);
+    s = html_prep(h, sql);
+    while (html_row(h, s)) {
+        const char *kind = html_col_text(s, 5);
+        int k = html_kind_index(h, kind);
         char t[64], fl[16], filt[400];
         int has_conn = sqlite3_column_type(s, 9) != SQLITE_NULL;
         int64_t frame = sqlite3_column_int64(s, 3);
         n++;
-        fmt_time(t, sizeof t, sqlite3_column_double(s, 4), "%Y-%m-%d %H:%M:%S", 6);
+        html_fmt_time(t, sizeof t, sqlite3_column_double(s, 4), "%Y-%m-%d %H:%M:%S", 6);
         fprintf(o, "<tr><td class=\"n\">%lld</td><td class=\"n\">", (long long)sqlite3_column_int64(s, 0));
         if (sqlite3_column_type(s, 1) != SQLITE_NULL)
             fprintf(o, "%lld", (long long)sqlite3_column_int64(s, 1));
@@ -1520,32 +1535,32 @@ static void section_findings(struct html *h)
                     (long long)sqlite3_column_int64(s, 2) + 1);
         fprintf(o, "</td><td class=\"n\">%s</td><td class=\"nw\"><span class=\"k\""
                    " style=\"background:%s\"></span>",
-                t, kind_color(h, k));
-        esc(o, kind);
+                t, html_kind_color(h, k));
+        html_esc(o, kind);
         fputs("</td><td>", o);
         if (has_conn) {
-            ep(o, col_text(s, 9), sqlite3_column_int64(s, 10));
+            ep(o, html_col_text(s, 9), sqlite3_column_int64(s, 10));
             fputs(" &#8594; ", o);
-            ep(o, col_text(s, 11), sqlite3_column_int64(s, 12));
+            ep(o, html_col_text(s, 11), sqlite3_column_int64(s, 12));
             fprintf(o, "<br><span class=\"muted\">connection %lld",
                     (long long)sqlite3_column_int64(s, 14));
             if (sqlite3_column_type(s, 13) != SQLITE_NULL) {
                 fputs(", ", o);
-                esc(o, col_text(s, 13));
+                html_esc(o, html_col_text(s, 13));
             }
             fputs("</span>", o);
         }
         fputs("</td><td>", o);
-        esc(o, col_text(s, 6));
+        html_esc(o, html_col_text(s, 6));
         fprintf(o, "</td><td>%s</td><td class=\"detail\">",
                 flag_letters(sqlite3_column_int(s, 7), fl));
-        esc_cut(o, col_text(s, 8), DETAIL_CUT);
+        esc_cut(o, html_col_text(s, 8), DETAIL_CUT);
         fputs("</td><td>", o);
         snprintf(filt, sizeof filt, "frame.number == %lld", (long long)frame);
         filter_line(o, filt);
         if (has_conn) {
-            const char *cip = col_text(s, 9);
-            const char *sip = col_text(s, 11);
+            const char *cip = html_col_text(s, 9);
+            const char *sip = html_col_text(s, 11);
             const char *fam = cip && strchr(cip, ':') ? "ipv6" : "ip";
             /* the addresses come from the database: filter_line() escapes them */
             snprintf(filt, sizeof filt, "%s.addr==%s && tcp.port==%lld && %s.addr==%s"
@@ -1575,12 +1590,7 @@ static void page_end(struct html *h)
 
 static int write_page(struct html *h, const char *db_path)
 {
-    load_captures(h);
-    load_kinds(h);
-    choose_charted(h);
-    load_peaks(h);
-    load_timeline(h);
-    load_finding_buckets(h);
+    html_load(h);
     if (h->ret)
         return h->ret;
     page_head(h, db_path);
@@ -1716,7 +1726,7 @@ int report_html_write(const char *db_path, const char *out_path, const struct re
     }
 out:
     free(tmp);
-    caps_free(&h);
+    html_caps_free(&h);
     sqlite3_close(h.db);
     return ret;
 }
