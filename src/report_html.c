@@ -3,16 +3,14 @@
  *
  * The page is written top to bottom in one pass, after the little that must
  * be known first (captures, finding kinds, the timeline rows of the charted
- * captures) has been loaded. Everything else streams from SQL to the file.
+ * captures) has been loaded (report_html_data.c). Everything else streams
+ * from SQL to the file. This file holds the page's text (escaping, times, the
+ * style sheet, the sections in page order) and the driver,
+ * report_html_write(): where the file goes and what it may replace. The
+ * charts are drawn by report_svg.c; what the parts share is in
+ * report_html_int.h.
  *
- * Charts are inline SVG in a fixed coordinate space (viewBox), scaled by the
- * browser. Time charts use the buckets of the `timeline` report (a round
- * width, at most ~60 per capture); each capture gets its own time axis, and
- * only the REPORT_HTML_MAX_CHARTED captures with the most TIME_WAIT periods
- * and findings are charted (the page says so).
- *
- * The timeline is drawn in TIMELINE_COLOR and nothing else uses that color, so
- * a test can find the chart in a screenshot.
+ * Thread: the main thread of `twscope report`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,122 +30,13 @@
 #include "twscope/report_html.h"
 #include "twscope/store.h"
 
-#define TIMELINE_COLOR "#d9480f"     /* total concurrent TIME_WAIT: unique on the page */
-#define CLIENT_COLOR "#1971c2"
-#define SERVER_COLOR "#2f9e44"
-#define MAX_KINDS 8                  /* finding kinds with their own color; more: "other" */
+#include "report_html_int.h"
+
 #define SOURCE_CUT 160               /* characters of a capture source shown in titles */
 #define DETAIL_CUT 1000              /* characters of a finding detail shown */
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-
-struct cap_info {
-    int64_t id;
-    char *source, *error, *profile; /* malloc'd copies, or NULL */
-    int64_t files, packets, tcp_packets, conns, tws, finds;
-    double first_ts, last_ts;
-    int complete;
-    int64_t peak;                    /* most TIME_WAIT periods at once */
-    double peak_ts;                  /* when first reached */
-    int charted;                     /* gets time charts */
-    /* chart data, charted captures only */
-    int nb;                          /* buckets */
-    double t0, w;                    /* first bucket start, width (s) */
-    int64_t *tot, *cli, *srv, *started; /* per bucket: peak total/client/server, started */
-    int64_t *kinds;                  /* nb * (MAX_KINDS + 1) finding counts */
-};
-
-struct html {
-    FILE *o;
-    sqlite3 *db;
-    FILE *err;
-    int ret;                         /* first error, TW_ERR_* */
-    struct report_opts opts;
-    struct cap_info *caps;
-    size_t ncaps;
-    char *kind[MAX_KINDS];           /* finding kinds by count, malloc'd */
-    int nkinds;
-    int other_kinds;                 /* 1 if some kind is beyond MAX_KINDS */
-    int64_t total_findings;
-};
-
-/* ---- errors and SQL helpers ---- */
-
-static void fail_db(struct html *h)
-{
-    if (!h->ret) {
-        fprintf(h->err, "report: %s\n", sqlite3_errmsg(h->db));
-        h->ret = TW_ERR_DB;
-    }
-}
-
-static void fail_nomem(struct html *h)
-{
-    if (!h->ret) {
-        fprintf(h->err, "report: out of memory\n");
-        h->ret = TW_ERR_NOMEM;
-    }
-}
-
-/* Prepared statement, or NULL after an error (then h->ret is set). */
-static sqlite3_stmt *prep(struct html *h, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-
-    if (h->ret)
-        return NULL;
-    if (sqlite3_prepare_v2(h->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        fail_db(h);
-        sqlite3_finalize(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* 1 while s has a row; 0 at the end or after an error (h->ret set). */
-static int row(struct html *h, sqlite3_stmt *s)
-{
-    int rc;
-
-    if (!s || h->ret)
-        return 0;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc != SQLITE_DONE)
-        fail_db(h);
-    return 0;
-}
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
-static char *dup_col(struct html *h, sqlite3_stmt *s, int i)
-{
-    const char *t = col_text(s, i);
-    char *p;
-
-    if (!t)
-        return NULL;
-    p = strdup(t);
-    if (!p)
-        fail_nomem(h);
-    return p;
-}
-
-static int64_t scalar_int(struct html *h, const char *sql)
-{
-    sqlite3_stmt *s = prep(h, sql);
-    int64_t v = 0;
-
-    if (row(h, s))
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
 
 /* ---- escaping ---- */
 
@@ -194,7 +83,7 @@ static void esc_cut(FILE *o, const char *str, size_t max)
     }
 }
 
-static void esc(FILE *o, const char *s)
+void html_esc(FILE *o, const char *s)
 {
     esc_cut(o, s, 0);
 }
@@ -202,7 +91,7 @@ static void esc(FILE *o, const char *s)
 /* ---- numbers and times ---- */
 
 /* t as UTC with strftime format fmt and `digits` (0, 3, 6) fraction digits. */
-static void fmt_time(char *buf, size_t n, double t, const char *fmt, int digits)
+void html_fmt_time(char *buf, size_t n, double t, const char *fmt, int digits)
 {
     double fl = floor(t);
     time_t sec = (time_t)fl;
@@ -239,53 +128,6 @@ static void fmt_duration(char *buf, size_t n, double s)
         snprintf(buf, n, "%.1f days", s / 86400);
 }
 
-/* A duration in seconds as an axis label: "90 s", "5 min", "2 h", "3 d". */
-static void fmt_secs_label(char *buf, size_t n, double s)
-{
-    if (s != 0 && fabs(s) < 1)
-        snprintf(buf, n, "%g ms", s * 1000);
-    else if (fabs(s) < 120)
-        snprintf(buf, n, "%g s", s);
-    else if (fabs(s) < 7200)
-        snprintf(buf, n, "%g min", s / 60);
-    else if (fabs(s) < 172800)
-        snprintf(buf, n, "%g h", s / 3600);
-    else
-        snprintf(buf, n, "%g d", s / 86400);
-}
-
-/* Smallest 1, 2 or 5 times a power of ten that is >= v (1 for v <= 0). */
-static double nice125(double v)
-{
-    double p;
-
-    if (!(v > 0) || !isfinite(v))
-        return 1;
-    p = pow(10, floor(log10(v)));
-    if (v <= p * 1.000001)
-        return p;
-    if (v <= 2 * p * 1.000001)
-        return 2 * p;
-    if (v <= 5 * p * 1.000001)
-        return 5 * p;
-    return 10 * p;
-}
-
-/* Round time step >= span/n: the timeline report's auto bucket rule. */
-static double nice_time_step(double span, int n)
-{
-    static const double steps[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
-                                   0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
-                                   1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
-                                   604800};
-    double want = span / n;
-
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        if (steps[i] >= want)
-            return steps[i];
-    return 86400.0 * (floor(want / 86400) + 1);
-}
-
 static const char *flag_letters(int f, char *buf)
 {
     static const char letters[] = "FSRPAUEC";
@@ -298,739 +140,19 @@ static const char *flag_letters(int f, char *buf)
     return buf;
 }
 
-/* ---- colors ---- */
-
-static const char *reason_color(const char *r)
-{
-    static const struct { const char *name, *color; } map[] = {
-        {"expired", "#5c7cfa"}, {"reused", "#f59f00"},  {"rst", "#e03131"},
-        {"capture_end", "#adb5bd"}, {"evicted", "#845ef7"},
-    };
-
-    for (size_t i = 0; r && i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(r, map[i].name) == 0)
-            return map[i].color;
-    return "#495057";
-}
-
-/* Color of finding kind index k (MAX_KINDS = "other"). */
-static const char *kind_color(const struct html *h, int k)
-{
-    static const struct { const char *name, *color; } map[] = {
-        {"fin_retransmission", "#1c7ed6"}, {"final_ack_retransmission", "#0ca678"},
-        {"late_segment", "#fab005"},       {"tw_reuse", "#ae3ec9"},
-        {"tw_rst", "#e03131"},
-    };
-    static const char *const spare[] = {"#15aabf", "#82c91e", "#f06595", "#7950f2",
-                                        "#66a80f", "#1098ad", "#e64980", "#5f3dc4"};
-
-    if (k >= MAX_KINDS || k >= h->nkinds)
-        return "#868e96";
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(h->kind[k], map[i].name) == 0)
-            return map[i].color;
-    return spare[k % 8];
-}
-
-static int kind_index(const struct html *h, const char *kind)
-{
-    for (int k = 0; kind && k < h->nkinds; k++)
-        if (strcmp(kind, h->kind[k]) == 0)
-            return k;
-    return MAX_KINDS;
-}
-
-/* ---- loading ---- */
-
-static void caps_free(struct html *h)
-{
-    for (size_t i = 0; i < h->ncaps; i++) {
-        struct cap_info *c = &h->caps[i];
-        free(c->source);
-        free(c->error);
-        free(c->profile);
-        free(c->tot);
-        free(c->cli);
-        free(c->srv);
-        free(c->started);
-        free(c->kinds);
-    }
-    free(h->caps);
-    for (int k = 0; k < h->nkinds; k++)
-        free(h->kind[k]);
-}
-
-static struct cap_info *cap_by_id(struct html *h, int64_t id)
-{
-    for (size_t i = 0; i < h->ncaps; i++)
-        if (h->caps[i].id == id)
-            return &h->caps[i];
-    return NULL;
-}
-
-static void load_captures(struct html *h)
-{
-    static const char sql[] =
-        "WITH cc AS (SELECT capture_id AS cap, count(*) AS n FROM connections GROUP BY 1),"
-        " tc AS (SELECT c.capture_id AS cap, count(*) AS n FROM time_waits t"
-        "  JOIN connections c ON c.id = t.connection_id GROUP BY 1),"
-        " fc AS (SELECT c.capture_id AS cap, count(*) AS n FROM findings f"
-        "  JOIN connections c ON c.id = f.connection_id GROUP BY 1)"
-        " SELECT p.id, p.source, p.files, p.first_ts, p.last_ts, p.packets, p.tcp_packets,"
-        "  p.complete, p.error, p.tw_profile, coalesce(cc.n, 0), coalesce(tc.n, 0),"
-        "  coalesce(fc.n, 0)"
-        " FROM captures p LEFT JOIN cc ON cc.cap = p.id LEFT JOIN tc ON tc.cap = p.id"
-        " LEFT JOIN fc ON fc.cap = p.id ORDER BY p.id";
-    sqlite3_stmt *s = prep(h, sql);
-    size_t cap = 0;
-
-    while (row(h, s)) {
-        struct cap_info *c;
-        if (h->ncaps == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct cap_info *p = realloc(h->caps, ncap * sizeof *p);
-            if (!p) {
-                fail_nomem(h);
-                break;
-            }
-            h->caps = p;
-            cap = ncap;
-        }
-        c = &h->caps[h->ncaps++];
-        memset(c, 0, sizeof *c);
-        c->id = sqlite3_column_int64(s, 0);
-        c->source = dup_col(h, s, 1);
-        c->files = sqlite3_column_int64(s, 2);
-        c->first_ts = sqlite3_column_double(s, 3);
-        c->last_ts = sqlite3_column_double(s, 4);
-        c->packets = sqlite3_column_int64(s, 5);
-        c->tcp_packets = sqlite3_column_int64(s, 6);
-        c->complete = sqlite3_column_int(s, 7);
-        c->error = dup_col(h, s, 8);
-        c->profile = dup_col(h, s, 9);
-        c->conns = sqlite3_column_int64(s, 10);
-        c->tws = sqlite3_column_int64(s, 11);
-        c->finds = sqlite3_column_int64(s, 12);
-    }
-    sqlite3_finalize(s);
-}
-
-static void load_kinds(struct html *h)
-{
-    sqlite3_stmt *s = prep(h, "SELECT coalesce(kind, 'unknown'), count(*) FROM findings"
-                              " GROUP BY 1 ORDER BY 2 DESC, 1");
-
-    while (row(h, s)) {
-        h->total_findings += sqlite3_column_int64(s, 1);
-        if (h->nkinds == MAX_KINDS) {
-            h->other_kinds = 1;
-            continue;
-        }
-        h->kind[h->nkinds] = dup_col(h, s, 0);
-        if (h->kind[h->nkinds])
-            h->nkinds++;
-    }
-    sqlite3_finalize(s);
-}
-
-/* The REPORT_HTML_MAX_CHARTED captures with the most TIME_WAITs + findings. */
-static void choose_charted(struct html *h)
-{
-    for (int k = 0; k < REPORT_HTML_MAX_CHARTED; k++) {
-        struct cap_info *best = NULL;
-        for (size_t i = 0; i < h->ncaps; i++) {
-            struct cap_info *c = &h->caps[i];
-            if (c->charted || c->tws + c->finds == 0)
-                continue;
-            if (!best || c->tws + c->finds > best->tws + best->finds)
-                best = c;
-        }
-        if (!best)
-            break;
-        best->charted = 1;
-    }
-}
-
-static int alloc_buckets(struct html *h, struct cap_info *c, int nb, double t0, double w)
-{
-    c->nb = nb;
-    c->t0 = t0;
-    c->w = w;
-    c->tot = calloc((size_t)nb, sizeof *c->tot);
-    c->cli = calloc((size_t)nb, sizeof *c->cli);
-    c->srv = calloc((size_t)nb, sizeof *c->srv);
-    c->started = calloc((size_t)nb, sizeof *c->started);
-    c->kinds = calloc((size_t)nb * (MAX_KINDS + 1), sizeof *c->kinds);
-    if (!c->tot || !c->cli || !c->srv || !c->started || !c->kinds) {
-        fail_nomem(h);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * Timeline rows of every capture, kept for the charted ones. The total series is dense (one row per bucket), so its
- * first pass gives each capture's t0, width and bucket count.
- */
-static void load_timeline(struct html *h)
-{
-    struct report_opts o = h->opts;
-    sqlite3_stmt *s = NULL;
-    struct cap_info *c = NULL;
-    int64_t cur = -1;
-    int n = 0;
-
-    o.bucket_s = 0;
-    o.by = REPORT_BY_NONE;
-    o.capture_id = 0;
-    /* first pass: count buckets per capture, peaks */
-    if (h->ret || report_prepare(h->db, "timeline", &o, &s, h->err)) {
-        if (!h->ret)
-            h->ret = TW_ERR_DB;
-        return;
-    }
-    while (row(h, s)) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        if (id != cur) {
-            if (c && c->charted && alloc_buckets(h, c, n, c->t0, c->w))
-                break;
-            cur = id;
-            n = 0;
-            c = cap_by_id(h, id);
-            if (c) {
-                c->t0 = sqlite3_column_double(s, 1);
-                c->w = sqlite3_column_double(s, 3);
-            }
-        }
-        n++;
-    }
-    if (!h->ret && c && c->charted && !c->tot)
-        alloc_buckets(h, c, n, c->t0, c->w);
-    sqlite3_reset(s);
-    /* second pass: fill the charted captures */
-    while (row(h, s)) {
-        c = cap_by_id(h, sqlite3_column_int64(s, 0));
-        if (c && c->tot) {
-            long b = lround((sqlite3_column_double(s, 1) - c->t0) / c->w);
-            if (b >= 0 && b < c->nb) {
-                c->tot[b] = sqlite3_column_int64(s, 4);
-                c->started[b] = sqlite3_column_int64(s, 5);
-            }
-        }
-    }
-    sqlite3_finalize(s);
-    s = NULL;
-
-    o.by = REPORT_BY_SIDE;
-    if (h->ret || report_prepare(h->db, "timeline", &o, &s, h->err)) {
-        if (!h->ret)
-            h->ret = TW_ERR_DB;
-        return;
-    }
-    while (row(h, s)) {
-        const char *side;
-        long b;
-        c = cap_by_id(h, sqlite3_column_int64(s, 0));
-        if (!c || !c->tot)
-            continue;
-        b = lround((sqlite3_column_double(s, 1) - c->t0) / c->w);
-        side = col_text(s, 4);
-        if (b < 0 || b >= c->nb || !side)
-            continue;
-        if (strcmp(side, "client") == 0)
-            c->cli[b] = sqlite3_column_int64(s, 5);
-        else if (strcmp(side, "server") == 0)
-            c->srv[b] = sqlite3_column_int64(s, 5);
-    }
-    sqlite3_finalize(s);
-}
-
-/*
- * The exact peak of concurrent TIME_WAIT periods of each capture and its
- * instant: the timeline's running sum without buckets (the timeline's largest
- * bucket peak is the same number).
- */
-static void load_peaks(struct html *h)
-{
-    /* one bucket per capture (report_peaks.c): its highest level and when */
-    static const char sql[] = "SELECT p.id, t.mx, t.mt FROM captures p,"
-                              " twscope_timeline(p.id, 0, 1, 1, 0) t";
-    sqlite3_stmt *s;
-
-    if (!h->ret && report_peaks_ready(h->db))
-        fail_db(h);
-    s = prep(h, sql);
-
-    while (row(h, s)) {
-        struct cap_info *c = cap_by_id(h, sqlite3_column_int64(s, 0));
-        if (c) {
-            c->peak = sqlite3_column_int64(s, 1);
-            c->peak_ts = sqlite3_column_double(s, 2);
-        }
-    }
-    sqlite3_finalize(s);
-}
-
-/* Findings per bucket and kind for the charted captures. */
-static void load_finding_buckets(struct html *h)
-{
-    static const char sql[] =
-        "SELECT max(0, min(?3 - 1, CAST((f.ts - ?1) / ?2 AS INTEGER))),"
-        " coalesce(f.kind, 'unknown'), count(*)"
-        " FROM findings f JOIN connections c ON c.id = f.connection_id"
-        " WHERE c.capture_id = ?4 AND f.ts IS NOT NULL GROUP BY 1, 2";
-    sqlite3_stmt *s = prep(h, sql);
-
-    for (size_t i = 0; s && i < h->ncaps && !h->ret; i++) {
-        struct cap_info *c = &h->caps[i];
-        if (!c->charted)
-            continue;
-        if (!c->tot) {
-            /* no TIME_WAIT: an axis over the capture, as the timeline would cut it */
-            double span = c->last_ts - c->first_ts, w, t0;
-            int nb;
-            if (span < 0)
-                span = 0;
-            w = nice_time_step(span, REPORT_TIMELINE_BUCKETS);
-            t0 = floor(c->first_ts / w) * w;
-            nb = (int)ceil((c->last_ts - t0) / w);
-            if (nb < 1)
-                nb = 1;
-            if (nb > 4 * REPORT_TIMELINE_BUCKETS)
-                nb = 4 * REPORT_TIMELINE_BUCKETS;
-            if (alloc_buckets(h, c, nb, t0, w))
-                break;
-        }
-        sqlite3_bind_double(s, 1, c->t0);
-        sqlite3_bind_double(s, 2, c->w);
-        sqlite3_bind_int(s, 3, c->nb);
-        sqlite3_bind_int64(s, 4, c->id);
-        while (row(h, s)) {
-            int b = sqlite3_column_int(s, 0);
-            int k = kind_index(h, col_text(s, 1));
-            if (b >= 0 && b < c->nb)
-                c->kinds[(size_t)b * (MAX_KINDS + 1) + (size_t)k] += sqlite3_column_int64(s, 2);
-        }
-        sqlite3_reset(s);
-    }
-    sqlite3_finalize(s);
-}
-
-/* ---- SVG ---- */
-
-/* Plot area of a chart inside a W x H viewBox. */
-struct plot {
-    double W, H;                     /* viewBox size */
-    double x0, x1, y0, y1;           /* plot area: left, right, top, bottom */
-    double ymax, ystep;              /* value axis */
-};
-
-static void plot_init(struct plot *p, double W, double H, double ymax)
-{
-    p->W = W;
-    p->H = H;
-    p->x0 = 58;
-    p->x1 = W - 14;
-    p->y0 = 14;
-    p->y1 = H - 40;
-    if (ymax < 1)
-        ymax = 1;
-    p->ystep = nice125(ymax / 5);
-    if (p->ystep < 1)
-        p->ystep = 1;
-    p->ymax = ceil(ymax / p->ystep) * p->ystep;
-    {
-        /* room for the widest value label */
-        char b[32];
-        int len = snprintf(b, sizeof b, "%.0f", p->ymax);
-        if (len > 4)
-            p->x0 = 30 + 7 * len;
-    }
-}
-
-static double py(const struct plot *p, double v)
-{
-    return p->y1 - v * (p->y1 - p->y0) / p->ymax;
-}
-
-static void svg_open(FILE *o, const struct plot *p, const char *label)
-{
-    fprintf(o, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
-            p->W, p->H);
-    esc(o, label);
-    fputs("\">\n", o);
-}
-
-/* Horizontal grid lines and value labels; label = axis title (vertical). */
-static void axis_values(FILE *o, const struct plot *p, const char *label)
-{
-    for (double v = 0; v <= p->ymax + 1e-9; v += p->ystep) {
-        double y = py(p, v);
-        fprintf(o, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                   "<text class=\"yl\" x=\"%.1f\" y=\"%.1f\">%.0f</text>\n",
-                p->x0, y, p->x1, y, p->x0 - 6, y + 4, v);
-    }
-    fprintf(o, "<text class=\"at\" transform=\"translate(13 %.1f) rotate(-90)\">", (p->y0 + p->y1) / 2);
-    esc(o, label);
-    fputs("</text>\n", o);
-    fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-               "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
-            p->x0, p->y0, p->x0, p->y1, p->x0, p->y1, p->x1, p->y1);
-}
-
-/* Time ticks under the plot for [t0, t1], and the axis caption. */
-static void axis_time(FILE *o, const struct plot *p, double t0, double t1, double w)
-{
-    double span = t1 - t0, step, first;
-    const char *fmt;
-    int digits = 0, ticks = 0;
-    char buf[64], from[64], wb[32];
-
-    if (!(span > 0))
-        span = 1;
-    step = nice_time_step(span, 7);
-    if (step < 1) {
-        fmt = "%H:%M:%S";
-        digits = 3;
-    } else if (span <= 1.5 * 86400) {
-        fmt = step >= 60 ? "%H:%M" : "%H:%M:%S";
-    } else if (step < 86400) {
-        fmt = "%m-%d %H:%M";
-    } else {
-        fmt = "%Y-%m-%d";
-    }
-    first = ceil(t0 / step - 1e-9) * step;
-    for (double t = first; t <= t1 + 1e-9 && ticks < 24; t += step, ticks++) {
-        double x = p->x0 + (t - t0) * (p->x1 - p->x0) / span;
-        fmt_time(buf, sizeof buf, t, fmt, digits);
-        fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                   "<text class=\"xl\" x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                x, p->y1, x, p->y1 + 5, x, p->y1 + 17, buf);
-    }
-    fmt_time(from, sizeof from, t0, "%Y-%m-%d %H:%M:%S", step < 1 ? 3 : 0);
-    fmt_secs_label(wb, sizeof wb, w);
-    fprintf(o, "<text class=\"at\" x=\"%.1f\" y=\"%.1f\">time (UTC) from %s, buckets of %s</text>\n",
-            (p->x0 + p->x1) / 2, p->H - 6, from, wb);
-}
-
-static void svg_empty(FILE *o, const struct plot *p, const char *msg)
-{
-    fprintf(o, "<rect class=\"empty\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>"
-               "<text class=\"none\" x=\"%.1f\" y=\"%.1f\">",
-            p->x0, p->y0, p->x1 - p->x0, p->y1 - p->y0, (p->x0 + p->x1) / 2,
-            (p->y0 + p->y1) / 2 + 5);
-    esc(o, msg);
-    fputs("</text>\n", o);
-}
-
-/* A step line (and, with fill, the area under it) of v[0..nb-1]. */
-static void step_path(FILE *o, const struct plot *p, const int64_t *v, int nb, const char *cls,
-                      int area)
-{
-    double bw = (p->x1 - p->x0) / nb;
-
-    fprintf(o, "<path class=\"%s\" d=\"M%.1f %.1f", cls, p->x0, area ? p->y1 : py(p, (double)v[0]));
-    for (int i = 0; i < nb; i++)
-        fprintf(o, "V%.1fH%.1f", py(p, (double)v[i]), p->x0 + (i + 1) * bw);
-    if (area)
-        fprintf(o, "V%.1fZ", p->y1);
-    fputs("\"/>\n", o);
-}
-
-static void legend_item(FILE *o, const char *color, const char *label, int line)
-{
-    fprintf(o, "<span class=\"li\"><span class=\"%s\" style=\"background:%s\"></span>",
-            line ? "sw ln" : "sw", color);
-    esc(o, label);
-    fputs("</span>", o);
-}
-
-static void chart_timeline(struct html *h, const struct cap_info *c)
-{
-    FILE *o = h->o;
-    struct plot p;
-    int64_t ymax = 0;
-    int any_cli = 0, any_srv = 0;
-    double bw;
-
-    for (int i = 0; c && i < c->nb; i++) {
-        if (c->tot[i] > ymax)
-            ymax = c->tot[i];
-        any_cli |= c->cli[i] > 0;
-        any_srv |= c->srv[i] > 0;
-    }
-    plot_init(&p, 1100, c && c->tws ? 300 : 130, (double)ymax);
-    svg_open(o, &p, "concurrent TIME_WAIT periods over time");
-    axis_values(o, &p, "TIME_WAIT at once");
-    if (!c || !c->tws || c->nb == 0) {
-        svg_empty(o, &p, "no TIME_WAIT periods");
-        fputs("</svg>\n", o);
-        return;
-    }
-    axis_time(o, &p, c->t0, c->t0 + c->nb * c->w, c->w);
-    step_path(o, &p, c->tot, c->nb, "tla", 1);
-    if (any_cli)
-        step_path(o, &p, c->cli, c->nb, "tlc", 0);
-    if (any_srv)
-        step_path(o, &p, c->srv, c->nb, "tls", 0);
-    step_path(o, &p, c->tot, c->nb, "tl", 0);
-    /* hover boxes: one per bucket */
-    bw = (p.x1 - p.x0) / c->nb;
-    for (int i = 0; i < c->nb; i++) {
-        char a[64];
-        fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
-        fprintf(o, "<rect class=\"hov\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
-                   "<title>%s UTC: at most %lld at once (client %lld, server %lld), %lld started"
-                   "</title></rect>\n",
-                p.x0 + i * bw, p.y0, bw, p.y1 - p.y0, a, (long long)c->tot[i],
-                (long long)c->cli[i], (long long)c->srv[i], (long long)c->started[i]);
-    }
-    fputs("</svg>\n<div class=\"legend\">", o);
-    legend_item(o, TIMELINE_COLOR, "all TIME_WAIT periods (most at once per bucket)", 0);
-    if (any_cli)
-        legend_item(o, CLIENT_COLOR, "client side", 1);
-    if (any_srv)
-        legend_item(o, SERVER_COLOR, "server side", 1);
-    fputs("</div>\n", o);
-}
-
-static void chart_findings_time(struct html *h, const struct cap_info *c)
-{
-    FILE *o = h->o;
-    struct plot p;
-    int64_t ymax = 0;
-    double bw;
-    int used[MAX_KINDS + 1] = {0};
-
-    for (int i = 0; i < c->nb; i++) {
-        int64_t sum = 0;
-        for (int k = 0; k <= MAX_KINDS; k++) {
-            int64_t v = c->kinds[(size_t)i * (MAX_KINDS + 1) + (size_t)k];
-            sum += v;
-            used[k] |= v > 0;
-        }
-        if (sum > ymax)
-            ymax = sum;
-    }
-    plot_init(&p, 1100, 200, (double)ymax);
-    svg_open(o, &p, "findings over time by kind");
-    axis_values(o, &p, "findings");
-    if (ymax == 0) {
-        svg_empty(o, &p, "no findings");
-        fputs("</svg>\n", o);
-        return;
-    }
-    axis_time(o, &p, c->t0, c->t0 + c->nb * c->w, c->w);
-    bw = (p.x1 - p.x0) / c->nb;
-    for (int i = 0; i < c->nb; i++) {
-        double base = 0;
-        for (int k = 0; k <= MAX_KINDS; k++) {
-            int64_t v = c->kinds[(size_t)i * (MAX_KINDS + 1) + (size_t)k];
-            char a[64];
-            if (!v)
-                continue;
-            fmt_time(a, sizeof a, c->t0 + i * c->w, "%Y-%m-%d %H:%M:%S", c->w < 1 ? 3 : 0);
-            fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                       "<title>%s UTC: %lld ",
-                    p.x0 + i * bw + (bw > 3 ? 0.5 : 0), py(&p, base + (double)v),
-                    bw > 3 ? bw - 1 : bw, py(&p, base) - py(&p, base + (double)v),
-                    kind_color(h, k), a, (long long)v);
-            esc(o, k < h->nkinds ? h->kind[k] : "other");
-            fputs("</title></rect>\n", o);
-            base += (double)v;
-        }
-    }
-    fputs("</svg>\n<div class=\"legend\">", o);
-    for (int k = 0; k <= MAX_KINDS; k++)
-        if (used[k])
-            legend_item(o, kind_color(h, k), k < h->nkinds ? h->kind[k] : "other", 0);
-    fputs("</div>\n", o);
-}
-
-/* Horizontal bars: TIME_WAIT periods by end reason, client and server stacked. */
-static void chart_end_reasons(struct html *h)
-{
-    static const char sql[] =
-        "SELECT coalesce(end_reason, 'unknown') AS r, sum(side = 'client'),"
-        " sum(side = 'server'), count(*) FROM time_waits GROUP BY r"
-        " ORDER BY count(*) DESC, r LIMIT 12";
-    sqlite3_stmt *s = prep(h, sql);
-    FILE *o = h->o;
-    char *names[12];
-    int64_t cl[12], sv[12], tot[12], max = 0;
-    int n = 0;
-    struct plot p;
-
-    while (row(h, s) && n < 12) {
-        names[n] = dup_col(h, s, 0);
-        cl[n] = sqlite3_column_int64(s, 1);
-        sv[n] = sqlite3_column_int64(s, 2);
-        tot[n] = sqlite3_column_int64(s, 3);
-        if (tot[n] > max)
-            max = tot[n];
-        n++;
-    }
-    sqlite3_finalize(s);
-    plot_init(&p, 540, 60 + 30 * (n ? n : 3), 1);
-    p.x0 = 110;
-    p.x1 = 470;
-    svg_open(o, &p, "TIME_WAIT periods by end reason");
-    if (n == 0) {
-        svg_empty(o, &p, "no TIME_WAIT periods");
-    } else {
-        double scale = (p.x1 - p.x0) / (double)max;
-        for (int i = 0; i < n; i++) {
-            double y = p.y0 + 6 + i * 30, wc = (double)cl[i] * scale, ws = (double)sv[i] * scale;
-            double wo = (double)(tot[i] - cl[i] - sv[i]) * scale;
-            fprintf(o, "<text class=\"yl\" x=\"%.1f\" y=\"%.1f\">", p.x0 - 8, y + 15);
-            esc(o, names[i]);
-            fputs("</text>", o);
-            fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"%s\">"
-                       "<title>client side: %lld</title></rect>",
-                    p.x0, y, wc, CLIENT_COLOR, (long long)cl[i]);
-            fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"%s\">"
-                       "<title>server side: %lld</title></rect>",
-                    p.x0 + wc, y, ws, SERVER_COLOR, (long long)sv[i]);
-            if (wo > 0)
-                fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"#868e96\">"
-                           "<title>other side: %lld</title></rect>",
-                        p.x0 + wc + ws, y, wo, (long long)(tot[i] - cl[i] - sv[i]));
-            fprintf(o, "<text class=\"vl\" x=\"%.1f\" y=\"%.1f\">%lld</text>\n",
-                    p.x0 + wc + ws + (wo > 0 ? wo : 0) + 5, y + 15, (long long)tot[i]);
-        }
-        fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
-                p.x0, p.y0, p.x0, p.y0 + 12 + 30 * n);
-    }
-    fputs("</svg>\n<div class=\"legend\">", o);
-    legend_item(o, CLIENT_COLOR, "client side", 0);
-    legend_item(o, SERVER_COLOR, "server side", 0);
-    fputs("</div>\n", o);
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-}
-
-/* Histogram of how long TIME_WAIT periods lasted, stacked by end reason. */
-static void chart_durations(struct html *h)
-{
-#define DUR "max(0, coalesce(end_ts, expected_end_ts, start_ts) - start_ts)"
-    static const char sql_max[] = "SELECT max(" DUR "), count(*) FROM time_waits"
-                                  " WHERE start_ts IS NOT NULL";
-    static const char sql_bins[] =
-        "SELECT CAST(" DUR " / ?1 AS INTEGER) AS b, coalesce(end_reason, 'unknown') AS r,"
-        " count(*) FROM time_waits WHERE start_ts IS NOT NULL GROUP BY b, r";
-    static const char sql_msl[] =
-        "SELECT duration_s, count(*) FROM time_waits WHERE duration_s > 0"
-        " GROUP BY duration_s ORDER BY count(*) DESC LIMIT 3";
-#undef DUR
-    static const char *const reasons[] = {"expired", "reused", "rst", "capture_end", "evicted",
-                                          "other"};
-    enum { NR = 6, MAXBINS = 40 };
-    int64_t bins[MAXBINS][NR], ymax = 0, n = 0;
-    int used[NR] = {0}, nb = 0;
-    double maxd = 0, w;
-    sqlite3_stmt *s = prep(h, sql_max);
-    FILE *o = h->o;
-    struct plot p;
-
-    memset(bins, 0, sizeof bins);
-    if (row(h, s)) {
-        maxd = sqlite3_column_double(s, 0);
-        n = sqlite3_column_int64(s, 1);
-    }
-    sqlite3_finalize(s);
-    w = nice125(maxd / 30);
-    if (maxd > 0 && w > maxd)
-        w = maxd;
-    nb = n ? (int)floor(maxd / w) + 1 : 0;
-    if (nb > MAXBINS)
-        nb = MAXBINS;
-    s = prep(h, sql_bins);
-    if (s)
-        sqlite3_bind_double(s, 1, w);
-    while (row(h, s)) {
-        int b = sqlite3_column_int(s, 0), r = NR - 1;
-        const char *name = col_text(s, 1);
-        for (int k = 0; name && k < NR - 1; k++)
-            if (strcmp(name, reasons[k]) == 0)
-                r = k;
-        if (b < 0)
-            b = 0;
-        if (b >= nb)
-            b = nb - 1;
-        if (b >= 0) {
-            bins[b][r] += sqlite3_column_int64(s, 2);
-            used[r] = 1;
-        }
-    }
-    sqlite3_finalize(s);
-    for (int b = 0; b < nb; b++) {
-        int64_t sum = 0;
-        for (int r = 0; r < NR; r++)
-            sum += bins[b][r];
-        if (sum > ymax)
-            ymax = sum;
-    }
-    plot_init(&p, 540, 260, (double)ymax);
-    svg_open(o, &p, "histogram of TIME_WAIT durations");
-    axis_values(o, &p, "TIME_WAIT periods");
-    if (nb == 0) {
-        svg_empty(o, &p, "no TIME_WAIT periods");
-        fputs("</svg>\n", o);
-        return;
-    }
-    {
-        double span = nb * w, bw = (p.x1 - p.x0) / nb, lstep = nice125(span / 6);
-        for (int b = 0; b < nb; b++) {
-            double base = 0;
-            for (int r = 0; r < NR; r++) {
-                int64_t v = bins[b][r];
-                char lo[32], hi[32];
-                if (!v)
-                    continue;
-                fmt_secs_label(lo, sizeof lo, b * w);
-                fmt_secs_label(hi, sizeof hi, (b + 1) * w);
-                fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                           "<title>%s to %s: %lld %s</title></rect>\n",
-                        p.x0 + b * bw + (bw > 3 ? 0.5 : 0), py(&p, base + (double)v),
-                        bw > 3 ? bw - 1 : bw, py(&p, base) - py(&p, base + (double)v),
-                        reason_color(reasons[r]), lo, hi, (long long)v, reasons[r]);
-                base += (double)v;
-            }
-        }
-        for (double v = 0; v <= span + 1e-9; v += lstep) {
-            double x = p.x0 + v * (p.x1 - p.x0) / span;
-            char l[32];
-            fmt_secs_label(l, sizeof l, v);
-            fprintf(o, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                       "<text class=\"xl\" x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                    x, p.y1, x, p.y1 + 5, x, p.y1 + 17, l);
-        }
-        /* the 2*MSL values used: where "expired" periods end */
-        s = prep(h, sql_msl);
-        while (row(h, s)) {
-            double d = sqlite3_column_double(s, 0), x;
-            char l[32];
-            if (d > span)
-                continue;
-            x = p.x0 + d * (p.x1 - p.x0) / span;
-            fmt_secs_label(l, sizeof l, d);
-            fprintf(o, "<line class=\"msl\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                       "<text class=\"ml\" x=\"%.1f\" y=\"%.1f\">2MSL %s</text>\n",
-                    x, p.y0, x, p.y1, x - 3, p.y0 + 10, l);
-        }
-        sqlite3_finalize(s);
-        fprintf(o, "<text class=\"at\" x=\"%.1f\" y=\"%.1f\">time spent in TIME_WAIT (end - start)"
-                   "</text>\n",
-                (p.x0 + p.x1) / 2, p.H - 6);
-    }
-    fputs("</svg>\n<div class=\"legend\">", o);
-    for (int r = 0; r < NR; r++)
-        if (used[r])
-            legend_item(o, reason_color(reasons[r]), reasons[r], 0);
-    fputs("</div>\n", o);
-}
-
 /* ---- page parts ---- */
+
+/* The first column of the first row of sql (0 if none, or after an error). */
+static int64_t scalar_int(struct html *h, const char *sql)
+{
+    sqlite3_stmt *s = html_prep(h, sql);
+    int64_t v = 0;
+
+    if (html_row(h, s))
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
 
 static const char page_style[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#212529;"
@@ -1094,9 +216,9 @@ static const char page_script[] =
 static void card(FILE *o, const char *value, const char *label)
 {
     fputs("<div class=\"card\"><b>", o);
-    esc(o, value);
+    html_esc(o, value);
     fputs("</b><span>", o);
-    esc(o, label);
+    html_esc(o, label);
     fputs("</span></div>\n", o);
 }
 
@@ -1119,7 +241,7 @@ static void page_head(struct html *h, const char *db_path)
     FILE *o = h->o;
 
     fputs(PAGE_DOCTYPE PAGE_MARK PAGE_HEAD TWSCOPE_VERSION "\">\n<title>twscope report: ", o);
-    esc(o, db_path);
+    html_esc(o, db_path);
     fprintf(o, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n", page_style);
 }
 
@@ -1158,12 +280,12 @@ static void page_header(struct html *h, const char *db_path)
         snprintf(now, sizeof now, "?");
 
     fputs("<header>\n<h1>twscope report</h1>\n<p class=\"meta\">Database <b>", o);
-    esc(o, db_path);
+    html_esc(o, db_path);
     fprintf(o, "</b>, written %s by twscope " TWSCOPE_VERSION ".", now);
     if (first > 0) {
         char a[64], b[64];
-        fmt_time(a, sizeof a, first, "%Y-%m-%d %H:%M:%S", 0);
-        fmt_time(b, sizeof b, last, "%Y-%m-%d %H:%M:%S", 0);
+        html_fmt_time(a, sizeof a, first, "%Y-%m-%d %H:%M:%S", 0);
+        html_fmt_time(b, sizeof b, last, "%Y-%m-%d %H:%M:%S", 0);
         fprintf(o, " Packets from %s to %s UTC.", a, b);
     }
     fputs("</p>\n<div class=\"cards\">\n", o);
@@ -1182,7 +304,7 @@ static void page_header(struct html *h, const char *db_path)
     snprintf(buf, sizeof buf, "%lld", (long long)best_peak);
     if (best_peak) {
         char a[64];
-        fmt_time(a, sizeof a, best_ts, "%Y-%m-%d %H:%M:%S", 3);
+        html_fmt_time(a, sizeof a, best_ts, "%Y-%m-%d %H:%M:%S", 3);
         snprintf(b2, sizeof b2, "most TIME_WAIT at once (capture %lld, %s)", (long long)best_cap,
                  a);
     } else {
@@ -1203,7 +325,7 @@ static void page_header(struct html *h, const char *db_path)
     for (size_t i = 0; i < h->ncaps && i < REPORT_HTML_MAX_CAPTURES; i++) {
         const struct cap_info *c = &h->caps[i];
         char a[64], d[64];
-        fmt_time(a, sizeof a, c->first_ts, "%Y-%m-%d %H:%M:%S", 3);
+        html_fmt_time(a, sizeof a, c->first_ts, "%Y-%m-%d %H:%M:%S", 3);
         fmt_duration(d, sizeof d, c->last_ts - c->first_ts);
         fprintf(o, "<tr><td class=\"n\">%lld</td><td class=\"src\">", (long long)c->id);
         esc_cut(o, c->source, 600);
@@ -1215,7 +337,7 @@ static void page_header(struct html *h, const char *db_path)
                 c->first_ts > 0 ? a : "-", c->first_ts > 0 ? d : "-", (long long)c->packets,
                 (long long)c->tcp_packets, (long long)c->conns, (long long)c->tws,
                 (long long)c->peak, (long long)c->finds);
-        esc(o, c->profile);
+        html_esc(o, c->profile);
         fputs("</td><td>", o);
         if (c->complete)
             fputs("complete", o);
@@ -1257,11 +379,11 @@ static void section_timelines(struct html *h)
         fprintf(o, " <span class=\"muted\">(%lld TIME_WAIT periods, at most %lld at once;"
                    " %lld findings)</span></h3>\n",
                 (long long)c->tws, (long long)c->peak, (long long)c->finds);
-        chart_timeline(h, c);
-        chart_findings_time(h, c);
+        html_chart_timeline(h, c);
+        html_chart_findings_time(h, c);
     }
     if (charted == 0)
-        chart_timeline(h, NULL);
+        html_chart_timeline(h, NULL);
     if (with_data > charted)
         fprintf(o, "<p class=\"note\">Charted: the %zu captures with the most TIME_WAIT periods"
                    " and findings; %zu more have some (twscope query DB timeline lists them"
@@ -1277,12 +399,12 @@ static void section_distributions(struct html *h)
     fputs("<section id=\"endings\">\n<h2>How TIME_WAIT periods ended, and how long they"
           " lasted</h2>\n<div class=\"two\">\n<div>\n<h3>End reasons</h3>\n",
           o);
-    chart_end_reasons(h);
+    html_chart_end_reasons(h);
     fputs("<p class=\"muted\">expired: ran out (2MSL); reused: a new SYN took the 4-tuple;"
           " rst: ended by an RST (TIME_WAIT assassination); capture_end: still running when"
           " the capture ended.</p>\n</div>\n<div>\n<h3>Durations</h3>\n",
           o);
-    chart_durations(h);
+    html_chart_durations(h);
     fputs("</div>\n</div>\n</section>\n", o);
 }
 
@@ -1325,8 +447,8 @@ static void section_ports(struct html *h)
           "</th><th>when (UTC)</th><th>share of range</th><th>4-tuples</th><th>connections</th>"
           "<th>client TIME_WAIT</th><th>ports outside range</th></tr>\n",
           o);
-    while (row(h, s)) {
-        const char *scope = col_text(s, 0);
+    while (html_row(h, s)) {
+        const char *scope = html_col_text(s, 0);
         int srv = scope && strcmp(scope, "server_tw") == 0;
         if (srv && !in_srv) {
             in_srv = 1;
@@ -1349,14 +471,14 @@ static void section_ports(struct html *h)
         fprintf(o, "<tr><td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, 1));
         if (!srv) {
             fputs("<td>", o);
-            esc(o, col_text(s, 2));
+            html_esc(o, html_col_text(s, 2));
             fputs("</td>", o);
         }
         fputs("<td>", o);
-        esc(o, col_text(s, 3));
+        html_esc(o, html_col_text(s, 3));
         fprintf(o, "</td><td class=\"n\"><b>%lld</b></td><td class=\"nw\">",
                 (long long)sqlite3_column_int64(s, 4));
-        esc(o, col_text(s, 6));
+        html_esc(o, html_col_text(s, 6));
         fputs("</td>", o);
         if (!srv) {
             double pct = sqlite3_column_double(s, 7);
@@ -1418,10 +540,10 @@ static void section_top(struct html *h)
           "<table><tr><th>endpoint IP</th><th>TIME_WAIT</th><th>as client</th><th>as server"
           "</th><th>ports</th><th>peers</th><th>reused</th><th>RST</th></tr>\n",
           o);
-    s = prep(h, sql_hosts);
-    while (row(h, s)) {
+    s = html_prep(h, sql_hosts);
+    while (html_row(h, s)) {
         fputs("<tr><td>", o);
-        esc(o, col_text(s, 0));
+        html_esc(o, html_col_text(s, 0));
         fputs("</td>", o);
         for (int i = 1; i <= 7; i++)
             fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, i));
@@ -1440,10 +562,10 @@ static void section_top(struct html *h)
           "<th>server side</th><th>connections</th></tr>\n",
           o);
     n = 0;
-    s = prep(h, sql_apps);
-    while (row(h, s)) {
+    s = html_prep(h, sql_apps);
+    while (html_row(h, s)) {
         fputs("<tr><td>", o);
-        esc(o, col_text(s, 0));
+        html_esc(o, html_col_text(s, 0));
         fputs("</td>", o);
         for (int i = 1; i <= 4; i++)
             fprintf(o, "<td class=\"n\">%lld</td>", (long long)sqlite3_column_int64(s, i));
@@ -1462,9 +584,9 @@ static void section_top(struct html *h)
 static void filter_line(FILE *o, const char *filter)
 {
     fputs("<div class=\"wfl\"><code class=\"wf\">", o);
-    esc(o, filter);
+    html_esc(o, filter);
     fputs("</code><button type=\"button\" class=\"cp\" data-copy=\"", o);
-    esc(o, filter);
+    html_esc(o, filter);
     fputs("\">copy</button></div>", o);
 }
 
@@ -1473,7 +595,7 @@ static void ep(FILE *o, const char *ip, int64_t port)
     int v6 = ip && strchr(ip, ':');
 
     fputs(v6 ? "[" : "", o);
-    esc(o, ip ? ip : "?");
+    html_esc(o, ip ? ip : "?");
     fprintf(o, "%s:%lld", v6 ? "]" : "", (long long)port);
 }
 
@@ -1502,15 +624,15 @@ static void section_findings(struct html *h)
           "<th>connection</th><th>dir</th><th>flags</th><th>detail</th>"
           "<th>Wireshark filters</th></tr>\n",
           o);
-    s = prep(h, sql);
-    while (row(h, s)) {
-        const char *kind = col_text(s, 5);
-        int k = kind_index(h, kind);
+    s = html_prep(h, sql);
+    while (html_row(h, s)) {
+        const char *kind = html_col_text(s, 5);
+        int k = html_kind_index(h, kind);
         char t[64], fl[16], filt[400];
         int has_conn = sqlite3_column_type(s, 9) != SQLITE_NULL;
         int64_t frame = sqlite3_column_int64(s, 3);
         n++;
-        fmt_time(t, sizeof t, sqlite3_column_double(s, 4), "%Y-%m-%d %H:%M:%S", 6);
+        html_fmt_time(t, sizeof t, sqlite3_column_double(s, 4), "%Y-%m-%d %H:%M:%S", 6);
         fprintf(o, "<tr><td class=\"n\">%lld</td><td class=\"n\">", (long long)sqlite3_column_int64(s, 0));
         if (sqlite3_column_type(s, 1) != SQLITE_NULL)
             fprintf(o, "%lld", (long long)sqlite3_column_int64(s, 1));
@@ -1520,32 +642,32 @@ static void section_findings(struct html *h)
                     (long long)sqlite3_column_int64(s, 2) + 1);
         fprintf(o, "</td><td class=\"n\">%s</td><td class=\"nw\"><span class=\"k\""
                    " style=\"background:%s\"></span>",
-                t, kind_color(h, k));
-        esc(o, kind);
+                t, html_kind_color(h, k));
+        html_esc(o, kind);
         fputs("</td><td>", o);
         if (has_conn) {
-            ep(o, col_text(s, 9), sqlite3_column_int64(s, 10));
+            ep(o, html_col_text(s, 9), sqlite3_column_int64(s, 10));
             fputs(" &#8594; ", o);
-            ep(o, col_text(s, 11), sqlite3_column_int64(s, 12));
+            ep(o, html_col_text(s, 11), sqlite3_column_int64(s, 12));
             fprintf(o, "<br><span class=\"muted\">connection %lld",
                     (long long)sqlite3_column_int64(s, 14));
             if (sqlite3_column_type(s, 13) != SQLITE_NULL) {
                 fputs(", ", o);
-                esc(o, col_text(s, 13));
+                html_esc(o, html_col_text(s, 13));
             }
             fputs("</span>", o);
         }
         fputs("</td><td>", o);
-        esc(o, col_text(s, 6));
+        html_esc(o, html_col_text(s, 6));
         fprintf(o, "</td><td>%s</td><td class=\"detail\">",
                 flag_letters(sqlite3_column_int(s, 7), fl));
-        esc_cut(o, col_text(s, 8), DETAIL_CUT);
+        esc_cut(o, html_col_text(s, 8), DETAIL_CUT);
         fputs("</td><td>", o);
         snprintf(filt, sizeof filt, "frame.number == %lld", (long long)frame);
         filter_line(o, filt);
         if (has_conn) {
-            const char *cip = col_text(s, 9);
-            const char *sip = col_text(s, 11);
+            const char *cip = html_col_text(s, 9);
+            const char *sip = html_col_text(s, 11);
             const char *fam = cip && strchr(cip, ':') ? "ipv6" : "ip";
             /* the addresses come from the database: filter_line() escapes them */
             snprintf(filt, sizeof filt, "%s.addr==%s && tcp.port==%lld && %s.addr==%s"
@@ -1575,12 +697,7 @@ static void page_end(struct html *h)
 
 static int write_page(struct html *h, const char *db_path)
 {
-    load_captures(h);
-    load_kinds(h);
-    choose_charted(h);
-    load_peaks(h);
-    load_timeline(h);
-    load_finding_buckets(h);
+    html_load(h);
     if (h->ret)
         return h->ret;
     page_head(h, db_path);
@@ -1716,7 +833,7 @@ int report_html_write(const char *db_path, const char *out_path, const struct re
     }
 out:
     free(tmp);
-    caps_free(&h);
+    html_caps_free(&h);
     sqlite3_close(h.db);
     return ret;
 }
