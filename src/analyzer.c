@@ -31,6 +31,10 @@ struct run {
     tw_time first_ts, last_ts;
     int live;
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
+    /* files cut short in a multi-file run: the others go on (tshark does too) */
+    char **file_err;           /* per input, what cut it short, or NULL */
+    uint32_t nfile_err;
+    char summary_err[256];     /* the last line about them, when there were several files */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -254,6 +258,17 @@ static int run_loop(struct run *r, char *err, size_t errlen)
         rc = capture_next(r->cap, &p, err, errlen);
         if (rc == 0)
             break;
+        if (rc == TW_ERR_FORMAT && r->file_err) {
+            /* one file of several is cut short: keep what it had, go on with the others */
+            int f = capture_error_file(r->cap);
+            if (f >= 0 && (uint32_t)f < capture_count(r->cap) && !r->file_err[f]) {
+                r->file_err[f] = strdup(err);
+                r->nfile_err++;
+                if (capture_count(r->cap) > 1)
+                    fprintf(stderr, "twscope: %s; going on with the other files\n", err);
+                continue;
+            }
+        }
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -491,9 +506,26 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
+    if (!live)
+        r.file_err = calloc(capture_count(cap), sizeof(*r.file_err)); /* NULL: stop at the first */
     t[0] = now_wall();
     loop_rc = run_loop(&r, err, sizeof(err));
     t[1] = now_wall();
+    if (loop_rc == 0 && r.nfile_err) {
+        uint32_t first = 0;
+        while (!r.file_err[first])
+            first++;
+        if (r.nfile_err == 1)
+            snprintf(err, sizeof(err), "%s", r.file_err[first]);
+        else
+            snprintf(err, sizeof(err), "%u of %u files cut short; the first: %s", r.nfile_err,
+                     capture_count(cap), r.file_err[first]);
+        if (capture_count(cap) > 1) /* each was said when it happened */
+            snprintf(r.summary_err, sizeof(r.summary_err),
+                     "%u of %u files cut short (see files.error); everything else they and "
+                     "the other files held is in %s", r.nfile_err, capture_count(cap), o->db_path);
+        loop_rc = TW_ERR_FORMAT;
+    }
 
     /* whatever happened, write what was analyzed */
     tcp_engine_finish(r.eng, r.last_ts);
@@ -513,6 +545,9 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         r.rec.evicted = es.evicted;
     }
     t[3] = now_wall();
+    for (uint32_t i = 0; r.file_err && i < capture_count(cap) && !r.db_failed; i++)
+        if (r.file_err[i] && store_file_error(r.st, i, r.file_err[i]))
+            db_fail(&r, TW_ERR_DB);
     if (!r.db_failed && store_number_incarnations(r.st, r.rec.id))
         db_fail(&r, TW_ERR_DB);
     t[4] = now_wall();
@@ -546,7 +581,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     if (loop_rc == TW_ERR_DB || r.db_failed)
         fprintf(errf, "twscope: %s\n", r.db_err);
     else if (loop_rc)
-        fprintf(errf, "twscope: %s\n", err);
+        fprintf(errf, "twscope: %s\n", r.summary_err[0] ? r.summary_err : err);
     else if (rc)
         fprintf(errf, "twscope: %s: %s\n", o->db_path, store_errmsg(r.st));
     else if (g_stop && !live)
@@ -560,6 +595,9 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
                 (unsigned long long)r.n_tw, (unsigned long long)r.n_findings, o->db_path,
                 (long long)r.rec.id);
 
+    for (uint32_t i = 0; r.file_err && i < capture_count(cap); i++)
+        free(r.file_err[i]);
+    free(r.file_err);
     capture_close(cap); /* stops the reader thread, which reads the keyer */
     free(r.keyer);
     tcp_engine_destroy(r.eng);

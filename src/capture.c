@@ -47,6 +47,7 @@ struct capture *capture_alloc(uint32_t n)
     }
     c->n = n;
     c->live_fd = -1;
+    c->err_file = -1;
     return c;
 }
 
@@ -66,6 +67,11 @@ int capture_linktype(const struct capture *c, uint32_t i)
 uint32_t capture_count(const struct capture *c)
 {
     return c->n;
+}
+
+int capture_error_file(const struct capture *c)
+{
+    return c->rd ? c->rd->err_file : c->err_file;
 }
 
 uint64_t capture_frames_read(const struct capture *c)

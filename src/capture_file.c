@@ -556,8 +556,10 @@ int capture_next_direct(struct capture *c, struct capture_pkt *p, char *err, siz
         r = input_fill(c, in, err, errlen);
         if (r == -1)
             return 0;
-        if (r < 0)
+        if (r < 0) {
+            c->err_file = (int)i;
             return r;
+        }
     }
     for (uint32_t i = 0; i < c->n; i++) {
         struct capture_input *in = &c->in[i];

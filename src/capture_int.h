@@ -83,6 +83,7 @@ struct capture {
     int live_fd;                /* live: fd we poll() (handle non-blocking), or -1 */
     int timeout_ms;             /* live: poll() timeout */
     atomic_int stop;            /* set by capture_break() (a signal handler: lock-free) */
+    int err_file;               /* input of the error capture_next_direct() returned last, -1 none */
     struct reader *rd;          /* reader thread (capture_start_reader), or NULL */
     /* written per record by whoever reads (the reader thread): a cache line of
      * their own, or every packet would cost the analysis thread a miss */
@@ -98,6 +99,7 @@ struct reader {
     size_t prep_size;           /* bytes it writes, 8-aligned */
     pthread_t thread;
     struct ring *ring;
+    int err_file;               /* consumer: input of the error it returned last, -1 none */
     /* the consumer's, written per packet: a cache line of their own */
     _Alignas(64) int ended;     /* RK_END seen */
     uint64_t last_frame;        /* frame number handed out last */

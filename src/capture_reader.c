@@ -104,6 +104,7 @@ static void *reader_main(void *arg)
             break;
         e->kind = rc < 0 ? RK_ERR : RK_END;
         e->rc = rc;
+        e->file = (uint32_t)c->err_file; /* written by capture_next_direct() on this thread */
         memcpy(e + 1, err, tlen);
         ring_commit(r->ring, 1);
         if (rc >= 0)
@@ -129,6 +130,7 @@ int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ct
         return TW_ERR_NOMEM;
     memset(r, 0, sizeof(*r));
     r->c = c;
+    r->err_file = -1;
     r->prep = fn;
     r->prep_ctx = ctx;
     r->prep_size = fn ? (size + 7) & ~(size_t)7 : 0;
@@ -186,6 +188,7 @@ int capture_next_ring(struct capture *c, struct capture_pkt *p, char *err, size_
         for (uint32_t i = 0; i < c->n; i++) {
             if (c->in[i].map != NULL && capture_map_faulted(&c->in[i])) {
                 r->ended = 1;
+                r->err_file = (int)i;
                 set_err(err, errlen, "%s: " SHRANK " (at frame %llu)", c->in[i].name,
                         (unsigned long long)r->last_frame);
                 return TW_ERR_FORMAT;
@@ -198,6 +201,7 @@ int capture_next_ring(struct capture *c, struct capture_pkt *p, char *err, size_
          * if a file shrank after the reader's own last look, say so now */
         for (uint32_t i = 0; i < c->n; i++) {
             if (c->in[i].map != NULL && capture_input_shrank(&c->in[i])) {
+                r->err_file = (int)i;
                 set_err(err, errlen, "%s: " SHRANK " (at frame %llu)", c->in[i].name,
                         (unsigned long long)r->last_frame);
                 return TW_ERR_FORMAT;
@@ -206,6 +210,7 @@ int capture_next_ring(struct capture *c, struct capture_pkt *p, char *err, size_
         return 0;
     }
     if (e->kind == RK_ERR) {
+        r->err_file = (int)e->file;
         set_err(err, errlen, "%s", (const char *)(e + 1));
         return e->rc;
     }

@@ -57,6 +57,7 @@ enum store_stmt {
     SS_NEXT_CONN_ID,
     SS_INS_FILE,
     SS_FIND_FILE,
+    SS_FILE_ERROR,
     SS_COUNT
 };
 
@@ -96,6 +97,7 @@ static const char *const stmt_sql[SS_COUNT] = {
     [SS_NEXT_CONN_ID] = "SELECT coalesce(max(id), 0) + 1 FROM connections",
     [SS_INS_FILE] = "INSERT INTO files (capture_id, file_index, path, size, mtime, fingerprint)"
                     " VALUES (?,?,?,?,?,?)",
+    [SS_FILE_ERROR] = "UPDATE files SET error = ?1 WHERE capture_id = ?2 AND file_index = ?3",
     [SS_FIND_FILE] = "SELECT capture_id, path FROM files WHERE size = ?1 AND fingerprint = ?2"
                      " ORDER BY capture_id LIMIT 1",
 };
@@ -406,6 +408,15 @@ int store_add_file(struct store *st, const struct rec_file *f)
     else
         b_null(&b);
     b_text(&b, f->known ? f->fingerprint : NULL);
+    return insert_row(st, &b);
+}
+
+int store_file_error(struct store *st, uint32_t index, const char *error)
+{
+    struct binder b = {st->stmt[SS_FILE_ERROR], 0, SQLITE_OK};
+    b_text(&b, error);
+    b_int(&b, st->capture_id);
+    b_int(&b, index);
     return insert_row(st, &b);
 }
 

@@ -71,7 +71,7 @@ static const char schema_v3_sql[] =
     "ALTER TABLE connections ADD COLUMN after_close INTEGER;"
     "CREATE TABLE IF NOT EXISTS files ("
     " id INTEGER PRIMARY KEY, capture_id INTEGER, file_index INTEGER, path TEXT,"
-    " size INTEGER, mtime REAL, fingerprint TEXT);";
+    " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);";
 
 /* Create the tables of schema `version` (2 or 3) in db. */
 static int schema_create(sqlite3 *db, int version)

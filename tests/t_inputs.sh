@@ -127,5 +127,25 @@ check "captures after refusals" "$(sqlite3 "$db" 'select count(*) from captures'
 check "files rows" "$(sqlite3 "$db" "select group_concat(capture_id || ':' || file_index || ':' || (size = $(wc -c <"$s")) || ':' || length(fingerprint), ' ') from files where path != '-'")" "1:0:1:16 2:0:1:16"
 check "stdin row" "$(sqlite3 "$db" "select capture_id, size is null, fingerprint is null from files where path = '-'")" "3|1|1"
 
+# ---- one truncated file among several: the others are read to their end -------------
+head -c 600 "$s" >"$work/cut.pcap"
+for order in "cut first" "cut middle"; do
+    db=$work/multi.db; rm -f "$db"*
+    if [ "$order" = "cut first" ]; then set -- "$work/cut.pcap" "$src/samples/client_close.pcap" "$src/samples/server_close.pcap"
+    else set -- "$src/samples/client_close.pcap" "$work/cut.pcap" "$src/samples/server_close.pcap"; fi
+    "$tw" analyze -q -o "$db" "$@" 2>"$work/multi.err"; check "$order: exit" $? 1
+    check "$order: one warning naming the file, one closing line" \
+        "$(grep -c "cut.pcap: .*going on with the other files" "$work/multi.err") $(grep -c "1 of 3 files cut short" "$work/multi.err")" "1 1"
+    check "$order: files.error only on the cut file" \
+        "$(sqlite3 "$db" "select group_concat(path like '%cut.pcap', ',') from files where error is not null")" 1
+    check "$order: capture incomplete" "$(sqlite3 "$db" 'select complete, error like "%cut.pcap%" from captures')" "0|1"
+    # the two good files' connections are all there, as analyzed alone
+    rm -f "$work/good.db"*
+    "$tw" analyze -q -o "$work/good.db" "$src/samples/client_close.pcap" "$src/samples/server_close.pcap"
+    check "$order: good files' connections" \
+        "$(sqlite3 "$db" "select count(*) from connections where client_port in (select client_port from connections) and first_file != $( [ "$order" = "cut first" ] && echo 0 || echo 1)")" \
+        "$(sqlite3 "$work/good.db" 'select count(*) from connections')"
+done
+
 echo "inputs: $fails failure(s); flood peak RSS ${rss} KB, evicted $ev"
 exit $((fails > 0))

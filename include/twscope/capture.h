@@ -85,6 +85,12 @@ int capture_start_reader_prep(struct capture *c, capture_prepare_fn fn, void *ct
 /* Link type of input i (DLT_*). */
 int capture_linktype(const struct capture *c, uint32_t i);
 uint32_t capture_count(const struct capture *c);
+/*
+ * The input (0-based) that the error capture_next() returned last is about,
+ * or -1. A file's error ends that file only: calling capture_next() again
+ * goes on with the other inputs.
+ */
+int capture_error_file(const struct capture *c);
 
 /* Frames read so far (including filtered-out ones), and frames the filter dropped. */
 uint64_t capture_frames_read(const struct capture *c);

@@ -36,7 +36,8 @@
  *   findings(id INTEGER PRIMARY KEY, connection_id, kind, frame, file, ts,
  *            direction, seq, ack, payload_len, flags, detail)
  *   files(id INTEGER PRIMARY KEY, capture_id, file_index (the file column of
- *            the other tables), path, size, mtime, fingerprint (fileid.h))
+ *            the other tables), path, size, mtime, fingerprint (fileid.h),
+ *            error (what cut it short, NULL when it was read to its end))
  *
  * Thread: one at a time. The analysis thread opens the store and begins the
  * capture; between writer_start() and writer_stop() only the writer thread
@@ -160,6 +161,8 @@ struct rec_file {
 };
 /* Record f for the capture begun last. Returns 0 or a TW_ERR_*. */
 int store_add_file(struct store *st, const struct rec_file *f);
+/* Input `index` of that capture was cut short by error (files.error). */
+int store_file_error(struct store *st, uint32_t index, const char *error);
 /*
  * The capture that already analyzed a file of f's size and fingerprint into
  * this database (its path copied to path), 0 if none (or f not known), or a
