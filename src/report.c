@@ -123,7 +123,10 @@ static const char sql_ports[] =
     " " UTC("t") " AS peak_utc,"
     " CASE o WHEN 0 THEN 100.0 * n / (?2 - ?1 + 1) END AS share_pct,"
     " CASE o WHEN 0 THEN ?1 || '-' || ?2 END AS port_range, tuples, conns AS connections,"
-    " tws AS time_waits, CASE o WHEN 0 THEN outside END AS outside_range"
+    " tws AS time_waits, CASE o WHEN 0 THEN outside END AS outside_range,"
+    " CASE o WHEN 0 THEN pmin || '-' || pmax END AS ports_seen,"
+    " CASE o WHEN 0 THEN 100.0 * n / (pmax - pmin + 1) END AS share_of_seen_pct,"
+    " " REPORT_PORTS_NOTE("n", "tuples", "pmin", "pmax") " AS note"
     " FROM twscope_ports(?1, ?2, ?3)"
     " ORDER BY o, peak DESC, peak_ts, capture_id, client_ip, server";
 
@@ -229,11 +232,23 @@ static const char sql_summary[] =
     CAPTURE_KEY(17, "evicted", "evicted", "1")
     CAPTURE_KEY(18, "ps_recv", "ps_recv", "ps_recv IS NOT NULL")
     CAPTURE_KEY(19, "ps_drop", "ps_drop", "ps_drop IS NOT NULL")
+    /* the exact peak of concurrent TIME_WAIT periods: one bucket of twscope_timeline() */
+    " UNION ALL SELECT 1, p.id, 20, '', 'capture ' || p.id, 'time_wait_peak', t.mx"
+    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0"
+    " UNION ALL SELECT 1, p.id, 21, '', 'capture ' || p.id, 'time_wait_peak_at',"
+    "  strftime('%Y-%m-%d %H:%M:%f', t.mt, 'unixepoch') || ' UTC (' || printf('%.6f', t.mt) || ')'"
+    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0"
     " UNION ALL SELECT 2, 0, 1, '', 'connections', 'total', count(*) FROM connections"
     " UNION ALL SELECT 2, 0, 2, '', 'connections', 'syn_not_seen',"
     "  coalesce(sum(syn_seen = 0), 0) FROM connections"
     " UNION ALL SELECT 2, 0, 3, '', 'connections', 'reused_4tuples',"
+    "  count(DISTINCT CASE WHEN incarnation > 1 THEN client_ip || ' ' || client_port || ' '"
+    "   || server_ip || ' ' || server_port || ' ' || coalesce(vlan_outer, 0) || ' '"
+    "   || coalesce(vlan_inner, 0) END) FROM connections"
+    " UNION ALL SELECT 2, 0, 4, '', 'connections', 'reuses',"
     "  coalesce(sum(incarnation > 1), 0) FROM connections"
+    " UNION ALL SELECT 2, 0, 5, '', 'connections', 'after_close_segments',"
+    "  coalesce(sum(after_close), 0) FROM connections"
     COUNT_BY(3, "close_kind", "coalesce(close_kind, 'unknown')", "connections", -1)
     COUNT_BY(4, "active_closer", "coalesce(active_closer, 'none')", "connections", -1)
     " UNION ALL SELECT 5, 0, 1, '', 'time_waits', 'total', count(*) FROM time_waits"
@@ -453,6 +468,10 @@ static int prepare_def(sqlite3 *db, const struct report_def *def, const struct r
     *out = NULL;
     switch (def->kind) {
     case RK_STATIC:
+        if (def->sql == sql_summary && report_peaks_ready(db)) {
+            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
+            return TW_ERR_DB;
+        }
         return prepare_msg(db, def->sql, out, err);
     case RK_PORTS:
         if (o->port_lo < 1 || o->port_lo > o->port_hi || o->port_hi > 65535) {

@@ -36,11 +36,12 @@
 #define TW_END REPORT_TW_END
 
 enum { COL_O, COL_CAP, COL_CIP, COL_SIP, COL_SPORT, COL_N, COL_T, COL_TUPLES, COL_CONNS,
-       COL_TWS, COL_OUTSIDE, COL_LO, COL_HI, COL_CAPTURE };
+       COL_TWS, COL_OUTSIDE, COL_PMIN, COL_PMAX, COL_LO, COL_HI, COL_CAPTURE };
 
 struct prow {                        /* one result row */
     int o;
     sqlite3_int64 cap, sport, n, tuples, conns, tws, outside;
+    sqlite3_int64 pmin, pmax;        /* client scope: lowest and highest client port in use */
     double t;
     char *cip, *sip;                 /* cip NULL for server rows */
 };
@@ -190,6 +191,7 @@ static int client_scope(struct pcur *c, sqlite3 *db, int lo, int hi, sqlite3_int
         " ORDER BY 1, 2, 3, 4, 5, 6, 7";
     struct key_text cip = {0}, sip = {0};
     sqlite3_int64 gcap = 0, gsport = 0, cport = 0, conns = 0, tws = 0, tuples = 0, outside = 0;
+    sqlite3_int64 pmin = 0, pmax = 0;
     double is = 0, ie = 0, pe = 0;
     int in_group = 0, have_port = 0, have_island = 0, port_busy = 0, rc;
     sqlite3_stmt *s;
@@ -210,6 +212,10 @@ static int client_scope(struct pcur *c, sqlite3 *db, int lo, int hi, sqlite3_int
             have_island = 0;
         }
         if (!same_port && have_port && port_busy) {
+            if (!tuples || cport < pmin)
+                pmin = cport;
+            if (!tuples || cport > pmax)
+                pmax = cport;
             tuples++;
             outside += cport < lo || cport > hi;
         }
@@ -229,6 +235,8 @@ static int client_scope(struct pcur *c, sqlite3 *db, int lo, int hi, sqlite3_int
             r->conns = conns;
             r->tws = tws;
             r->outside = outside;
+            r->pmin = pmin;
+            r->pmax = pmax;
         }
         if (!more)
             break;
@@ -551,6 +559,18 @@ static void ports_column(const void *row, sqlite3_context *ctx, int col)
     case COL_CONNS: sqlite3_result_int64(ctx, r->conns); break;
     case COL_TWS: sqlite3_result_int64(ctx, r->tws); break;
     case COL_OUTSIDE: sqlite3_result_int64(ctx, r->outside); break;
+    case COL_PMIN:
+        if (r->o == 0)
+            sqlite3_result_int64(ctx, r->pmin);
+        else
+            sqlite3_result_null(ctx);
+        break;
+    case COL_PMAX:
+        if (r->o == 0)
+            sqlite3_result_int64(ctx, r->pmax);
+        else
+            sqlite3_result_null(ctx);
+        break;
     default: sqlite3_result_null(ctx); break;
     }
 }
@@ -589,7 +609,7 @@ static const struct peaks_fn fn_ports = {
     "twscope_ports",
     "CREATE TABLE x(o INTEGER, cap INTEGER, cip TEXT, sip TEXT, sport INTEGER, n INTEGER,"
     " t REAL, tuples INTEGER, conns INTEGER, tws INTEGER, outside INTEGER,"
-    " lo HIDDEN, hi HIDDEN, capture HIDDEN)",
+    " pmin INTEGER, pmax INTEGER, lo HIDDEN, hi HIDDEN, capture HIDDEN)",
     COL_LO, 3, sizeof(struct prow), ports_compute, ports_column, ports_free,
 };
 

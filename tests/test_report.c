@@ -225,14 +225,19 @@ static int test_ports_peaks(void)
 
     ok = r.ret == 0 && r.errlen == 0 && r.out &&
          strstr(r.out, "scope,capture_id,client_ip,server,peak,peak_ts,peak_utc,share_pct,"
-                       "port_range,tuples,connections,time_waits,outside_range\r\n") == r.out;
+                       "port_range,tuples,connections,time_waits,outside_range,ports_seen,"
+                       "share_of_seen_pct,note\r\n") == r.out;
     if (ok)
         /* 3 of 28232 ports at 165; the 3 client ports are below the range */
         ok = strstr(r.out, "\r\nclient,1,10.0.0.1,10.0.0.2:80,3,165,1970-01-01 00:02:45.000,"
                            "0.010626239727"
                            ) != NULL &&
-             strstr(r.out, ",32768-60999,3,3,2,3\r\n") != NULL &&
-             strstr(r.out, "\r\nserver_tw,1,,10.0.0.3:8080,2,230,1970-01-01 00:03:50.000,,,2,2,2,\r\n");
+             strstr(r.out, ",32768-60999,3,3,2,3,1000-1002,100,client ports seen only in 1000-1002"
+                           " (100.0% of that band at the peak): is the ephemeral range narrower"
+                           " than 32768-60999?\r\n") != NULL &&
+             /* one port: no band to speak of */
+             strstr(r.out, ",1,1,0,1,2000-2000,100,\r\n") != NULL &&
+             strstr(r.out, "\r\nserver_tw,1,,10.0.0.3:8080,2,230,1970-01-01 00:03:50.000,,,2,2,2,,,,\r\n");
     if (!ok)
         fprintf(stderr, "%s%s", r.out ? r.out : "", r.err ? r.err : "");
     out_free(&r);
@@ -277,7 +282,8 @@ static const char oracle_ports_sql[] =
     " cpk AS (SELECT cap, cip, sip, sport, t, n, row_number() OVER"
     "  (PARTITION BY cap, cip, sip, sport ORDER BY n DESC, t) AS rn FROM clv),"
     " cagg AS (SELECT cap, cip, sip, sport, count(DISTINCT cport) AS tuples,"
-    "  count(DISTINCT CASE WHEN cport < ?1 OR cport > ?2 THEN cport END) AS outside"
+    "  count(DISTINCT CASE WHEN cport < ?1 OR cport > ?2 THEN cport END) AS outside,"
+    "  min(cport) AS pmin, max(cport) AS pmax"
     "  FROM busy GROUP BY cap, cip, sip, sport),"
     " cconn AS (SELECT capture_id AS cap, client_ip AS cip, server_ip AS sip,"
     "  server_port AS sport, count(*) AS n FROM connections"
@@ -301,12 +307,15 @@ static const char oracle_ports_sql[] =
     " sconn AS (SELECT capture_id AS cap, server_ip AS sip, server_port AS sport,"
     "  count(*) AS n FROM connections WHERE ?3 = 0 OR capture_id = ?3 GROUP BY 1, 2, 3)"
     " SELECT scope, capture_id, client_ip, server, peak, peak_ts, peak_utc, share_pct,"
-    "  port_range, tuples, connections, time_waits, outside_range FROM ("
+    "  port_range, tuples, connections, time_waits, outside_range, ports_seen,"
+    "  share_of_seen_pct, " REPORT_PORTS_NOTE("peak", "tuples", "pmin", "pmax") " AS note FROM ("
     "  SELECT 0 AS o, 'client' AS scope, p.cap AS capture_id, p.cip AS client_ip,"
     "   " EP("p.sip", "p.sport") " AS server, p.n AS peak, p.t AS peak_ts,"
     "   " UTC("p.t") " AS peak_utc, 100.0 * p.n / (?2 - ?1 + 1) AS share_pct,"
     "   ?1 || '-' || ?2 AS port_range, a.tuples AS tuples, coalesce(cc.n, 0) AS connections,"
-    "   coalesce(w.n, 0) AS time_waits, a.outside AS outside_range"
+    "   coalesce(w.n, 0) AS time_waits, a.outside AS outside_range,"
+    "   a.pmin || '-' || a.pmax AS ports_seen, 100.0 * p.n / (a.pmax - a.pmin + 1) AS share_of_seen_pct,"
+    "   a.pmin AS pmin, a.pmax AS pmax"
     "  FROM cpk p JOIN cagg a ON a.cap = p.cap AND a.cip = p.cip AND a.sip = p.sip"
     "   AND a.sport = p.sport"
     "  LEFT JOIN cconn cc ON cc.cap = p.cap AND cc.cip = p.cip AND cc.sip = p.sip"
@@ -316,7 +325,7 @@ static const char oracle_ports_sql[] =
     "  WHERE p.rn = 1"
     "  UNION ALL"
     "  SELECT 1, 'server_tw', p.cap, NULL, " EP("p.sip", "p.sport") ", p.n, p.t,"
-    "   " UTC("p.t") ", NULL, NULL, a.tuples, coalesce(sc.n, 0), a.tws, NULL"
+    "   " UTC("p.t") ", NULL, NULL, a.tuples, coalesce(sc.n, 0), a.tws, NULL, NULL, NULL, NULL, NULL"
     "  FROM spk p JOIN sagg a ON a.cap = p.cap AND a.sip = p.sip AND a.sport = p.sport"
     "  LEFT JOIN sconn sc ON sc.cap = p.cap AND sc.sip = p.sip AND sc.sport = p.sport"
     "  WHERE p.rn = 1)"

@@ -990,7 +990,8 @@ static int test_report_summary(void)
     r = run(path, "summary", NULL, REPORT_TABLE);
     ok = r.ret == 0 && strncmp(r.out, "captures\n  count  1\n\ncapture 1\n", 31) == 0 &&
          strstr(r.out, "\n  first_ts ") && strstr(r.out, " 1700000000.250000\n") &&
-         strstr(r.out, "\n\nconnections\n  total           3\n") &&
+         strstr(r.out, "\n\nconnections\n  total                 3\n") &&
+         strstr(r.out, "\n  time_wait_peak     1\n") &&
          strstr(r.out, "\n  skipped  ") && strstr(r.out, "\n\nclose_kind\n  fin  2\n  rst  1\n");
     if (!ok)
         fprintf(stderr, "%s", r.out);

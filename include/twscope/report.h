@@ -90,6 +90,19 @@ struct sqlite3_stmt;
 #define REPORT_TW_END "max(coalesce(t.end_ts, t.expected_end_ts, t.start_ts), t.start_ts)"
 
 /*
+ * The client ports seen fill a band much narrower than the range asked (a
+ * quarter or less): the host may use a narrower ephemeral range, or its
+ * connections to this server a band of their own; the share of the range
+ * would then understate how close it came to running out.
+ */
+#define REPORT_PORTS_NOTE(n, tuples, pmin, pmax)                                                 \
+    "CASE WHEN o = 0 AND " tuples " >= 2 AND (" pmax " - " pmin " + 1) * 4 <= (?2 - ?1 + 1)" \
+    " THEN 'client ports seen only in ' || " pmin " || '-' || " pmax " || ' (' ||"          \
+    " printf('%.1f', 100.0 * " n " / (" pmax " - " pmin " + 1)) || '% of that band at the"   \
+    " peak): is the ephemeral range narrower than ' || ?1 || '-' || ?2 || '?' END"
+
+
+/*
  * Prepare built-in report `name` (not "sql") on an open database, with its
  * parameters bound from opts (NULL = defaults), for a caller that steps the
  * rows itself (report_html.c). The caller finalizes *out. Returns 0, or a
