@@ -322,7 +322,7 @@ static int db_peek(const char *path, int wal_mode, struct db_class *cls, char *e
 {
     char *uri = file_uri(path, "immutable=1");
     sqlite3 *db = NULL;
-    struct db_info di;
+    struct db_info di = {0};
     char differs[64];
     int rc, ret = 0;
 
@@ -442,7 +442,7 @@ static int refuse(const struct db_class *cls, const char *path, int writing, cha
 static int check_ours(sqlite3 *db, uint32_t app_id, const char *path, int writing, char *err,
                       size_t errlen)
 {
-    struct db_info di;
+    struct db_info di = {0};
     char differs[64];
     int rc = db_info_read(db, &di);
     int want = app_id ? TWSCOPE_SCHEMA_VERSION : STORE_OLD_SCHEMA_VERSION;
@@ -561,7 +561,7 @@ static int db_settings(sqlite3 *db)
 static int create_new(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    struct db_info di;
+    struct db_info di = {0};
     int rc, ret, in_txn = 0;
 
     *out = NULL;

@@ -207,7 +207,7 @@ python3 -c 'import sqlite3; c = sqlite3.connect("other.db"); c.execute("create t
 run query_other_schema 1 query other.db summary; one_line other.db
 
 # pcapng timestamp near 2^64 microseconds (found by fuzz_file: it overflowed
-# int64 in capture.c): clamped since abdb004, analyzed like any other packet,
+# int64 in capture_file.c): clamped since abdb004, analyzed like any other packet,
 # no sanitizer report.
 python3 "$mkcap" pcapng_ts bigts.pcapng
 an pcapng_timestamp_far_future 0 bigts.pcapng; db_state 1 1

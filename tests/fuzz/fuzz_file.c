@@ -5,15 +5,15 @@
  * with the analyzer's once-a-second sweep and capture-end finish.
  *
  * The file lives in a memfd and is opened as /proc/self/fd/N (a regular file
- * to capture.c). The input's last byte picks variants, so the same corpus
- * exercises more of capture.c:
+ * to the capture module). The input's last byte picks variants, so the same corpus
+ * exercises more of the capture module (src/capture*.c):
  *   bit 0  open the file twice: two inputs merged by timestamp
  *   bit 1  BPF filter "tcp" (compiled per input, applied offline)
  *   bit 2  hand the bytes over a pipe instead (the zlib "transparent" path
- *          capture.c uses for non-regular files); inputs up to 64 KiB only
+ *          capture_file.c uses for non-regular files); inputs up to 64 KiB only
  *   bit 3  --max-flows 3 (evictions)
  *   bit 4  the reader thread (capture_start_reader), as `analyze` reads files:
- *          plain pcap inputs are then mapped and parsed by capture.c itself
+ *          plain pcap inputs are then mapped and parsed by capture_map.c itself
  * Contract checks: every error message is one non-empty line naming the
  * input (or the filter); after a read error the other input goes on.
  * TWSCOPE_FUZZ_DPI=1 in the environment adds nDPI (classify.c) like
