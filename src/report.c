@@ -204,62 +204,69 @@ static const char sql_ports[] =
     " UNION ALL SELECT 1, id, " #o3 ", '', 'capture ' || id, '" key "', " expr        \
     " FROM captures WHERE " cond
 
-/* Columns o1..o4 order the rows; they are not printed. */
-static const char sql_summary[] =
-    "SELECT section, key, value FROM ("
-    " SELECT 0 AS o1, 0 AS o2, 0 AS o3, '' AS o4, 'captures' AS section,"
-    "  'count' AS key, count(*) AS value FROM captures"
-    CAPTURE_KEY(1, "source", "source", "1")
-    CAPTURE_KEY(2, "files", "files", "1")
-    CAPTURE_KEY(3, "linktype", "linktype", "1")
-    CAPTURE_KEY(4, "started_at",
-                "strftime('%Y-%m-%d %H:%M:%S', started_at, 'unixepoch') || ' UTC'",
-                "started_at IS NOT NULL")
-    CAPTURE_KEY(5, "first_ts", "first_ts", "1")
-    CAPTURE_KEY(6, "last_ts", "last_ts", "1")
-    CAPTURE_KEY(7, "duration_s", "last_ts - first_ts", "1")
-    CAPTURE_KEY(8, "packets", "packets", "1")
-    CAPTURE_KEY(9, "tcp_packets", "tcp_packets", "1")
-    CAPTURE_KEY(10, "skipped", "skipped", "1")
-    " UNION ALL SELECT 1, c.id, 11, j.key, 'capture ' || c.id, 'skipped.' || j.key, j.value"
-    "  FROM captures c, json_each(CASE WHEN json_valid(c.skip_reasons)"
-    "   THEN c.skip_reasons ELSE '{}' END) j"
-    CAPTURE_KEY(12, "complete", "CASE WHEN complete THEN 'yes' ELSE 'no' END", "1")
-    CAPTURE_KEY(13, "error", "error", "error IS NOT NULL")
-    CAPTURE_KEY(14, "tw_profile", "tw_profile", "1")
-    CAPTURE_KEY(15, "dpi", "CASE WHEN dpi THEN 'on' ELSE 'off' END", "1")
-    CAPTURE_KEY(16, "bpf", "bpf", "bpf IS NOT NULL")
-    CAPTURE_KEY(17, "evicted", "evicted", "1")
-    CAPTURE_KEY(18, "ps_recv", "ps_recv", "ps_recv IS NOT NULL")
-    CAPTURE_KEY(19, "ps_drop", "ps_drop", "ps_drop IS NOT NULL")
-    /* the exact peak of concurrent TIME_WAIT periods: one bucket of twscope_timeline() */
-    " UNION ALL SELECT 1, p.id, 20, '', 'capture ' || p.id, 'time_wait_peak', t.mx"
-    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0"
-    " UNION ALL SELECT 1, p.id, 21, '', 'capture ' || p.id, 'time_wait_peak_at',"
-    "  strftime('%Y-%m-%d %H:%M:%f', t.mt, 'unixepoch') || ' UTC (' || printf('%.6f', t.mt) || ')'"
-    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0"
-    " UNION ALL SELECT 2, 0, 1, '', 'connections', 'total', count(*) FROM connections"
-    " UNION ALL SELECT 2, 0, 2, '', 'connections', 'syn_not_seen',"
-    "  coalesce(sum(syn_seen = 0), 0) FROM connections"
-    " UNION ALL SELECT 2, 0, 3, '', 'connections', 'reused_4tuples',"
-    "  count(DISTINCT CASE WHEN incarnation > 1 THEN client_ip || ' ' || client_port || ' '"
-    "   || server_ip || ' ' || server_port || ' ' || coalesce(vlan_outer, 0) || ' '"
-    "   || coalesce(vlan_inner, 0) END) FROM connections"
-    " UNION ALL SELECT 2, 0, 4, '', 'connections', 'reuses',"
-    "  coalesce(sum(incarnation > 1), 0) FROM connections"
+/*
+ * Columns o1..o4 order the rows; they are not printed. AFTER_CLOSE: the row
+ * of connections.after_close, which an older twscope's database (schema
+ * version 2, read but never written) does not have.
+ */
+#define SUMMARY_SQL(AFTER_CLOSE) \
+    "SELECT section, key, value FROM (" \
+    " SELECT 0 AS o1, 0 AS o2, 0 AS o3, '' AS o4, 'captures' AS section," \
+    "  'count' AS key, count(*) AS value FROM captures" \
+    CAPTURE_KEY(1, "source", "source", "1") \
+    CAPTURE_KEY(2, "files", "files", "1") \
+    CAPTURE_KEY(3, "linktype", "linktype", "1") \
+    CAPTURE_KEY(4, "started_at", \
+                "strftime('%Y-%m-%d %H:%M:%S', started_at, 'unixepoch') || ' UTC'", \
+                "started_at IS NOT NULL") \
+    CAPTURE_KEY(5, "first_ts", "first_ts", "1") \
+    CAPTURE_KEY(6, "last_ts", "last_ts", "1") \
+    CAPTURE_KEY(7, "duration_s", "last_ts - first_ts", "1") \
+    CAPTURE_KEY(8, "packets", "packets", "1") \
+    CAPTURE_KEY(9, "tcp_packets", "tcp_packets", "1") \
+    CAPTURE_KEY(10, "skipped", "skipped", "1") \
+    " UNION ALL SELECT 1, c.id, 11, j.key, 'capture ' || c.id, 'skipped.' || j.key, j.value" \
+    "  FROM captures c, json_each(CASE WHEN json_valid(c.skip_reasons)" \
+    "   THEN c.skip_reasons ELSE '{}' END) j" \
+    CAPTURE_KEY(12, "complete", "CASE WHEN complete THEN 'yes' ELSE 'no' END", "1") \
+    CAPTURE_KEY(13, "error", "error", "error IS NOT NULL") \
+    CAPTURE_KEY(14, "tw_profile", "tw_profile", "1") \
+    CAPTURE_KEY(15, "dpi", "CASE WHEN dpi THEN 'on' ELSE 'off' END", "1") \
+    CAPTURE_KEY(16, "bpf", "bpf", "bpf IS NOT NULL") \
+    CAPTURE_KEY(17, "evicted", "evicted", "1") \
+    CAPTURE_KEY(18, "ps_recv", "ps_recv", "ps_recv IS NOT NULL") \
+    CAPTURE_KEY(19, "ps_drop", "ps_drop", "ps_drop IS NOT NULL") \
+    /* the exact peak of concurrent TIME_WAIT periods: one bucket of twscope_timeline() */ \
+    " UNION ALL SELECT 1, p.id, 20, '', 'capture ' || p.id, 'time_wait_peak', t.mx" \
+    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0" \
+    " UNION ALL SELECT 1, p.id, 21, '', 'capture ' || p.id, 'time_wait_peak_at'," \
+    "  strftime('%Y-%m-%d %H:%M:%f', t.mt, 'unixepoch') || ' UTC (' || printf('%.6f', t.mt) || ')'" \
+    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0" \
+    " UNION ALL SELECT 2, 0, 1, '', 'connections', 'total', count(*) FROM connections" \
+    " UNION ALL SELECT 2, 0, 2, '', 'connections', 'syn_not_seen'," \
+    "  coalesce(sum(syn_seen = 0), 0) FROM connections" \
+    " UNION ALL SELECT 2, 0, 3, '', 'connections', 'reused_4tuples'," \
+    "  count(DISTINCT CASE WHEN incarnation > 1 THEN client_ip || ' ' || client_port || ' '" \
+    "   || server_ip || ' ' || server_port || ' ' || coalesce(vlan_outer, 0) || ' '" \
+    "   || coalesce(vlan_inner, 0) END) FROM connections" \
+    " UNION ALL SELECT 2, 0, 4, '', 'connections', 'reuses'," \
+    "  coalesce(sum(incarnation > 1), 0) FROM connections" \
+    AFTER_CLOSE \
+    COUNT_BY(3, "close_kind", "coalesce(close_kind, 'unknown')", "connections", -1) \
+    COUNT_BY(4, "active_closer", "coalesce(active_closer, 'none')", "connections", -1) \
+    " UNION ALL SELECT 5, 0, 1, '', 'time_waits', 'total', count(*) FROM time_waits" \
+    " UNION ALL SELECT 5, 0, 2, '', 'time_waits', 'inferred'," \
+    "  coalesce(sum(inferred <> 0), 0) FROM time_waits" \
+    COUNT_BY(6, "time_wait_side", "coalesce(side, 'unknown')", "time_waits", -1) \
+    COUNT_BY(7, "time_wait_end_reason", "coalesce(end_reason, 'unknown')", "time_waits", -1) \
+    " UNION ALL SELECT 8, 0, 1, '', 'findings', 'total', count(*) FROM findings" \
+    COUNT_BY(9, "finding_kind", "coalesce(kind, 'unknown')", "findings", -1) \
+    COUNT_BY(10, "app_protocol", "coalesce(app_protocol, 'unknown')", "connections", 10) \
+    ") ORDER BY o1, o2, o3, o4"
+static const char sql_summary[] = SUMMARY_SQL(
     " UNION ALL SELECT 2, 0, 5, '', 'connections', 'after_close_segments',"
-    "  coalesce(sum(after_close), 0) FROM connections"
-    COUNT_BY(3, "close_kind", "coalesce(close_kind, 'unknown')", "connections", -1)
-    COUNT_BY(4, "active_closer", "coalesce(active_closer, 'none')", "connections", -1)
-    " UNION ALL SELECT 5, 0, 1, '', 'time_waits', 'total', count(*) FROM time_waits"
-    " UNION ALL SELECT 5, 0, 2, '', 'time_waits', 'inferred',"
-    "  coalesce(sum(inferred <> 0), 0) FROM time_waits"
-    COUNT_BY(6, "time_wait_side", "coalesce(side, 'unknown')", "time_waits", -1)
-    COUNT_BY(7, "time_wait_end_reason", "coalesce(end_reason, 'unknown')", "time_waits", -1)
-    " UNION ALL SELECT 8, 0, 1, '', 'findings', 'total', count(*) FROM findings"
-    COUNT_BY(9, "finding_kind", "coalesce(kind, 'unknown')", "findings", -1)
-    COUNT_BY(10, "app_protocol", "coalesce(app_protocol, 'unknown')", "connections", 10)
-    ") ORDER BY o1, o2, o3, o4";
+    "  coalesce(sum(after_close), 0) FROM connections");
+static const char sql_summary_v2[] = SUMMARY_SQL("");
 
 enum report_kind {
     RK_STATIC,                       /* sql is the whole statement, no parameter */
@@ -459,6 +466,18 @@ out:
     return ret;
 }
 
+/* PRAGMA user_version: 2 for an older twscope's database, 0 if unreadable. */
+static int schema_version(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int v = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
 /* Prepare a built-in report (not RK_SQL) with its parameters bound. */
 static int prepare_def(sqlite3 *db, const struct report_def *def, const struct report_opts *o,
                        sqlite3_stmt **out, FILE *err)
@@ -468,9 +487,13 @@ static int prepare_def(sqlite3 *db, const struct report_def *def, const struct r
     *out = NULL;
     switch (def->kind) {
     case RK_STATIC:
-        if (def->sql == sql_summary && report_peaks_ready(db)) {
-            fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
-            return TW_ERR_DB;
+        if (def->sql == sql_summary) {
+            if (report_peaks_ready(db)) {
+                fprintf(err, "twscope: query: %s\n", sqlite3_errmsg(db));
+                return TW_ERR_DB;
+            }
+            if (schema_version(db) < 3)
+                return prepare_msg(db, sql_summary_v2, out, err);
         }
         return prepare_msg(db, def->sql, out, err);
     case RK_PORTS:
