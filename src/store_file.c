@@ -468,14 +468,15 @@ static int check_ours(sqlite3 *db, uint32_t app_id, const char *path, int writin
 }
 
 /* Open with flags; on failure close the handle and fill err. */
-static int db_open(const char *path, int flags, sqlite3 **out, char *err, size_t errlen)
+static int db_open_at(const char *path, const char *target, int flags, sqlite3 **out, char *err,
+                      size_t errlen)
 {
     sqlite3 *db = NULL;
     int rc, ret;
 
     *out = NULL;
     sqlite_ready();
-    rc = sqlite3_open_v2(path, &db, flags, NULL);
+    rc = sqlite3_open_v2(target, &db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (!db) {
             store_set_err(err, errlen, "%s: out of memory", path);
@@ -489,6 +490,37 @@ static int db_open(const char *path, int flags, sqlite3 **out, char *err, size_t
     sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
     *out = db;
     return 0;
+}
+
+/* db_open_at() of path itself (errors name it either way). */
+static int db_open(const char *path, int flags, sqlite3 **out, char *err, size_t errlen)
+{
+    return db_open_at(path, path, flags, out, err, errlen);
+}
+
+/*
+ * The read-only connection. With no write-ahead log holding data (no writer
+ * at work, none killed midway), the file is opened immutable: no lock, no
+ * -wal or -shm is made, so a database on a read-only place (a mount, a
+ * directory of someone else's) can be read and nothing is left beside it.
+ * Otherwise the log must be read, through its -shm index, which SQLite has to
+ * be able to create and write.
+ */
+static int open_for_reading(const char *path, sqlite3 **out, char *err, size_t errlen)
+{
+    char *uri;
+    int ret;
+
+    if (wal_has_data(path))
+        return db_open(path, SQLITE_OPEN_READONLY, out, err, errlen);
+    uri = file_uri(path, "immutable=1");
+    if (!uri) {
+        store_set_err(err, errlen, "%s: out of memory", path);
+        return TW_ERR_NOMEM;
+    }
+    ret = db_open_at(path, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, out, err, errlen);
+    sqlite3_free(uri);
+    return ret;
 }
 
 int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_t errlen)
@@ -521,7 +553,7 @@ int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_
             ret = refuse(&cls, path, 0, err, errlen);
         if (ret)
             return ret;
-        ret = db_open(path, SQLITE_OPEN_READONLY, &db, err, errlen);
+        ret = open_for_reading(path, &db, err, errlen);
         if (ret)
             return ret;
         ret = check_ours(db, cls.app_id, path, 0, err, errlen);

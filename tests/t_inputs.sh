@@ -147,5 +147,24 @@ for order in "cut first" "cut middle"; do
         "$(sqlite3 "$work/good.db" 'select count(*) from connections')"
 done
 
+# ---- reading leaves nothing beside the database, and needs no write access ----------
+mkdir -p "$work/ro" && chmod 755 "$work/ro"
+"$tw" analyze -q -o "$work/ro/r.db" "$s"
+"$tw" query "$work/ro/r.db" summary >/dev/null; check "query exit" $? 0
+"$tw" report "$work/ro/r.db" -o "$work/r.html" >/dev/null 2>&1; check "report exit" $? 0
+check "no -wal or -shm left by query and report" "$(ls "$work/ro" | tr '\n' ' ')" "r.db "
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    rm -f "$work/ro/r.db-"*
+    chmod 644 "$work/ro/r.db"
+    chmod 711 "$work"
+    # another user: may read the file, may not write it nor create files beside it
+    check "query by a user who cannot write there" \
+        "$(setpriv --reuid=65534 --regid=65534 --clear-groups "$tw" query "$work/ro/r.db" sql 'select count(*) from connections' --format csv 2>&1 | tail -n 1 | tr -d '\r')" \
+        "$(sqlite3 "$work/ro/r.db" 'select count(*) from connections')"
+    check "nothing left by that user" "$(ls "$work/ro" | tr '\n' ' ')" "r.db "
+else
+    echo "PARTIAL-SKIP: query by a user without write access (needs root and setpriv)"
+fi
+
 echo "inputs: $fails failure(s); flood peak RSS ${rss} KB, evicted $ev"
 exit $((fails > 0))
