@@ -62,7 +62,7 @@ static const char sql_timewaits[] =
     " CASE WHEN t.side = 'server' THEN " EP("c.client_ip", "c.client_port")
     " ELSE " EP("c.server_ip", "c.server_port") " END AS peer,"
     " t.start_frame, t.start_ts, t.expected_end_ts, t.end_ts, t.end_reason,"
-    " t.inferred, t.profile, t.duration_s, t.answers"
+    " t.inferred, t.profile, t.duration_s, t.end_ts - t.start_ts AS held_s, t.answers"
     " FROM time_waits t LEFT JOIN connections c ON c.id = t.connection_id"
     " ORDER BY t.start_ts, t.id";
 

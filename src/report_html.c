@@ -638,8 +638,8 @@ static void section_findings(struct html *h)
             fprintf(o, "%lld", (long long)sqlite3_column_int64(s, 1));
         fprintf(o, "</td><td class=\"n\">%lld", (long long)frame);
         if (sqlite3_column_int64(s, 15) > 1)
-            fprintf(o, "<br><span class=\"muted\">file %lld</span>",
-                    (long long)sqlite3_column_int64(s, 2) + 1);
+            fprintf(o, "<br><span class=\"muted\">file %lld</span>", /* 0-based, as everywhere */
+                    (long long)sqlite3_column_int64(s, 2));
         fprintf(o, "</td><td class=\"n\">%s</td><td class=\"nw\"><span class=\"k\""
                    " style=\"background:%s\"></span>",
                 t, html_kind_color(h, k));

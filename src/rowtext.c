@@ -52,23 +52,28 @@ int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
                                        : "\"survived (the profile's stack ignores it)\"");
         break;
     }
-    case TWF_TW_REUSE:
-        /* an unknown old ISN or TSval prints as null, its raw value kept under "_" keys */
+    case TWF_TW_REUSE: {
+        /* an old ISN or a TSval that was never seen is null */
+        char oi[16] = "null", ot[16] = "null", nt[16] = "null";
+        if (b & TWV_OLD_ISN)
+            snprintf(oi, sizeof oi, "%u", v->old_isn);
+        if (b & TWV_OLD_TS)
+            snprintf(ot, sizeof ot, "%u", v->old_tsval);
+        if (b & TWV_NEW_TS)
+            snprintf(nt, sizeof nt, "%u", v->new_tsval);
         k = snprintf(buf, n,
                      "{\"prior_connection_id\":%lld,\"tw_side\":\"%s\",\"tw_endpoint\":\"%s\","
-                     "\"old_isn\":%s%u,\"old_next_seq\":%u,\"new_isn\":%u,"
-                     "\"old_tsval\":%s%u,\"new_tsval\":%s%u,"
+                     "\"old_isn\":%s,\"old_next_seq\":%u,\"new_isn\":%u,"
+                     "\"old_tsval\":%s,\"new_tsval\":%s,"
                      "\"since_close_s\":%.6f,\"time_left_s\":%.6f,\"rule\":\"%s\","
                      "\"isn_above\":%s,\"ts_newer\":%s,\"paws_reject\":%s,\"linux_accept\":%s}",
                      (long long)v->prior_id, tw_who_name((enum tw_who)v->who),
-                     b & TWV_RECEIVER ? "syn_receiver" : "syn_sender",
-                     b & TWV_OLD_ISN ? "" : "null,\"_\":", v->old_isn, v->old_next_seq, v->new_isn,
-                     b & TWV_OLD_TS ? "" : "null,\"_o\":", v->old_tsval,
-                     b & TWV_NEW_TS ? "" : "null,\"_n\":", v->new_tsval, tw_time_to_sec(v->t1),
-                     tw_time_to_sec(v->t2), b & TWV_RECEIVER ? "syn_to_timewait" : "tcp_tw_reuse",
-                     tf(b & TWV_ISN_ABOVE), tf(b & TWV_TS_NEWER), tf(b & TWV_PAWS_REJECT),
-                     tf(b & TWV_LINUX_ACCEPT));
+                     b & TWV_RECEIVER ? "syn_receiver" : "syn_sender", oi, v->old_next_seq,
+                     v->new_isn, ot, nt, tw_time_to_sec(v->t1), tw_time_to_sec(v->t2),
+                     b & TWV_RECEIVER ? "syn_to_timewait" : "tcp_tw_reuse", tf(b & TWV_ISN_ABOVE),
+                     tf(b & TWV_TS_NEWER), tf(b & TWV_PAWS_REJECT), tf(b & TWV_LINUX_ACCEPT));
         break;
+    }
     case TWF_LATE_SEGMENT:
         if (v->phase != TWPH_NEW_INCARNATION) {
             const char *side = tw_who_name((enum tw_who)v->who);

@@ -894,9 +894,10 @@ static int test_report_timewaits_findings_reuse(void)
     r = run(path, "timewaits", NULL, REPORT_CSV);
     ok = r.ret == 0 &&
          strstr(r.out, "id,connection_id,side,endpoint,peer,start_frame,start_ts,"
-                       "expected_end_ts,end_ts,end_reason,inferred,profile,duration_s,answers\r\n"
+                       "expected_end_ts,end_ts,end_reason,inferred,profile,duration_s,held_s,"
+                       "answers\r\n"
                        "1,1,client,10.0.0.1:40000,10.0.0.2:80,19,1700000001,1700000061,"
-                       "1700000003.5,reused,0,linux,60,1\r\n") == r.out;
+                       "1700000003.5,reused,0,linux,60,2.5,1\r\n") == r.out;
     if (!ok)
         fprintf(stderr, "%s", r.out);
     run_free(&r);
