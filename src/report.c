@@ -41,11 +41,7 @@
     " || ':' END || " port ")"
 
 /* TCP flag bits as letters, lowest bit first: FIN|ACK -> "FA". */
-#define FLAG_LETTERS(f)                                                                \
-    "(CASE WHEN " f " & 1 THEN 'F' ELSE '' END || CASE WHEN " f " & 2 THEN 'S' ELSE '' END"   \
-    " || CASE WHEN " f " & 4 THEN 'R' ELSE '' END || CASE WHEN " f " & 8 THEN 'P' ELSE '' END" \
-    " || CASE WHEN " f " & 16 THEN 'A' ELSE '' END || CASE WHEN " f " & 32 THEN 'U' ELSE '' END" \
-    " || CASE WHEN " f " & 64 THEN 'E' ELSE '' END || CASE WHEN " f " & 128 THEN 'C' ELSE '' END)"
+#define FLAG_LETTERS(f) STORE_FLAG_LETTERS(f)
 
 static const char sql_connections[] =
     "SELECT id, capture_id, incarnation,"

@@ -71,7 +71,12 @@ static const char schema_v3_sql[] =
     "ALTER TABLE connections ADD COLUMN after_close INTEGER;"
     "CREATE TABLE IF NOT EXISTS files ("
     " id INTEGER PRIMARY KEY, capture_id INTEGER, file_index INTEGER, path TEXT,"
-    " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);";
+    " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);"
+    "CREATE VIEW IF NOT EXISTS findings_named AS SELECT f.*,"
+    " " STORE_FLAG_LETTERS("f.flags") " AS flag_letters,"
+    " 'frame.number == ' || f.frame AS wireshark, fl.path AS file_path"
+    " FROM findings f LEFT JOIN connections c ON c.id = f.connection_id"
+    " LEFT JOIN files fl ON fl.capture_id = c.capture_id AND fl.file_index = f.file;";
 
 /* Create the tables of schema `version` (2 or 3) in db. */
 static int schema_create(sqlite3 *db, int version)

@@ -147,6 +147,11 @@ for order in "cut first" "cut middle"; do
         "$(sqlite3 "$work/good.db" 'select count(*) from connections')"
 done
 
+# ---- findings_named: flags in letters, the Wireshark filter and the file, in SQL -----
+db=$work/named.db
+"$tw" analyze -q -o "$db" "$src/samples/client_close.pcap" "$src/samples/final_ack_lost.pcap"
+check "findings_named" "$(sqlite3 "$db" "select count(*) = sum(file_path like '%final_ack_lost.pcap' and wireshark = 'frame.number == ' || frame and flag_letters = 'FA') from findings_named where kind = 'fin_retransmission'")" 1
+
 # ---- reading leaves nothing beside the database, and needs no write access ----------
 mkdir -p "$work/ro" && chmod 755 "$work/ro"
 "$tw" analyze -q -o "$work/ro/r.db" "$s"

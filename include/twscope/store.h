@@ -35,6 +35,8 @@
  *            inferred, profile, profile_reason, duration_s, answers)
  *   findings(id INTEGER PRIMARY KEY, connection_id, kind, frame, file, ts,
  *            direction, seq, ack, payload_len, flags, detail)
+ *   findings_named (view): every findings column, then flag_letters, wireshark
+ *            (the display filter) and file_path (files.path of its file)
  *   files(id INTEGER PRIMARY KEY, capture_id, file_index (the file column of
  *            the other tables), path, size, mtime, fingerprint (fileid.h),
  *            error (what cut it short, NULL when it was read to its end))
@@ -51,6 +53,14 @@
 #include "twscope/common.h"
 
 #define STORE_IP_LEN 46              /* INET6_ADDRSTRLEN */
+
+/* SQL: TCP flag bits f (an expression) as letters, FSRPAUEC order (tcpdump's). */
+#define STORE_FLAG_LETTERS(f)                                                                \
+    "(CASE WHEN " f " & 1 THEN 'F' ELSE '' END || CASE WHEN " f " & 2 THEN 'S' ELSE '' END"   \
+    " || CASE WHEN " f " & 4 THEN 'R' ELSE '' END || CASE WHEN " f " & 8 THEN 'P' ELSE '' END" \
+    " || CASE WHEN " f " & 16 THEN 'A' ELSE '' END || CASE WHEN " f " & 32 THEN 'U' ELSE '' END" \
+    " || CASE WHEN " f " & 64 THEN 'E' ELSE '' END || CASE WHEN " f " & 128 THEN 'C' ELSE '' END)"
+
 #define STORE_MAX_REASONS 32         /* skip reasons a capture row counts */
 
 struct rec_capture {
