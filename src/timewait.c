@@ -73,6 +73,13 @@
  *     previous incarnation when it fits that one's sequence (and ACK) space
  *     and not the new one's; TCP timestamps decide first when both
  *     incarnations carry them (one clock per host).
+ *  R14 A FIN the tap missed: a first FIN that acknowledges peer sequence
+ *     numbers the capture never saw leaves the active closer unknown (the
+ *     peer's FIN may be among them: a capture that started after it), until
+ *     the numbers tell -- the peer's own FIN later (it closed second), or its
+ *     ACK from exactly one number further (its FIN was first, unseen), or an
+ *     endpoint ACKing one number beyond what its peer was seen to send after
+ *     its own FIN (the peer's answering FIN, unseen). See fin_missed().
  *  R13 Stale state: the client's SYN is answered by a bare ACK whose ACK
  *     number is not the SYN's ISN + 1 -- the server still holds state of an
  *     earlier connection on the tuple (Linux sends such an ACK from an
@@ -160,6 +167,7 @@ const char *tw_who_name(enum tw_who w)
     case TWW_CLIENT: return "client";
     case TWW_SERVER: return "server";
     case TWW_BOTH: return "both";
+    case TWW_UNKNOWN: return "unknown";
     case TWW_NONE: break;
     }
     return NULL;
@@ -236,6 +244,8 @@ int tw_any_active(const struct tcp_track *t)
 enum tw_who tw_active_closer(const struct tcp_track *t)
 {
     int a = t->d[0].fin && t->d[0].fin_first, b = t->d[1].fin && t->d[1].fin_first;
+    if (t->d[0].fin_unsure || t->d[1].fin_unsure)
+        return TWW_UNKNOWN; /* R14: the peer may have closed before the capture saw it */
     if (t->close_kind != CK_FIN && t->close_kind != CK_HALF)
         return (t->d[0].fin || t->d[1].fin) ? (t->d[0].fin ? TWW_CLIENT : TWW_SERVER) : TWW_NONE;
     if (a && b)
@@ -424,6 +434,23 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         d->fin_ts = d->fin_last_ts = m->ts;
         /* R1: a FIN that acknowledges the peer's FIN is the passive closer's */
         d->fin_first = !(p->fin && (pv->flags & TCPF_ACK) && seq_geq(pv->ack, p->fin_seq + 1));
+        /* R14: it acknowledges peer sequence numbers the capture never saw: the
+         * peer's FIN may be among them, so who closed first is not known yet */
+        if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) &&
+            (!p->seen || seq_gt(pv->ack, p->next_seq))) {
+            d->fin_unsure = 1;
+            d->fin_gap1 = p->seen && pv->ack == p->next_seq + 1;
+        }
+        if (p->fin_unsure) {
+            /* R14: a FIN of the peer after its own: one beyond what it acknowledged
+             * came later (it closed first after all); the one it acknowledged is
+             * the peer's first, sent again */
+            p->fin_unsure = 0;
+            if (fseq + 1 == p->fin_ack) {
+                d->fin_first = 1;
+                p->fin_first = 0;
+            }
+        }
         if (t->close_kind != CK_RST)
             t->close_kind = p->fin ? CK_FIN : CK_HALF;
         if (p->fin && t->close_kind == CK_FIN) {
@@ -668,6 +695,56 @@ static void stale_state(struct tcp_track *t, int dir, const struct pkt_meta *m,
     }
 }
 
+/* R14: side `side` of t sent a FIN the capture did not see, at sequence number seq. */
+static void fin_unseen(struct tcp_track *t, int side, uint32_t seq, uint32_t ack, int first,
+                       const struct pkt_meta *m, struct tw_result *r)
+{
+    struct tcp_dir *d = &t->d[side], *p = &t->d[!side];
+    d->fin = 1;
+    d->fin_missed = 1;
+    d->fin_seq = seq;
+    d->fin_ack = ack;
+    d->fin_copies = 1;
+    d->fin_frame = 0; /* no frame to show */
+    d->fin_file = m->file;
+    d->fin_ts = d->fin_last_ts = m->ts;
+    d->fin_first = (uint8_t)first;
+    p->fin_first = (uint8_t)!first;
+    p->fin_unsure = 0;
+    if (seq_gt(seq + 1, d->next_seq))
+        d->next_seq = seq + 1;
+    if (t->close_kind == CK_RST)
+        return;
+    t->close_kind = CK_FIN;
+    for (int s = 0; s < 2; s++)
+        if (t->d[s].fin_first && !t->tw[s]->entered)
+            r->enter |= (uint8_t)(1u << s); /* R2: the engine calls tw_enter() */
+}
+
+/*
+ * R14: a FIN the tap missed, shown by the sequence and ACK numbers around it.
+ * (b) The peer of an unsure FIN (see tw_fin) ACKs that FIN from exactly one
+ * sequence number beyond what it was seen to send, a number that FIN had
+ * acknowledged: it was the peer's FIN, sent first. (c) An endpoint whose FIN
+ * was seen ACKs exactly one number beyond what its peer was seen to send: the
+ * peer's FIN, answering. The FIN is recorded as unseen (fin_missed, no frame)
+ * and the TIME_WAIT it implies starts, inferred, at this ACK. (A one-byte
+ * segment the tap missed would look the same; it is much rarer.)
+ */
+static void fin_missed(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                       const struct pkt_view *pv, struct tw_result *r)
+{
+    struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
+    if (!(pv->flags & TCPF_ACK) || (pv->flags & TCPF_RST))
+        return;
+    if (!d->fin && p->fin && p->fin_unsure && p->fin_gap1 && pv->seq == p->fin_ack &&
+        pv->ack == p->fin_seq + 1)
+        fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */
+    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && p->seen &&
+             pv->ack == p->next_seq + 1)
+        fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */
+}
+
 /* ---- one segment of the current incarnation ------------------------------------------ */
 
 void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
@@ -707,6 +784,8 @@ void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const st
             t->closed = 1;
         return;
     }
+    if (!(fl & (TCPF_FIN | TCPF_SYN)) && t->close_kind != CK_OPEN)
+        fin_missed(t, dir, m, pv, r);
     if (tw_any_active(t))
         confirmed = tw_confirm(t, dir, m);
     if (fl & TCPF_FIN)

@@ -53,6 +53,11 @@ R13 foreign ACK	        !(fl & (TCPF_SYN | TCPF_RST)) && pv->ack != cl->isn + 1 
 R13 RST at the foreign ACK	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST) && pv->seq == sv->max_ack) {	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST)) {
 R13 the retry is a new incarnation	        return 1; /* R13: the retry after a stale-state RST */	        (void)0;
 R5 FIN copies after the close	    if (t->closed && !pure_syn && !(pv->flags & TCPF_FIN))	    if (t->closed && !pure_syn)
+R14 unsure first FIN	            (!p->seen || seq_gt(pv->ack, p->next_seq))) {	            0) {
+R14 unknown closer	        return TWW_UNKNOWN; /* R14: the peer may have closed before the capture saw it */	        (void)0;
+R14 the peer's FIN resolves it	            if (fseq + 1 == p->fin_ack) {	            if (0) {
+R14 first FIN unseen	        fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */	        (void)0;
+R14 second FIN unseen	        fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */	        (void)0;
 LIST
 
 build_test() { # TIMEWAIT_C -> $work/t

@@ -796,6 +796,62 @@ static int test_r13_not_stale(void)
     PASS;
 }
 
+/* ---- R14 a FIN the tap missed ----------------------------------------------------------- */
+
+static int test_r14_first_fin_missed(void)
+{
+    setup();
+    open_conn();                                             /* client sent 1001..1100 */
+    /* the client's FIN at 1101 is not in the capture */
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});     /* acks one number more */
+    FAIL_UNLESS(tr[0].d[S].fin_unsure && tr[0].d[S].fin_gap1);
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_UNKNOWN && !tr[0].tw[S]->entered);
+    feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0});     /* from that number: its FIN */
+    FAIL_UNLESS(tr[0].d[C].fin && tr[0].d[C].fin_missed && tr[0].d[C].fin_seq == 1101);
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_CLIENT && tr[0].close_kind == CK_FIN);
+    FAIL_UNLESS(tr[0].tw[C]->active && tr[0].tw[C]->inferred && !tr[0].tw[S]->entered);
+    PASS;
+}
+
+static int test_r14_second_fin_missed(void)
+{
+    setup();
+    open_conn();
+    feed(MS, (struct seg){C, FIN, 1101, 5201, 0, 0, 0});
+    FAIL_UNLESS(!tr[0].d[C].fin_unsure && tw_active_closer(&tr[0]) == TWW_CLIENT);
+    /* the server's FIN at 5201 is not in the capture; the client ACKs it */
+    feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0});
+    FAIL_UNLESS(tr[0].d[S].fin && tr[0].d[S].fin_missed && tr[0].d[S].fin_seq == 5201);
+    FAIL_UNLESS(tr[0].tw[C]->active && tr[0].tw[C]->inferred && tr[0].close_kind == CK_FIN);
+    PASS;
+}
+
+static int test_r14_capture_started_after_the_first_fin(void)
+{
+    setup();
+    /* nothing of the client seen before the server's FIN */
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0});
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_UNKNOWN);
+    FAIL_UNLESS(!tr[0].tw[C]->entered && !tr[0].tw[S]->entered && tr[0].close_kind == CK_HALF);
+    PASS;
+}
+
+static int test_r14_the_peer_closes_later(void)
+{
+    setup();
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});     /* unsure: client unseen */
+    feed(MS, (struct seg){C, FIN, 1102, 5202, 0, 0, 0});     /* a FIN beyond what it acked */
+    FAIL_UNLESS(!tr[0].d[S].fin_unsure && tw_active_closer(&tr[0]) == TWW_SERVER);
+    FAIL_UNLESS(tr[0].tw[S]->entered && !tr[0].tw[C]->entered);
+    /* or the FIN it acknowledged, again: the client's came first */
+    setup();
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    feed(MS, (struct seg){C, FIN, 1101, 5202, 0, 0, 0});
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_CLIENT && tr[0].tw[C]->entered);
+    PASS;
+}
+
 int main(void)
 {
     RUN(test_r1_client_closes);
@@ -836,5 +892,9 @@ int main(void)
     RUN(test_r12_sequence_space_decides);
     RUN(test_r13_stale_state_rst_and_retry);
     RUN(test_r13_not_stale);
+    RUN(test_r14_first_fin_missed);
+    RUN(test_r14_second_fin_missed);
+    RUN(test_r14_capture_started_after_the_first_fin);
+    RUN(test_r14_the_peer_closes_later);
     TEST_EXIT();
 }

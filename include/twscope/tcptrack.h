@@ -52,6 +52,10 @@ struct tcp_dir {
     uint64_t fin_frame;        /* frame of its first FIN */
     tw_time fin_ts, fin_last_ts; /* first and latest FIN copy */
     uint32_t fin_file;         /* input file of its first FIN */
+    uint8_t fin_unsure : 1;    /* R14: its FIN acknowledged more of the peer than the capture
+                                  saw: the peer may have closed first (active closer unknown) */
+    uint8_t fin_gap1 : 1;      /* ... exactly one sequence number more */
+    uint8_t fin_missed : 1;    /* R14: a FIN the capture did not see, shown by the numbers */
 };
 
 struct tw_state;

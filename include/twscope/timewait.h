@@ -96,7 +96,7 @@ enum tw_finding {
 enum tw_phase { TWPH_TIME_WAIT = 0, TWPH_NEW_INCARNATION };
 
 /* Which endpoints a verdict is about. */
-enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3 };
+enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3, TWW_UNKNOWN = 4 };
 
 /* tw_verdict.bits */
 #define TWV_IN_WINDOW        0x0001 /* tw_rst: RST at rcv_nxt; late: in the receive window */
@@ -229,7 +229,7 @@ void tw_finish(struct tcp_track *t, tw_time end, enum tw_end_reason why, struct 
 int tw_profile_rst_kills(enum tw_profile_id p);
 /* 1 while any endpoint of t is in TIME_WAIT. */
 int tw_any_active(const struct tcp_track *t);
-/* R1: who closed actively: TWW_CLIENT, TWW_SERVER, TWW_BOTH or TWW_NONE. */
+/* R1, R14: who closed actively: TWW_CLIENT, TWW_SERVER, TWW_BOTH, TWW_NONE or TWW_UNKNOWN. */
 enum tw_who tw_active_closer(const struct tcp_track *t);
 /* When side `side` of t is expected to leave TIME_WAIT (R4: last answer + 2*MSL). */
 static inline tw_time tw_expected_end(const struct tw_state *s)
@@ -240,7 +240,7 @@ static inline tw_time tw_expected_end(const struct tw_state *s)
 /* ---- names used in the database ----------------------------------------------------- */
 
 const char *close_kind_name(enum close_kind k);
-/* "client", "server", "both" or NULL. */
+/* "client", "server", "both", "unknown" or NULL. */
 const char *tw_who_name(enum tw_who w);
 /* "fin_retransmission", ... */
 const char *tw_finding_name(enum tw_finding k);
