@@ -471,7 +471,8 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
         r.n = 0;
         r.enter = 0;
         tw_expire(&c->tcp, m->ts, &r);
-        apply(e, c, NULL, NULL, &r, 0);
+        if (r.n)
+            apply(e, c, NULL, NULL, &r, 0);
         r.n = 0;
         switch (tw_route(&c->tcp, c->prev ? &c->prev->tcp : NULL, dir, prev_dir, pv,
                          m->ts - c->last_ts > e->o.idle_timeout)) {
@@ -502,7 +503,8 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
         if (was_closed && r.n == 0)
             c->after_close++; /* a FIN after the close that is no retransmission */
     }
-    apply(e, c, m, pv, &r, 0);
+    if (r.n || r.enter)
+        apply(e, c, m, pv, &r, 0);
     if (e->s.conn_closed && !c->closed_reported &&
         (c->tcp.closed || c->tcp.tw[0]->final_ack_seen || c->tcp.tw[1]->final_ack_seen)) {
         c->closed_reported = 1;

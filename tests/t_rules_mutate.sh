@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each TIME_WAIT rule is tested: disable one rule of src/timewait.c at a time
 # (a one-line change listed below), build tests/test_timewait.c against that
-# copy (the leaf alone: timewait.c, tcptrack.c), and require the unit test to
+# copy (the leaf alone: timewait.c), and require the unit test to
 # fail. The unchanged source must pass first, and every listed line must still
 # be found in timewait.c (a rule that moved has to be listed again).
 # Usage: t_rules_mutate.sh TWSCOPE SOURCE_DIR BUILD_DIR   (exit 77 = skipped)
@@ -62,7 +62,7 @@ LIST
 
 build_test() { # TIMEWAIT_C -> $work/t
     "$cc" -std=c11 -D_GNU_SOURCE -I"$src/include" -I"$src/tests" -o "$work/t" \
-        "$src/tests/test_timewait.c" "$1" "$src/src/tcptrack.c" 2>"$work/cc.log"
+        "$src/tests/test_timewait.c" "$1" 2>"$work/cc.log"
 }
 build_test "$src/src/timewait.c" || { echo "FAIL: test_timewait does not build:"; cat "$work/cc.log"; exit 1; }
 "$work/t" >/dev/null 2>&1 || { echo "FAIL: test_timewait fails on the unchanged rules"; exit 1; }

@@ -3,13 +3,14 @@
  * point: per endpoint what it sent (sequence space, ACKs, timestamps, window,
  * FIN) and the connection's close state. Plain data, read and written by the
  * TIME_WAIT rules (timewait.h) and kept up to date per segment by
- * tcp_track_account(); no dependency on the flow table, the pool or the
+ * tcp_track_account() below; no dependency on the flow table, the pool or the
  * database. Analysis thread only.
  */
 #ifndef TWSCOPE_TCPTRACK_H
 #define TWSCOPE_TCPTRACK_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "twscope/common.h"
 #include "twscope/config.h"
@@ -80,8 +81,56 @@ struct tcp_track {
 /*
  * Account one segment sent by `dir` in t->d[dir]: counters, sequence space,
  * highest ACK, SYN options, timestamps, window. Everything but teardown,
- * which the TIME_WAIT rules do (tw_segment()).
+ * which the TIME_WAIT rules do (tw_segment()). Inline: it runs per packet.
  */
-void tcp_track_account(struct tcp_track *t, int dir, const struct pkt_view *pv);
+static inline void tcp_track_account(struct tcp_track *t, int dir, const struct pkt_view *pv)
+{
+    struct tcp_dir *d = &t->d[dir];
+    const struct tcp_dir *p = &t->d[!dir];
+    uint8_t fl = pv->flags;
+
+    d->pkts++;
+    d->bytes += pv->payload_len;
+    if (!d->seen) {
+        d->seen = 1;
+        d->base_seq = pv->seq;
+        d->next_seq = pv->seq;
+        d->ttl = pv->ttl;
+        d->wscale = 0xff;
+    }
+    if ((fl & TCPF_SYN) && !d->syn) {
+        d->syn = 1;
+        d->isn = pv->seq;
+        d->base_seq = pv->seq;
+        d->next_seq = pv->seq;
+        d->ttl = pv->ttl;
+        d->wscale = pv->wscale;
+        d->opt_count = pv->opt_count;
+        memcpy(d->opt_sig, pv->opt_sig, sizeof(d->opt_sig));
+    }
+    /* a RST carries no sequence space: do not let a forged one move next_seq */
+    if (!(fl & TCPF_RST) && seq_gt(pv->seq + seg_len(pv), d->next_seq))
+        d->next_seq = pv->seq + seg_len(pv);
+    if (fl & TCPF_ACK) {
+        if (!d->acked || seq_gt(pv->ack, d->max_ack))
+            d->max_ack = pv->ack;
+        d->acked = 1;
+    }
+    if (pv->has_ts) {
+        if (!d->ts) {
+            d->ts = 1;
+            d->ts_first = pv->tsval;
+            d->ts_last = pv->tsval;
+        } else if (!ts_older(pv->tsval, d->ts_last)) {
+            d->ts_last = pv->tsval;
+        }
+    }
+    if (!(fl & TCPF_SYN)) {
+        uint32_t shift = (d->wscale != 0xff && p->wscale != 0xff) ? d->wscale : 0;
+        d->win = (uint32_t)pv->window << shift;
+    } else {
+        d->win = pv->window;
+    }
+}
 
 #endif /* TWSCOPE_TCPTRACK_H */
