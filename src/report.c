@@ -206,6 +206,8 @@ static const char sql_ports[] =
  * version 2, read but never written) does not have.
  */
 #define SUMMARY_SQL(AFTER_CLOSE) \
+    "WITH peak AS MATERIALIZED (SELECT p.id, t.mx, t.mt" \
+    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0)" \
     "SELECT section, key, value FROM (" \
     " SELECT 0 AS o1, 0 AS o2, 0 AS o3, '' AS o4, 'captures' AS section," \
     "  'count' AS key, count(*) AS value FROM captures" \
@@ -232,12 +234,11 @@ static const char sql_ports[] =
     CAPTURE_KEY(17, "evicted", "evicted", "1") \
     CAPTURE_KEY(18, "ps_recv", "ps_recv", "ps_recv IS NOT NULL") \
     CAPTURE_KEY(19, "ps_drop", "ps_drop", "ps_drop IS NOT NULL") \
-    /* the exact peak of concurrent TIME_WAIT periods: one bucket of twscope_timeline() */ \
-    " UNION ALL SELECT 1, p.id, 20, '', 'capture ' || p.id, 'time_wait_peak', t.mx" \
-    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0" \
-    " UNION ALL SELECT 1, p.id, 21, '', 'capture ' || p.id, 'time_wait_peak_at'," \
-    "  strftime('%Y-%m-%d %H:%M:%f', t.mt, 'unixepoch') || ' UTC (' || printf('%.6f', t.mt) || ')'" \
-    "  FROM captures p, twscope_timeline(p.id, 0, 1, 1, 0) t WHERE t.mx > 0" \
+    /* the exact peak of concurrent TIME_WAIT periods (peak: one bucket of twscope_timeline()) */ \
+    " UNION ALL SELECT 1, id, 20, '', 'capture ' || id, 'time_wait_peak', mx FROM peak" \
+    " UNION ALL SELECT 1, id, 21, '', 'capture ' || id, 'time_wait_peak_at'," \
+    "  strftime('%Y-%m-%d %H:%M:%f', mt, 'unixepoch') || ' UTC (' || printf('%.6f', mt) || ')'" \
+    "  FROM peak" \
     " UNION ALL SELECT 2, 0, 1, '', 'connections', 'total', count(*) FROM connections" \
     " UNION ALL SELECT 2, 0, 2, '', 'connections', 'syn_not_seen'," \
     "  coalesce(sum(syn_seen = 0), 0) FROM connections" \

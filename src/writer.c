@@ -20,7 +20,7 @@
 #include "twscope/rowtext.h"
 #include "twscope/ring.h"
 
-enum wmsg_type { WM_CONN = 1, WM_TW, WM_FINDING, WM_VERDICT, WM_COMMIT };
+enum wmsg_type { WM_CONN = 1, WM_TW, WM_VERDICT, WM_COMMIT };
 
 struct wmsg {
     uint32_t type;                      /* enum wmsg_type */
@@ -36,7 +36,6 @@ struct wmsg {
             uint8_t ip_version;
             struct tw_profile_seen why;      /* profile_reason, made text here */
         } t;
-        struct rec_finding f;
         struct {
             struct rec_finding f;
             struct tw_verdict v;
@@ -70,9 +69,6 @@ static int process(struct writer *w, struct wmsg *m)
         m->u.t.t.profile_reason = why;
         return store_add_timewait(w->st, &m->u.t.t);
     }
-    case WM_FINDING:
-        m->u.f.detail = text;
-        return store_add_finding(w->st, &m->u.f);
     case WM_VERDICT: {
         char detail[ROWTEXT_FINDING_MAX];
         m->u.fv.f.kind = tw_finding_name((enum tw_finding)m->u.fv.v.kind);
@@ -177,15 +173,6 @@ int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const ui
     memcpy(m->u.t.addr, addr, ip_version == 6 ? 16 : 4);
     m->u.t.ip_version = (uint8_t)ip_version;
     m->u.t.why = *why;
-    return push(w, 0);
-}
-
-int writer_add_finding(struct writer *w, const struct rec_finding *r)
-{
-    struct wmsg *m = msg(w, WM_FINDING, r->detail);
-    if (!m)
-        return TW_ERR_NOMEM;
-    m->u.f = *r;
     return push(w, 0);
 }
 

@@ -2,7 +2,7 @@
  * test_timewait.c -- the TIME_WAIT rules (timewait.c), one test or more per
  * rule R1-R12, on hand-built segment sequences fed to the leaf alone: the
  * per-endpoint bookkeeping (tcp_track_account), then the rule the engine
- * would call (tw_route, tw_segment, tw_reuse, tw_late_prev, tw_late_closed).
+ * would call (tw_route, tw_segment, tw_reuse, tw_late_prev, tw_stale_retry).
  * Assertions are on verdict fields and on the TIME_WAIT state, never on
  * text. tests/t_rules_mutate.sh disables each rule in turn and requires this
  * program to fail.

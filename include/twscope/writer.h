@@ -34,7 +34,6 @@ int writer_add_connection(struct writer *w, const struct rec_connection *r,
                           const uint8_t *client, const uint8_t *server);
 int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const uint8_t *addr,
                         int ip_version, const struct tw_profile_seen *why);
-int writer_add_finding(struct writer *w, const struct rec_finding *r);
 /* A finding of the TIME_WAIT rules: the writer names its kind and writes its detail. */
 int writer_add_verdict(struct writer *w, const struct rec_finding *r, const struct tw_verdict *v);
 /* Queue a commit (what was queued before it becomes visible to readers). */
