@@ -50,15 +50,31 @@ start_caps() { # DB PCAP
 }
 server() { ip netns exec $B "$gen" server --addr 10.78.0.2 --port 9000 "$@" >>"$work/srv.log" 2>&1; }
 client() { ip netns exec $A "$gen" client --addr 10.78.0.2 --port 9000 "$@" >>"$work/cli.log" 2>&1; }
+# Start a server in the background (pid in S) and wait until it listens: a
+# loaded machine can take longer than any fixed sleep (a client refused
+# before the listen makes no connections at all).
+nlisten=0
+start_server() {
+    server "$@" & S=$!
+    nlisten=$((nlisten + 1))
+    for i in $(seq 200); do
+        [ "$(grep -c 'event=listening' "$work/srv.log" 2>/dev/null)" -ge $nlisten ] && return 0
+        sleep 0.05
+    done
+    echo "FAIL server did not listen within 10 s"; tail -n 5 "$work/srv.log"; fails=$((fails + 1))
+}
+run_client() { # ARGS...: a failing client is a failure of the test, with its log
+    client "$@" || { echo "FAIL client $*:"; tail -n 5 "$work/cli.log"; fails=$((fails + 1)); }
+}
 
 # ---- 1 + 2: same results live and offline --------------------------------
 start_caps "$work/live.db" "$work/live.pcap"
-server --mode wait-close --count 10 & S=$!
-sleep 0.3; client --mode close-first --count 10; wait $S
-server --mode close-first --count 3 & S=$!
-sleep 0.3; client --mode wait-close --count 3 --bind-port 41000 --gap-ms 200; wait $S
-server --mode wait-close --count 2 & S=$!
-sleep 0.3; client --mode rst --count 2; wait $S
+start_server --mode wait-close --count 10
+run_client --mode close-first --count 10; wait $S
+start_server --mode close-first --count 3
+run_client --mode wait-close --count 3 --bind-port 41000 --gap-ms 200; wait $S
+start_server --mode wait-close --count 2
+run_client --mode rst --count 2; wait $S
 sleep 1.5   # > 1 s: the live run has committed
 mid=$("$tw" query "$work/live.db" sql "select count(*) from connections" --format csv 2>/dev/null | tail -n 1 | tr -d '\r')
 [ "${mid:-0}" -ge 1 ] || { echo "FAIL rows visible while capturing: got '${mid}'"; fails=$((fails + 1)); }
@@ -80,8 +96,8 @@ check live_complete "$(sqlite3 "$work/live.db" 'select complete, ps_recv >= pack
 
 # ---- 3: SIGINT in the middle of traffic -----------------------------------
 start_caps "$work/int.db" "$work/int.pcap"
-server --mode wait-close --count 400 & S=$!
-sleep 0.3; client --mode close-first --count 400 --gap-ms 5 & C=$!
+start_server --mode wait-close --count 400
+client --mode close-first --count 400 --gap-ms 5 & C=$!
 sleep 1.0
 kill -INT $LV; wait $LV; lrc=$?
 wait $C; wait $S; sleep 0.3; kill -INT $TD; wait $TD
@@ -94,5 +110,8 @@ q="select client_port, close_kind, first_frame from connections order by first_f
 a=$(sqlite3 "$work/int.db" "$q") b=$(sqlite3 "$work/int-off.db" "$q")
 [ -n "$a" ] && [ "$a" = "$b" ] || { echo "FAIL SIGINT: connections differ from the offline analysis of the same $n frames"; fails=$((fails + 1)); }
 check int_integrity "$(sqlite3 "$work/int.db" 'pragma integrity_check')" ok
+if [ $fails -gt 0 ]; then
+    for f in srv.log cli.log live.log; do echo "--- $f (last lines)"; tail -n 8 "$work/$f"; done
+fi
 echo "live: $fails failure(s); SIGINT run kept $(sqlite3 "$work/int.db" 'select count(*) from connections') connections of $n frames"
 exit $((fails > 0))
