@@ -13,6 +13,7 @@
 #include "twscope/analyzer.h"
 #include "twscope/capture.h"
 #include "twscope/config.h"
+#include "twscope/explain.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
 #include "twscope/timewait.h"
@@ -31,6 +32,7 @@ static void usage_main(FILE *f)
             "  twscope query DB REPORT [--format table|csv|json]\n"
             "  twscope query DB sql \"SELECT ...\"\n"
             "  twscope report DB [-o report.html]\n"
+            "  twscope explain DB (CONN_ID | IP:PORT-IP:PORT)\n"
             "  twscope --help | --version\n"
             "\n"
             "Commands:\n"
@@ -40,6 +42,8 @@ static void usage_main(FILE *f)
             "            findings, reuse, ports, timeline, or the result of a read-only\n"
             "            SQL statement\n"
             "  report    write a self-contained HTML report (charts and tables) of a database\n"
+            "  explain   one 4-tuple's story: its incarnations, packets, TIME_WAIT periods\n"
+            "            and findings as a ladder diagram, with cause and effect in words\n"
             "\n"
             "Run 'twscope COMMAND --help' for the options of a command.\n",
             TWSCOPE_VERSION);
@@ -532,6 +536,70 @@ static int cmd_report(int argc, char **argv)
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
+static void usage_explain(FILE *f)
+{
+    fprintf(f, "Usage: twscope explain DB (CONN_ID | IP:PORT-IP:PORT) [options]\n\n"
+               "Every incarnation of one 4-tuple (the connection's, or the one given; either\n"
+               "order, IPv6 as [ADDR]:PORT), in time order as a ladder diagram: one line per\n"
+               "frame, an arrow between the two endpoints (frame number on the left), and\n"
+               "what happened there (incarnations, FINs, TIME_WAIT start and end, findings).\n"
+               "Then 'What happened': each TIME_WAIT period and each finding in words, with\n"
+               "the answer it drew from the other side. The packets are read again from\n"
+               "the capture files recorded in the database when they are unchanged (same\n"
+               "size and fingerprint); otherwise only the frames the database holds are\n"
+               "shown, and the first line says why.\n\n"
+               "      --capture ID     only this capture (default: every capture with it)\n"
+               "      --db-only        do not read the capture files\n"
+               "      --all-packets    one line per packet (default: runs of three or more\n"
+               "                       plain data/ACK segments are folded into one line)\n"
+               "  -h, --help           this help\n");
+}
+
+enum { OPT_CAPTURE = 600, OPT_DB_ONLY, OPT_ALL_PACKETS };
+
+static int cmd_explain(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"capture", required_argument, 0, OPT_CAPTURE},
+        {"db-only", no_argument, 0, OPT_DB_ONLY},
+        {"all-packets", no_argument, 0, OPT_ALL_PACKETS},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct explain_opts eo;
+    uint64_t cap;
+    int opt, rc;
+
+    memset(&eo, 0, sizeof eo);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_CAPTURE:
+            if (parse_u64("--capture", optarg, &cap))
+                return EXIT_USAGE;
+            if (cap == 0 || cap > INT64_MAX) {
+                fprintf(stderr, "twscope: --capture: a capture id (1 or more), not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            eo.capture_id = (int64_t)cap;
+            break;
+        case OPT_DB_ONLY: eo.db_only = 1; break;
+        case OPT_ALL_PACKETS: eo.all_packets = 1; break;
+        case 'h': usage_explain(stdout); return 0;
+        default:
+            bad_option("explain", opt, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "twscope: explain: need a database and a connection id or"
+                        " IP:PORT-IP:PORT (see twscope explain --help)\n");
+        return EXIT_USAGE;
+    }
+    rc = explain_run(argv[optind], argv[optind + 1], &eo, stdout, stderr);
+    return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
+}
+
 int main(int argc, char **argv)
 {
     opterr = 0;
@@ -556,6 +624,8 @@ int main(int argc, char **argv)
         return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0)
         return cmd_report(argc - 1, argv + 1);
+    if (strcmp(argv[1], "explain") == 0)
+        return cmd_explain(argc - 1, argv + 1);
     fprintf(stderr, "twscope: unknown command '%s' (see twscope --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -26,14 +26,17 @@
 
 #include "twscope/common.h"
 #include "twscope/config.h"
+#include "twscope/explain.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
 #include "twscope/store.h"
+#include "twscope/words.h"
 
 #include "report_html_int.h"
 
 #define SOURCE_CUT 160               /* characters of a capture source shown in titles */
 #define DETAIL_CUT 1000              /* characters of a finding detail shown */
+#define MAX_LADDERS 50               /* 4-tuples drawn as ladders (those with findings) */
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -190,7 +193,7 @@ static const char page_style[] =
     "font-size:11.5px;word-break:break-all;color:#343a40}"
     "code.wf{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11.5px;"
     "background:#f1f3f5;padding:1px 3px;user-select:all;-webkit-user-select:all;"
-    "word-break:break-all}"
+    "white-space:nowrap}.wfl{overflow-x:auto}.lad{overflow-x:auto}"
     "button.cp{font-size:10.5px;padding:0 5px;margin:0 0 0 4px;cursor:pointer}"
     ".wfl{margin:1px 0}.note{background:#fff9db;border:1px solid #ffe066;padding:6px 10px;"
     "border-radius:4px;margin:6px 0}"
@@ -599,12 +602,104 @@ static void ep(FILE *o, const char *ip, int64_t port)
     fprintf(o, "%s:%lld", v6 ? "]" : "", (long long)port);
 }
 
+/*
+ * The 4-tuples with findings (the first MAX_LADDERS, by their first finding)
+ * are drawn as ladders (explain_svg(): the database's frames). Their
+ * connections are picked first, so that the findings table links only to
+ * ladders that are on the page (the connection is opened read-only: no
+ * temporary table).
+ */
+static void ladders_pick(struct html *h)
+{
+    static const char sql[] =
+        "WITH t AS (SELECT c.capture_id AS cap, min(c.client_ip, c.server_ip) AS ip1,"
+        "  max(c.client_ip, c.server_ip) AS ip2, min(c.client_port, c.server_port) AS p1,"
+        "  max(c.client_port, c.server_port) AS p2, min(c.id) AS first, min(f.ts) AS ts"
+        "  FROM findings f JOIN connections c ON c.id = f.connection_id"
+        "  GROUP BY 1, 2, 3, 4, 5 ORDER BY ts LIMIT " STR(MAX_LADDERS) ")"
+        " SELECT c.id, (SELECT min(c2.id) FROM connections c2 WHERE c2.capture_id = t.cap AND"
+        "  min(c2.client_ip, c2.server_ip) = t.ip1 AND max(c2.client_ip, c2.server_ip) = t.ip2"
+        "  AND min(c2.client_port, c2.server_port) = t.p1 AND"
+        "  max(c2.client_port, c2.server_port) = t.p2)"
+        " FROM connections c JOIN t ON c.capture_id = t.cap AND"
+        " min(c.client_ip, c.server_ip) = t.ip1 AND max(c.client_ip, c.server_ip) = t.ip2 AND"
+        " min(c.client_port, c.server_port) = t.p1 AND max(c.client_port, c.server_port) = t.p2"
+        " ORDER BY c.id";
+    sqlite3_stmt *s = html_prep(h, sql);
+    size_t cap = 0;
+
+    while (html_row(h, s)) {
+        if (h->nladder == cap) {
+            size_t n = cap ? cap * 2 : 64;
+            int64_t *a = realloc(h->ladder_conn, n * sizeof *a);
+            int64_t *b = a ? realloc(h->ladder_first, n * sizeof *b) : NULL;
+            if (a)
+                h->ladder_conn = a;
+            if (!b) {
+                h->ret = TW_ERR_NOMEM;
+                break;
+            }
+            h->ladder_first = b;
+            cap = n;
+        }
+        h->ladder_conn[h->nladder] = sqlite3_column_int64(s, 0);
+        h->ladder_first[h->nladder++] = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int ladder_has(const struct html *h, int64_t conn)
+{
+    return h->nladder && bsearch(&conn, h->ladder_conn, h->nladder, sizeof conn, cmp_i64);
+}
+
+static void section_ladders(struct html *h)
+{
+    FILE *o = h->o;
+    int64_t *firsts = h->nladder ? malloc(h->nladder * sizeof *firsts) : NULL;
+    size_t nf = 0;
+
+    fputs("<section id=\"ladders\">\n<h2>Ladders</h2>\n<p class=\"muted\">Each 4-tuple with"
+          " findings (the first " STR(MAX_LADDERS) "), every incarnation in time order: the"
+          " frames the database holds (SYN, FINs, RST, TIME_WAIT start and end; findings in"
+          " red; hover a line for all of it). <code>twscope explain DB CONNECTION</code> draws"
+          " the same with every packet, and the cause and effect in words.</p>\n", o);
+    for (size_t i = 0; firsts && i < h->nladder; i++) {
+        size_t j;
+        for (j = 0; j < nf && firsts[j] != h->ladder_first[i]; j++)
+            ;
+        if (j == nf)
+            firsts[nf++] = h->ladder_first[i];
+    }
+    for (size_t k = 0; k < nf && !h->ret; k++) {
+        fputs("<div class=\"lad\">", o);
+        for (size_t i = 0; i < h->nladder; i++)
+            if (h->ladder_first[i] == firsts[k])
+                fprintf(o, "<a id=\"c%lld\"></a>", (long long)h->ladder_conn[i]);
+        fprintf(o, "<h3>connection %lld and its 4-tuple</h3>\n", (long long)firsts[k]);
+        if (explain_svg(h->db, firsts[k], o) != 0)
+            fputs("<p class=\"muted\">(could not be drawn)</p>", o);
+        fputs("</div>\n", o);
+    }
+    if (nf == 0)
+        fputs("<p class=\"muted\">no findings, no ladders</p>\n", o);
+    free(firsts);
+    fputs("</section>\n", o);
+}
+
 static void section_findings(struct html *h)
 {
     static const char sql[] =
         "SELECT f.id, c.capture_id, f.file, f.frame, f.ts, coalesce(f.kind, 'unknown'),"
         " f.direction, f.flags, f.detail, c.client_ip, c.client_port, c.server_ip,"
-        " c.server_port, c.app_protocol, c.id, p.files, f.seq, f.ack, f.payload_len"
+        " c.server_port, c.app_protocol, c.id, p.files, f.seq, f.ack, f.payload_len, "
+        WORDS_FINDING("f")
         " FROM findings f LEFT JOIN connections c ON c.id = f.connection_id"
         " LEFT JOIN captures p ON p.id = c.capture_id"
         " ORDER BY f.ts, f.id LIMIT " STR(REPORT_HTML_MAX_FINDINGS);
@@ -621,7 +716,7 @@ static void section_findings(struct html *h)
           " capture when it has several). Click a filter to select it, or use copy, then paste"
           " it in Wireshark's display filter bar.</p>\n"
           "<table><tr><th>#</th><th>capture</th><th>frame</th><th>time (UTC)</th><th>kind</th>"
-          "<th>connection</th><th>dir</th><th>flags</th><th>detail</th>"
+          "<th>connection</th><th>dir</th><th>flags</th><th>what happened</th>"
           "<th>Wireshark filters</th></tr>\n",
           o);
     s = html_prep(h, sql);
@@ -649,8 +744,13 @@ static void section_findings(struct html *h)
             ep(o, html_col_text(s, 9), sqlite3_column_int64(s, 10));
             fputs(" &#8594; ", o);
             ep(o, html_col_text(s, 11), sqlite3_column_int64(s, 12));
-            fprintf(o, "<br><span class=\"muted\">connection %lld",
-                    (long long)sqlite3_column_int64(s, 14));
+            if (ladder_has(h, sqlite3_column_int64(s, 14)))
+                fprintf(o, "<br><a href=\"#c%lld\">connection %lld</a><span class=\"muted\">",
+                        (long long)sqlite3_column_int64(s, 14),
+                        (long long)sqlite3_column_int64(s, 14));
+            else
+                fprintf(o, "<br><span class=\"muted\">connection %lld",
+                        (long long)sqlite3_column_int64(s, 14));
             if (sqlite3_column_type(s, 13) != SQLITE_NULL) {
                 fputs(", ", o);
                 html_esc(o, html_col_text(s, 13));
@@ -659,10 +759,11 @@ static void section_findings(struct html *h)
         }
         fputs("</td><td>", o);
         html_esc(o, html_col_text(s, 6));
-        fprintf(o, "</td><td>%s</td><td class=\"detail\">",
-                flag_letters(sqlite3_column_int(s, 7), fl));
+        fprintf(o, "</td><td>%s</td><td>", flag_letters(sqlite3_column_int(s, 7), fl));
+        esc_cut(o, html_col_text(s, 19), DETAIL_CUT);
+        fputs("<details><summary class=\"muted\">detail</summary><div class=\"detail\">", o);
         esc_cut(o, html_col_text(s, 8), DETAIL_CUT);
-        fputs("</td><td>", o);
+        fputs("</div></details></td><td>", o);
         snprintf(filt, sizeof filt, "frame.number == %lld", (long long)frame);
         filter_line(o, filt);
         if (has_conn) {
@@ -706,7 +807,9 @@ static int write_page(struct html *h, const char *db_path)
     section_distributions(h);
     section_ports(h);
     section_top(h);
+    ladders_pick(h);
     section_findings(h);
+    section_ladders(h);
     page_end(h);
     return h->ret;
 }

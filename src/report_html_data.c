@@ -103,6 +103,8 @@ void html_caps_free(struct html *h)
     free(h->caps);
     for (int k = 0; k < h->nkinds; k++)
         free(h->kind[k]);
+    free(h->ladder_conn);
+    free(h->ladder_first);
 }
 
 static struct cap_info *cap_by_id(struct html *h, int64_t id)

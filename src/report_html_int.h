@@ -54,6 +54,9 @@ struct html {
     int nkinds;
     int other_kinds;                 /* 1 if some kind is beyond MAX_KINDS */
     int64_t total_findings;
+    int64_t *ladder_conn;            /* connections drawn in the ladders, sorted; malloc'd */
+    int64_t *ladder_first;           /* the ladder each is in (its 4-tuple's first id) */
+    size_t nladder;
 };
 
 /* report_html.c */

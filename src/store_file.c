@@ -24,6 +24,8 @@
 
 #include <sqlite3.h>
 
+#include "twscope/words.h"
+
 #include "store_int.h"
 #include "twscope/config.h"
 #include "twscope/store.h"
@@ -74,7 +76,8 @@ static const char schema_v3_sql[] =
     " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);"
     "CREATE VIEW IF NOT EXISTS findings_named AS SELECT f.*,"
     " " STORE_FLAG_LETTERS("f.flags") " AS flag_letters,"
-    " 'frame.number == ' || f.frame AS wireshark, fl.path AS file_path"
+    " 'frame.number == ' || f.frame AS wireshark, fl.path AS file_path,"
+    " " WORDS_FINDING("f") " AS words"
     " FROM findings f LEFT JOIN connections c ON c.id = f.connection_id"
     " LEFT JOIN files fl ON fl.capture_id = c.capture_id AND fl.file_index = f.file;";
 
