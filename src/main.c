@@ -117,9 +117,13 @@ static void usage_query(FILE *f)
                "               (scope 'server_tw')\n"
                "  timeline     per capture and time bucket, the most TIME_WAIT periods open\n"
                "               at once during the bucket (peak) and how many started\n"
-               "  sql          run a read-only SQL statement (tables: captures, connections,\n"
-               "               time_waits, findings)\n\n"
+               "  sql          run a read-only SQL statement (tables: captures, files,\n"
+               "               connections, time_waits, findings; view findings_named)\n\n"
                "  -F, --format FMT     table (default), csv (RFC 4180) or json\n"
+               "      --utc            instants (ts, *_ts, bucket_start, started_at columns) as\n"
+               "                       UTC dates, to the microsecond (ISO 8601 in csv/json);\n"
+               "                       default: seconds since the epoch, as stored\n"
+               "      --local          the same in the local time zone (TZ)\n"
                "      --port-range R   ports: ephemeral range LO-HI (default %d-%d)\n"
                "      --bucket S       timeline: bucket width in seconds (default: a round\n"
                "                       width giving at most ~%d buckets per capture)\n"
@@ -399,7 +403,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
-enum { OPT_PORT_RANGE = 512, OPT_BUCKET, OPT_BY };
+enum { OPT_PORT_RANGE = 512, OPT_BUCKET, OPT_BY, OPT_UTC, OPT_LOCAL };
 
 static int cmd_query(int argc, char **argv)
 {
@@ -408,6 +412,8 @@ static int cmd_query(int argc, char **argv)
         {"port-range", required_argument, 0, OPT_PORT_RANGE},
         {"bucket", required_argument, 0, OPT_BUCKET},
         {"by", required_argument, 0, OPT_BY},
+        {"utc", no_argument, 0, OPT_UTC},
+        {"local", no_argument, 0, OPT_LOCAL},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -450,6 +456,16 @@ static int cmd_query(int argc, char **argv)
                 return EXIT_USAGE;
             }
             fmt = (enum report_format)f;
+            break;
+        }
+        case OPT_UTC:
+        case OPT_LOCAL: {
+            enum report_time t = opt == OPT_UTC ? REPORT_TIME_UTC : REPORT_TIME_LOCAL;
+            if (ro.time_mode && ro.time_mode != t) {
+                fprintf(stderr, "twscope: query: --utc and --local: choose one\n");
+                return EXIT_USAGE;
+            }
+            ro.time_mode = t;
             break;
         }
         case 'h': usage_query(stdout); return 0;

@@ -597,7 +597,8 @@ int report_run_opts(const char *path, const char *name, const char *arg, enum re
             goto out;
         }
     }
-    ret = report_emit(out, err, db, s, fmt, def->sql == sql_summary && fmt == REPORT_TABLE);
+    ret = report_emit(out, err, db, s, fmt, def->sql == sql_summary && fmt == REPORT_TABLE,
+                      opts ? opts->time_mode : REPORT_TIME_EPOCH);
     if (ret == 0 && (fflush(out) != 0 || ferror(out))) {
         fprintf(err, "twscope: query: write error: %s\n", strerror(errno));
         ret = TW_ERR_IO;

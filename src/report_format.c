@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -51,6 +52,52 @@ static void fmt_real_table(char *buf, size_t n, double v, const char *col)
         snprintf(buf, n, "%.6f", v);
 }
 
+/*
+ * A column holding an instant (seconds since the epoch): "ts", "*_ts",
+ * "bucket_start", "started_at". --utc / --local show those as dates.
+ */
+static int is_time_col(const char *col)
+{
+    size_t len = col ? strlen(col) : 0;
+
+    return len && (strcmp(col, "ts") == 0 || (len > 3 && strcmp(col + len - 3, "_ts") == 0) ||
+                   strcmp(col, "bucket_start") == 0 || strcmp(col, "started_at") == 0);
+}
+
+/*
+ * v as a date in mode (REPORT_TIME_UTC / _LOCAL), to the microsecond: for a
+ * table "2026-11-27 13:38:24.198019 UTC" (or "+0100"), else ISO 8601
+ * "2026-11-27T13:38:24.198019Z" (or "+01:00"). 0, or -1 if v is no date.
+ */
+static int fmt_time(char *buf, size_t n, double v, int mode, int for_table)
+{
+    double whole = floor(v);
+    long us = lround((v - whole) * 1e6);
+    time_t t;
+    struct tm tm;
+    char day[40], zone[16];
+
+    if (!isfinite(v) || v < 0 || v > 253402300799.0)
+        return -1;
+    if (us >= 1000000) {
+        us -= 1000000;
+        whole += 1;
+    }
+    t = (time_t)whole;
+    if (mode == REPORT_TIME_LOCAL ? !localtime_r(&t, &tm) : !gmtime_r(&t, &tm))
+        return -1;
+    strftime(day, sizeof day, for_table ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%dT%H:%M:%S", &tm);
+    if (mode == REPORT_TIME_UTC)
+        snprintf(zone, sizeof zone, "%s", for_table ? " UTC" : "Z");
+    else {
+        long off = tm.tm_gmtoff, a = off < 0 ? -off : off;
+        snprintf(zone, sizeof zone, for_table ? " %c%02ld%02ld" : "%c%02ld:%02ld",
+                 off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+    }
+    snprintf(buf, n, "%s.%06ld%s", day, us, zone);
+    return 0;
+}
+
 static char *xstrndup(const char *s, size_t n)
 {
     char *p = malloc(n + 1);
@@ -82,7 +129,8 @@ static char *hex_blob(const unsigned char *b, int n)
  * NULL with *isnull set for SQL NULL. Reals use the table or the exact form.
  * Returns 0, or TW_ERR_NOMEM.
  */
-static int cell_string(sqlite3_stmt *s, int i, int for_table, char **out, int *isnull)
+static int cell_string(sqlite3_stmt *s, int i, int for_table, int time_mode, const char *name,
+                       char **out, int *isnull)
 {
     char num[64];
     const char *src = num;
@@ -99,7 +147,10 @@ static int cell_string(sqlite3_stmt *s, int i, int for_table, char **out, int *i
         len = strlen(num);
         break;
     case SQLITE_FLOAT:
-        if (for_table)
+        if (time_mode && is_time_col(name ? name : sqlite3_column_name(s, i)) &&
+            fmt_time(num, sizeof num, sqlite3_column_double(s, i), time_mode, for_table) == 0)
+            ;
+        else if (for_table)
             fmt_real_table(num, sizeof num, sqlite3_column_double(s, i),
                            sqlite3_column_name(s, i));
         else
@@ -175,7 +226,7 @@ static void rows_free(struct rows *r)
  * result of that step). Leaves the final step result in *rc. Returns 0 or
  * TW_ERR_NOMEM.
  */
-static int rows_load(struct rows *r, sqlite3_stmt *s, int *rc)
+static int rows_load(struct rows *r, sqlite3_stmt *s, int *rc, int time_mode, int sections)
 {
     int ncol = sqlite3_column_count(s);
 
@@ -210,7 +261,9 @@ static int rows_load(struct rows *r, sqlite3_stmt *s, int *rc)
         for (int c = 0; c < ncol; c++) {
             char **cell = &row[c];
             int type = sqlite3_column_type(s, c), isnull;
-            if (cell_string(s, c, 1, cell, &isnull))
+            /* the summary's values are named by their key (column 1) */
+            const char *name = sections && c == 2 ? (const char *)sqlite3_column_text(s, 1) : NULL;
+            if (cell_string(s, c, 1, time_mode, name, cell, &isnull))
                 return TW_ERR_NOMEM;
             if (type == SQLITE_TEXT || type == SQLITE_BLOB)
                 r->numeric[c] = 0;
@@ -338,7 +391,7 @@ static void csv_field(FILE *out, const char *s, size_t n)
     fputc('"', out);
 }
 
-static int print_csv(FILE *out, sqlite3_stmt *s, int *rc)
+static int print_csv(FILE *out, sqlite3_stmt *s, int *rc, int time_mode)
 {
     int ncol = sqlite3_column_count(s);
 
@@ -355,7 +408,7 @@ static int print_csv(FILE *out, sqlite3_stmt *s, int *rc)
             int isnull;
             if (c)
                 fputc(',', out);
-            if (cell_string(s, c, 0, &v, &isnull))
+            if (cell_string(s, c, 0, time_mode, NULL, &v, &isnull))
                 return TW_ERR_NOMEM;
             if (v)
                 csv_field(out, v, strlen(v));
@@ -449,7 +502,7 @@ static int is_json_object(sqlite3_stmt *valid, const char *text, int n)
     return ok;
 }
 
-static int print_json(FILE *out, sqlite3 *db, sqlite3_stmt *s, int *rc)
+static int print_json(FILE *out, sqlite3 *db, sqlite3_stmt *s, int *rc, int time_mode)
 {
     int ncol = sqlite3_column_count(s);
     sqlite3_stmt *valid = NULL;
@@ -479,6 +532,11 @@ static int print_json(FILE *out, sqlite3 *db, sqlite3_stmt *s, int *rc)
                 double v = sqlite3_column_double(s, c);
                 if (!isfinite(v)) {
                     fputs("null", out);
+                    break;
+                }
+                if (time_mode && is_time_col(name) &&
+                    fmt_time(num, sizeof num, v, time_mode, 0) == 0) {
+                    json_string(out, num, strlen(num));
                     break;
                 }
                 fmt_real_exact(num, sizeof num, v);
@@ -520,7 +578,7 @@ static int print_json(FILE *out, sqlite3 *db, sqlite3_stmt *s, int *rc)
 /* ---- a statement, in the format asked ---- */
 
 int report_emit(FILE *out, FILE *err, sqlite3 *db, sqlite3_stmt *s, enum report_format fmt,
-                int sections)
+                int sections, int time_mode)
 {
     struct rows r;
     int rc, ret = 0;
@@ -539,7 +597,7 @@ int report_emit(FILE *out, FILE *err, sqlite3 *db, sqlite3_stmt *s, enum report_
     }
     switch (fmt) {
     case REPORT_TABLE:
-        ret = rows_load(&r, s, &rc);
+        ret = rows_load(&r, s, &rc, time_mode, sections);
         if (ret == 0 && rc == SQLITE_DONE) {
             if (sections)
                 print_sections(out, &r);
@@ -549,10 +607,10 @@ int report_emit(FILE *out, FILE *err, sqlite3 *db, sqlite3_stmt *s, enum report_
         rows_free(&r);
         break;
     case REPORT_CSV:
-        ret = print_csv(out, s, &rc);
+        ret = print_csv(out, s, &rc, time_mode);
         break;
     case REPORT_JSON:
-        ret = print_json(out, db, s, &rc);
+        ret = print_json(out, db, s, &rc, time_mode);
         break;
     }
     if (ret) {

@@ -16,11 +16,12 @@
 /*
  * Print the result of s, not stepped yet, to out in format fmt (sections: the
  * summary's table layout). The first row is fetched before anything is
- * printed, so a statement that fails at once prints only its error. s stays
+ * printed, so a statement that fails at once prints only its error. time_mode
+ * (REPORT_TIME_*) shows the instants of time columns as dates. s stays
  * the caller's. Returns 0, or a TW_ERR_* with a one-line message printed to
  * err.
  */
 int report_emit(FILE *out, FILE *err, sqlite3 *db, sqlite3_stmt *s, enum report_format fmt,
-                int sections);
+                int sections, int time_mode);
 
 #endif /* TWSCOPE_REPORT_INT_H */

@@ -49,12 +49,20 @@ enum report_by {
 #define REPORT_TIMELINE_MAX_BUCKETS 100000 /* sum over captures, with --bucket */
 #define REPORT_TIMELINE_MAX_ROWS 5000000 /* --by host: hosts x buckets, summed over captures */
 
+/* How instants print (columns ts, *_ts, bucket_start, started_at). */
+enum report_time {
+    REPORT_TIME_EPOCH,               /* seconds since the epoch, as stored */
+    REPORT_TIME_UTC,                 /* --utc: 2026-11-27 13:38:24.198019 UTC (ISO 8601 in csv/json) */
+    REPORT_TIME_LOCAL,               /* --local: the same in the local time zone (TZ) */
+};
+
 /* Options of the reports that take any; zero (memset) means the defaults. */
 struct report_opts {
     unsigned port_lo, port_hi;       /* ports: ephemeral range; 0,0 = 32768-60999 */
     double bucket_s;                 /* timeline: bucket width in seconds; 0 = auto */
     enum report_by by;               /* timeline: series */
     int64_t capture_id;              /* ports, timeline: only this capture; 0 = all */
+    enum report_time time_mode;      /* every report, sql too */
 };
 
 /*
