@@ -1,109 +1,150 @@
 /*
  * rowtext.c -- results in words (see rowtext.h). The JSON keys are a contract
  * with users' queries (json_extract(detail, '$.loss')): the README lists them.
+ * The detail objects are lists of typed keys; SQLite's json_object() writes
+ * the JSON (store.c), so no JSON text is made by hand here.
  */
 #include "twscope/rowtext.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-static const char *tf(int b) { return b ? "true" : "false"; }
+/* Appending typed keys to a detail object (store_kv: json_object() builds it). */
+struct kvs {
+    struct store_kv *kv;
+    int n;
+};
 
+static void put(struct kvs *o, const char *key, enum store_kv_type t, int64_t i, double r,
+                const char *str)
+{
+    struct store_kv *k;
+
+    if (o->n >= STORE_MAX_KV)
+        return;
+    k = &o->kv[o->n++];
+    k->key = key;
+    k->type = t;
+    k->i = i;
+    k->r = r;
+    k->s = str;
+}
+
+static void k_int(struct kvs *o, const char *key, int64_t v) { put(o, key, KV_INT, v, 0, NULL); }
+static void k_real(struct kvs *o, const char *key, double v) { put(o, key, KV_REAL, 0, v, NULL); }
+static void k_text(struct kvs *o, const char *key, const char *v)
+{
+    put(o, key, v ? KV_TEXT : KV_NULL, 0, 0, v);
+}
+static void k_bool(struct kvs *o, const char *key, int v) { put(o, key, KV_BOOL, !!v, 0, NULL); }
+static void k_null(struct kvs *o, const char *key) { put(o, key, KV_NULL, 0, 0, NULL); }
+
+/* An integer that may be absent (never seen): null then. */
+static void k_int_or_null(struct kvs *o, const char *key, int present, int64_t v)
+{
+    if (present)
+        k_int(o, key, v);
+    else
+        k_null(o, key);
+}
+
+/* Milliseconds to the microsecond, seconds to the microsecond: as the capture has them. */
 static double usec_to_ms(tw_time t) { return (double)t / 1000.0; }
+static double usec_to_s(tw_time t) { return round(tw_time_to_sec(t) * 1e6) / 1e6; }
 
-int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
+int rowtext_finding(const struct tw_verdict *v, struct store_kv *kv)
 {
     static const char *const phases[] = {"time_wait", "new_incarnation"};
     static const char *const roles[] = {"active", "passive", "both"};
+    struct kvs o = {kv, 0};
     uint32_t b = v->bits;
-    int k;
 
     switch ((enum tw_finding)v->kind) {
     case TWF_FIN_REXMIT:
-        k = snprintf(buf, n,
-                     "{\"copy\":%u,\"interval_ms\":%.3f,\"first_frame\":%llu,\"closer\":\"%s\","
-                     "\"peer_acked_fin\":%s,\"capture_duplicate\":%s}",
-                     v->copy, usec_to_ms(v->t1), (unsigned long long)v->first_frame,
-                     roles[v->phase % 3], tf(b & TWV_PEER_ACKED), tf(b & TWV_CAPTURE_DUP));
+        k_int(&o, "copy", v->copy);
+        k_real(&o, "interval_ms", usec_to_ms(v->t1));
+        k_int(&o, "first_frame", (int64_t)v->first_frame);
+        k_text(&o, "closer", roles[v->phase % 3]);
+        k_bool(&o, "peer_acked_fin", b & TWV_PEER_ACKED);
+        k_bool(&o, "capture_duplicate", b & TWV_CAPTURE_DUP);
         break;
     case TWF_FINAL_ACK_REXMIT:
-        k = snprintf(buf, n,
-                     "{\"copy\":%u,\"interval_ms\":%.3f,\"interval_from\":\"%s\","
-                     "\"original_seen\":%s,\"peer_fin_copies\":%u,\"loss\":\"%s\"}",
-                     v->copy, usec_to_ms(v->t1), b & TWV_FROM_PREV_ACK ? "previous_ack" : "peer_fin",
-                     tf(b & TWV_ORIGINAL_SEEN), v->peer_copies,
-                     b & TWV_ORIGINAL_SEEN ? "after_capture_point" : "before_capture_point");
+        k_int(&o, "copy", v->copy);
+        k_real(&o, "interval_ms", usec_to_ms(v->t1));
+        k_text(&o, "interval_from", b & TWV_FROM_PREV_ACK ? "previous_ack" : "peer_fin");
+        k_bool(&o, "original_seen", b & TWV_ORIGINAL_SEEN);
+        k_int(&o, "peer_fin_copies", v->peer_copies);
+        k_text(&o, "loss", b & TWV_ORIGINAL_SEEN ? "after_capture_point" : "before_capture_point");
         break;
-    case TWF_TW_RST: {
+    case TWF_TW_RST:
         /* killed: true or false when a later segment showed it (evidence_frame), else
          * "unknown", and the period then ended as the profile's stack would have it */
-        char ev[32] = "null";
-        if (b & TWV_KILL_SEEN && v->first_frame)
-            snprintf(ev, sizeof ev, "%llu", (unsigned long long)v->first_frame);
-        k = snprintf(buf, n,
-                     "{\"tw_side\":\"%s\",\"in_window\":%s,\"rcv_nxt\":%u,\"in_tw_s\":%.6f,"
-                     "\"left_s\":%.6f,\"killed\":%s,\"evidence_frame\":%s,\"assumed\":%s}",
-                     tw_who_name((enum tw_who)v->who), tf(b & TWV_IN_WINDOW), v->rcv_nxt,
-                     tw_time_to_sec(v->t1), tw_time_to_sec(v->t2),
-                     b & TWV_KILL_SEEN ? tf(b & TWV_KILLED) : "\"unknown\"", ev,
-                     b & TWV_KILL_SEEN ? "null"
-                     : b & TWV_KILLED  ? "\"ended at the RST (the profile's stack kills on it)\""
-                                       : "\"survived (the profile's stack ignores it)\"");
+        k_text(&o, "tw_side", tw_who_name((enum tw_who)v->who));
+        k_bool(&o, "in_window", b & TWV_IN_WINDOW);
+        k_int(&o, "rcv_nxt", v->rcv_nxt);
+        k_real(&o, "in_tw_s", usec_to_s(v->t1));
+        k_real(&o, "left_s", usec_to_s(v->t2));
+        if (b & TWV_KILL_SEEN)
+            k_bool(&o, "killed", b & TWV_KILLED);
+        else
+            k_text(&o, "killed", "unknown");
+        k_int_or_null(&o, "evidence_frame", b & TWV_KILL_SEEN && v->first_frame,
+                      (int64_t)v->first_frame);
+        k_text(&o, "assumed", b & TWV_KILL_SEEN ? NULL
+                              : b & TWV_KILLED  ? "ended at the RST (the profile's stack kills on it)"
+                                                : "survived (the profile's stack ignores it)");
         break;
-    }
-    case TWF_TW_REUSE: {
+    case TWF_TW_REUSE:
         /* an old ISN or a TSval that was never seen is null */
-        char oi[16] = "null", ot[16] = "null", nt[16] = "null";
-        if (b & TWV_OLD_ISN)
-            snprintf(oi, sizeof oi, "%u", v->old_isn);
-        if (b & TWV_OLD_TS)
-            snprintf(ot, sizeof ot, "%u", v->old_tsval);
-        if (b & TWV_NEW_TS)
-            snprintf(nt, sizeof nt, "%u", v->new_tsval);
-        k = snprintf(buf, n,
-                     "{\"prior_connection_id\":%lld,\"tw_side\":\"%s\",\"tw_endpoint\":\"%s\","
-                     "\"old_isn\":%s,\"old_next_seq\":%u,\"new_isn\":%u,"
-                     "\"old_tsval\":%s,\"new_tsval\":%s,"
-                     "\"since_close_s\":%.6f,\"time_left_s\":%.6f,\"rule\":\"%s\","
-                     "\"isn_above\":%s,\"ts_newer\":%s,\"paws_reject\":%s,\"linux_accept\":%s}",
-                     (long long)v->prior_id, tw_who_name((enum tw_who)v->who),
-                     b & TWV_RECEIVER ? "syn_receiver" : "syn_sender", oi, v->old_next_seq,
-                     v->new_isn, ot, nt, tw_time_to_sec(v->t1), tw_time_to_sec(v->t2),
-                     b & TWV_RECEIVER ? "syn_to_timewait" : "tcp_tw_reuse", tf(b & TWV_ISN_ABOVE),
-                     tf(b & TWV_TS_NEWER), tf(b & TWV_PAWS_REJECT), tf(b & TWV_LINUX_ACCEPT));
+        k_int(&o, "prior_connection_id", v->prior_id);
+        k_text(&o, "tw_side", tw_who_name((enum tw_who)v->who));
+        k_text(&o, "tw_endpoint", b & TWV_RECEIVER ? "syn_receiver" : "syn_sender");
+        k_int_or_null(&o, "old_isn", b & TWV_OLD_ISN, v->old_isn);
+        k_int(&o, "old_next_seq", v->old_next_seq);
+        k_int(&o, "new_isn", v->new_isn);
+        k_int_or_null(&o, "old_tsval", b & TWV_OLD_TS, v->old_tsval);
+        k_int_or_null(&o, "new_tsval", b & TWV_NEW_TS, v->new_tsval);
+        k_real(&o, "since_close_s", usec_to_s(v->t1));
+        k_real(&o, "time_left_s", usec_to_s(v->t2));
+        k_text(&o, "rule", b & TWV_RECEIVER ? "syn_to_timewait" : "tcp_tw_reuse");
+        k_bool(&o, "isn_above", b & TWV_ISN_ABOVE);
+        k_bool(&o, "ts_newer", b & TWV_TS_NEWER);
+        k_bool(&o, "paws_reject", b & TWV_PAWS_REJECT);
+        k_bool(&o, "linux_accept", b & TWV_LINUX_ACCEPT);
         break;
-    }
     case TWF_LATE_SEGMENT:
         if (v->phase != TWPH_NEW_INCARNATION) {
-            const char *side = tw_who_name((enum tw_who)v->who);
-            k = snprintf(buf, n, "{\"phase\":\"%s\",\"tw_side\":%s%s%s}", phases[v->phase % 2],
-                         side ? "\"" : "", side ? side : "null", side ? "\"" : "");
+            k_text(&o, "phase", phases[v->phase % 2]);
+            k_text(&o, "tw_side", tw_who_name((enum tw_who)v->who));
             break;
         }
-        k = snprintf(buf, n,
-                     "{\"phase\":\"%s\",\"prior_connection_id\":%lld,\"prior_direction\":\"%s\","
-                     "\"in_window\":%s,\"ack_acceptable\":%s,\"paws_applicable\":%s,"
-                     "\"paws_reject\":%s,\"accepted\":%s,\"rcv_nxt\":%u,\"rcv_wnd\":%u}",
-                     phases[TWPH_NEW_INCARNATION], (long long)v->prior_id,
-                     v->prior_dir ? "server" : "client", tf(b & TWV_IN_WINDOW),
-                     tf(b & TWV_ACK_OK), tf(b & TWV_PAWS_APPLICABLE), tf(b & TWV_PAWS_REJECT),
-                     tf(b & TWV_ACCEPTED), v->rcv_nxt, v->rcv_wnd);
+        k_text(&o, "phase", phases[TWPH_NEW_INCARNATION]);
+        k_int(&o, "prior_connection_id", v->prior_id);
+        k_text(&o, "prior_direction", v->prior_dir ? "server" : "client");
+        k_bool(&o, "in_window", b & TWV_IN_WINDOW);
+        k_bool(&o, "ack_acceptable", b & TWV_ACK_OK);
+        k_bool(&o, "paws_applicable", b & TWV_PAWS_APPLICABLE);
+        k_bool(&o, "paws_reject", b & TWV_PAWS_REJECT);
+        k_bool(&o, "accepted", b & TWV_ACCEPTED);
+        k_int(&o, "rcv_nxt", v->rcv_nxt);
+        k_int(&o, "rcv_wnd", v->rcv_wnd);
         break;
     case TWF_STALE_STATE_RST:
-        k = snprintf(buf, n,
-                     "{\"prior_connection_id\":%lld,\"held_by\":\"%s\",\"foreign_ack\":%u,"
-                     "\"expected_ack\":%u,\"ack_frame\":%llu,\"rst_frame\":%llu,"
-                     "\"retry_delay_s\":%.6f,\"same_isn\":%s}",
-                     (long long)v->prior_id, tw_who_name((enum tw_who)v->who), v->rcv_nxt,
-                     v->old_isn + 1, (unsigned long long)v->first_frame,
-                     (unsigned long long)v->rst_frame, tw_time_to_sec(v->t1),
-                     tf(v->new_isn == v->old_isn));
+        k_int(&o, "prior_connection_id", v->prior_id);
+        k_text(&o, "held_by", tw_who_name((enum tw_who)v->who));
+        k_int(&o, "foreign_ack", v->rcv_nxt);
+        k_int(&o, "expected_ack", (uint32_t)(v->old_isn + 1));
+        k_int(&o, "ack_frame", (int64_t)v->first_frame);
+        k_int(&o, "rst_frame", (int64_t)v->rst_frame);
+        k_real(&o, "retry_delay_s", usec_to_s(v->t1));
+        k_bool(&o, "same_isn", v->new_isn == v->old_isn);
         break;
     default:
         return -1;
     }
-    return k < 0 ? -1 : (size_t)k >= n ? (int)n - 1 : k;
+    return o.n;
 }
 
 /* Dotted quad without printf (a row per connection); IPv6 through inet_ntop(). */

@@ -102,6 +102,9 @@ static const char *const stmt_sql[SS_COUNT] = {
                      " ORDER BY capture_id LIMIT 1",
 };
 
+#define STORE_MAX_SHAPES 24          /* detail shapes kept prepared (a handful per kind) */
+#define STORE_SHAPE_SIG 400
+
 struct store {
     sqlite3 *db;                     /* writer connection */
     sqlite3_stmt *stmt[SS_COUNT];    /* prepared at open, finalized at close */
@@ -111,6 +114,11 @@ struct store {
     int64_t *renumber;               /* ids of connections added with renumber set */
     size_t nrenumber, renumber_cap;
     char errbuf[256];                /* last error, "" if none */
+    struct store_shape {             /* an INSERT of findings with json_object() of keys */
+        char sig[STORE_SHAPE_SIG];   /* key:type,... of the kv list; "" = unused */
+        sqlite3_stmt *s;
+    } shape[STORE_MAX_SHAPES];
+    unsigned next_shape;             /* the slot a new shape takes when all are used */
 };
 
 /* ---- writer ---- */
@@ -238,45 +246,122 @@ static int b_done(struct store *st, struct binder *b)
     return 0;
 }
 
-/* Append s as a JSON string literal. */
-static void json_quote(sqlite3_str *out, const char *s)
+/* ---- JSON through SQLite's json_object() ---- */
+
+/* "key:t,..." of kv; 0, or -1 if it does not fit (or a key has a quote). */
+static int kv_sig(const struct store_kv *kv, int n, char *sig, size_t len)
 {
-    sqlite3_str_appendchar(out, 1, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            sqlite3_str_appendf(out, "\\%c", c);
-        else if (c < 0x20)
-            sqlite3_str_appendf(out, "\\u%04x", c);
-        else
-            sqlite3_str_appendchar(out, 1, (char)c);
+    size_t used = 0;
+
+    sig[0] = 0;
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(sig + used, len - used, "%s:%d,", kv[i].key, (int)kv[i].type);
+        if (k < 0 || (size_t)k >= len - used || strchr(kv[i].key, '\''))
+            return -1;
+        used += (size_t)k;
     }
-    sqlite3_str_appendchar(out, 1, '"');
+    return 0;
 }
 
 /*
- * {"name": count, ...} of the nonzero reasons (index 0 excluded). Returns a
- * string the caller frees with sqlite3_free(), or NULL when out of memory.
+ * The statement "PREFIX json_object('k1', ?, 'k2', json(...), ...) SUFFIX"
+ * for kv's keys and types, prepared once per shape. A boolean is bound as an
+ * integer and made true/false by json(); NULL, numbers and text bind as they
+ * are. Returns NULL with st->errbuf set on failure.
  */
-static char *skip_reasons_json(const struct rec_capture *c)
+static sqlite3_stmt *kv_stmt(struct store *st, const char *prefix, const char *suffix,
+                             const struct store_kv *kv, int n)
 {
-    sqlite3_str *out = sqlite3_str_new(NULL);
-    int first = 1;
+    char sig[STORE_SHAPE_SIG];
+    struct store_shape *sh;
+    sqlite3_str *sql;
+    char *text;
+    int rc;
 
-    sqlite3_str_appendchar(out, 1, '{');
-    for (int i = 1; i < STORE_MAX_REASONS; i++) {
+    if (n > STORE_MAX_KV || kv_sig(kv, n, sig, sizeof sig) != 0) {
+        snprintf(st->errbuf, sizeof st->errbuf, "detail object too large");
+        return NULL;
+    }
+    /* the prefix tells apart the statements of one key list */
+    if (strlen(sig) + 2 < sizeof sig)
+        strcat(sig, prefix[0] == 'I' ? "I" : "S");
+    for (unsigned i = 0; i < STORE_MAX_SHAPES; i++)
+        if (st->shape[i].s && strcmp(st->shape[i].sig, sig) == 0)
+            return st->shape[i].s;
+    sql = sqlite3_str_new(st->db);
+    sqlite3_str_appendf(sql, "%s json_object(", prefix);
+    for (int i = 0; i < n; i++)
+        sqlite3_str_appendf(sql, "%s'%s', %s", i ? ", " : "", kv[i].key,
+                            kv[i].type == KV_BOOL ? "json(CASE ? WHEN 0 THEN 'false' ELSE 'true' END)"
+                                                  : "?");
+    sqlite3_str_appendf(sql, ")%s", suffix);
+    text = sqlite3_str_finish(sql);
+    if (!text) {
+        snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
+        return NULL;
+    }
+    sh = &st->shape[st->next_shape++ % STORE_MAX_SHAPES];
+    sqlite3_finalize(sh->s);
+    sh->s = NULL;
+    rc = sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &sh->s, NULL);
+    sqlite3_free(text);
+    if (rc != SQLITE_OK) {
+        fail_db(st, rc);
+        sh->s = NULL;
+        return NULL;
+    }
+    snprintf(sh->sig, sizeof sh->sig, "%s", sig);
+    return sh->s;
+}
+
+static void b_kv(struct binder *b, const struct store_kv *kv, int n)
+{
+    for (int i = 0; i < n; i++)
+        switch (kv[i].type) {
+        case KV_INT:
+        case KV_BOOL: b_int(b, kv[i].i); break;
+        case KV_REAL: b_real(b, kv[i].r); break;
+        case KV_TEXT: b_text(b, kv[i].s); break;
+        default: b_null(b); break;
+        }
+}
+
+/*
+ * {"name": count, ...} of the nonzero reasons (index 0 excluded), made by
+ * json_object(). Returns a string the caller frees with sqlite3_free(), or
+ * NULL (out of memory, or SQLite failed: st->errbuf says).
+ */
+static char *skip_reasons_json(struct store *st, const struct rec_capture *c)
+{
+    struct store_kv kv[STORE_MAX_KV];
+    sqlite3_stmt *s;
+    struct binder b;
+    char *out = NULL;
+    int n = 0;
+
+    for (int i = 1; i < STORE_MAX_REASONS && n < STORE_MAX_KV; i++) {
         const char *name;
         if (!c->reasons[i])
             continue;
         name = c->reason_name ? c->reason_name(i) : NULL;
-        if (!first)
-            sqlite3_str_appendchar(out, 1, ',');
-        first = 0;
-        json_quote(out, name ? name : "unknown");
-        sqlite3_str_appendf(out, ":%llu", (unsigned long long)c->reasons[i]);
+        kv[n].key = name && !strchr(name, '\'') ? name : "unknown";
+        kv[n].type = KV_INT;
+        kv[n++].i = (int64_t)c->reasons[i];
     }
-    sqlite3_str_appendchar(out, 1, '}');
-    return sqlite3_str_finish(out);
+    s = kv_stmt(st, "SELECT", "", kv, n);
+    if (!s)
+        return NULL;
+    b.s = s;
+    b.i = 0;
+    b.rc = SQLITE_OK;
+    b_kv(&b, kv, n);
+    if (b.rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        out = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(s, 0));
+    else
+        fail_db(st, b.rc);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return out;
 }
 
 /* Bind the CAPTURE_FIELDS of c (17 parameters). */
@@ -430,7 +515,7 @@ int store_begin_capture(struct store *st, struct rec_capture *c)
     ret = txn_commit(st);
     if (ret)
         goto out;
-    reasons = skip_reasons_json(c);
+    reasons = skip_reasons_json(st, c);
     if (!reasons) {
         snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
         ret = TW_ERR_NOMEM;
@@ -465,7 +550,7 @@ int store_finish_capture(struct store *st, const struct rec_capture *c)
         snprintf(st->errbuf, sizeof st->errbuf, "no capture begun");
         return TW_ERR_USAGE;
     }
-    reasons = skip_reasons_json(c);
+    reasons = skip_reasons_json(st, c);
     if (!reasons) {
         snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
         ret = TW_ERR_NOMEM;
@@ -612,6 +697,13 @@ int store_add_finding(struct store *st, const struct rec_finding *r)
     ret = txn_begin(st);
     if (ret)
         return ret;
+    if (r->kv) {
+        b.s = kv_stmt(st, "INSERT INTO findings (connection_id, kind, frame, file, ts, direction,"
+                          " seq, ack, payload_len, flags, detail) VALUES (?,?,?,?,?,?,?,?,?,?,",
+                      ")", r->kv, r->nkv);
+        if (!b.s)
+            return TW_ERR_DB;
+    }
     b_int(&b, r->connection_id);
     b_text(&b, r->kind);
     b_int(&b, (int64_t)r->frame);
@@ -622,7 +714,10 @@ int store_add_finding(struct store *st, const struct rec_finding *r)
     b_int(&b, r->ack);
     b_int(&b, r->payload_len);
     b_int(&b, r->flags);
-    b_text(&b, r->detail);
+    if (r->kv)
+        b_kv(&b, r->kv, r->nkv);
+    else
+        b_text(&b, r->detail);
     return insert_row(st, &b);
 }
 
@@ -707,6 +802,8 @@ void store_close(struct store *st)
     txn_commit(st);
     for (int i = 0; i < SS_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (int i = 0; i < STORE_MAX_SHAPES; i++)
+        sqlite3_finalize(st->shape[i].s);
     sqlite3_close_v2(st->db);
     free(st->renumber);
     free(st);

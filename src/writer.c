@@ -70,9 +70,12 @@ static int process(struct writer *w, struct wmsg *m)
         return store_add_timewait(w->st, &m->u.t.t);
     }
     case WM_VERDICT: {
-        char detail[ROWTEXT_FINDING_MAX];
+        struct store_kv kv[STORE_MAX_KV];
+        int n = rowtext_finding(&m->u.fv.v, kv);
         m->u.fv.f.kind = tw_finding_name((enum tw_finding)m->u.fv.v.kind);
-        m->u.fv.f.detail = rowtext_finding(&m->u.fv.v, detail, sizeof(detail)) < 0 ? NULL : detail;
+        m->u.fv.f.kv = n < 0 ? NULL : kv;
+        m->u.fv.f.nkv = n < 0 ? 0 : n;
+        m->u.fv.f.detail = NULL;
         return store_add_finding(w->st, &m->u.fv.f);
     }
     case WM_COMMIT:

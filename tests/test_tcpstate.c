@@ -58,6 +58,33 @@ static void on_done(void *ctx, struct conn *c)
     d->pkts[1] = c->tcp.d[1].pkts;
 }
 
+/*
+ * The detail's keys as "key":value pairs, for strstr() checks (the store
+ * makes the real JSON with json_object(); test_store checks that).
+ */
+static void kv_text(const struct tw_verdict *v, char *buf, size_t n)
+{
+    struct store_kv kv[STORE_MAX_KV];
+    int k = rowtext_finding(v, kv);
+    size_t used = 0;
+
+    buf[0] = 0;
+    for (int i = 0; i < k && used < n; i++) {
+        const struct store_kv *e = &kv[i];
+        int w;
+        switch (e->type) {
+        case KV_INT: w = snprintf(buf + used, n - used, "\"%s\":%lld,", e->key, (long long)e->i); break;
+        case KV_REAL: w = snprintf(buf + used, n - used, "\"%s\":%.3f,", e->key, e->r); break;
+        case KV_BOOL: w = snprintf(buf + used, n - used, "\"%s\":%s,", e->key, e->i ? "true" : "false"); break;
+        case KV_TEXT: w = snprintf(buf + used, n - used, "\"%s\":\"%s\",", e->key, e->s); break;
+        default: w = snprintf(buf + used, n - used, "\"%s\":null,", e->key); break;
+        }
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
 static void on_finding(void *ctx, const struct finding_ev *f)
 {
     struct found *x;
@@ -69,8 +96,7 @@ static void on_finding(void *ctx, const struct finding_ev *f)
     snprintf(x->kind, sizeof(x->kind), "%s", tw_finding_name((enum tw_finding)f->v->kind));
     x->frame = f->at->frame;
     x->dir = f->v->dir;
-    if (rowtext_finding(f->v, x->detail, sizeof(x->detail)) < 0)
-        x->detail[0] = 0;
+    kv_text(f->v, x->detail, sizeof(x->detail));
 }
 
 static struct tcp_engine *eng;

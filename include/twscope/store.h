@@ -126,6 +126,21 @@ struct rec_timewait {
     uint32_t answers;                /* segments the endpoint answered in TIME_WAIT */
 };
 
+/*
+ * One key and typed value of a JSON object that SQLite's json_object() builds
+ * (findings.detail): never JSON text made by hand. key is a static string of
+ * ours (no quote in it); text values may be anything.
+ */
+enum store_kv_type { KV_NULL, KV_INT, KV_REAL, KV_TEXT, KV_BOOL };
+struct store_kv {
+    const char *key;
+    enum store_kv_type type;
+    int64_t i;                       /* KV_INT, KV_BOOL (0 = false) */
+    double r;                        /* KV_REAL */
+    const char *s;                   /* KV_TEXT */
+};
+#define STORE_MAX_KV 16              /* keys of one detail object */
+
 struct rec_finding {
     int64_t connection_id;
     const char *kind;                /* "fin_retransmission", "final_ack_retransmission",
@@ -136,7 +151,9 @@ struct rec_finding {
     const char *direction;           /* "client" (client->server) or "server" */
     uint32_t seq, ack, payload_len;
     uint8_t flags;
-    const char *detail;              /* JSON object text, or NULL */
+    const struct store_kv *kv;       /* detail as keys and values (json_object()), or NULL: */
+    int nkv;
+    const char *detail;              /* then this text is stored as it is (or NULL) */
 };
 
 struct store;

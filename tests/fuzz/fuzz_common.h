@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "twscope/common.h"
@@ -548,15 +549,26 @@ __attribute__((unused)) static void fz_check_finding(struct fz_check *k,
     if (f->v->dir != 0 && f->v->dir != 1)
         fz_fail("finding direction %d", f->v->dir);
     {
-        char detail[ROWTEXT_FINDING_MAX];
+        struct store_kv kv[STORE_MAX_KV];
         const char *kind = tw_finding_name((enum tw_finding)f->v->kind);
+        int n;
         if (!kind || fz_touch(k, kind, "finding kind") == 0)
             fz_fail("finding of unknown kind %u", f->v->kind);
-        if (rowtext_finding(f->v, detail, sizeof(detail)) < 0)
-            fz_fail("finding %s: no detail", kind);
-        fz_touch(k, detail, "finding detail");
-        if (!fz_json_object_ok(detail))
-            fz_fail("finding %s: detail is not a JSON object: %s", kind, detail);
+        n = rowtext_finding(f->v, kv);
+        if (n <= 0 || n > STORE_MAX_KV)
+            fz_fail("finding %s: %d detail keys", kind, n);
+        /* json_object() makes the JSON of these: keys distinct, values sane */
+        for (int i = 0; i < n; i++) {
+            if (!kv[i].key || !fz_touch(k, kv[i].key, "detail key") || strchr(kv[i].key, '\''))
+                fz_fail("finding %s: bad key %d", kind, i);
+            for (int j = 0; j < i; j++)
+                if (strcmp(kv[i].key, kv[j].key) == 0)
+                    fz_fail("finding %s: key %s twice", kind, kv[i].key);
+            if (kv[i].type == KV_TEXT && (!kv[i].s || !fz_touch(k, kv[i].s, "detail text")))
+                fz_fail("finding %s: %s: no text", kind, kv[i].key);
+            if (kv[i].type == KV_REAL && !isfinite(kv[i].r))
+                fz_fail("finding %s: %s = %g", kind, kv[i].key, kv[i].r);
+        }
     }
 }
 
