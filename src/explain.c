@@ -488,6 +488,13 @@ static void db_connections(struct xl *x)
     }
 }
 
+/* The period's 2*MSL setting (time_waits.duration_s). */
+static double c_msl(const struct xl *x, sqlite3_stmt *s)
+{
+    (void)x;
+    return sqlite3_column_double(s, 12) + 1e-6;
+}
+
 static void db_timewaits(struct xl *x)
 {
     sqlite3_stmt *s = NULL;
@@ -498,7 +505,7 @@ static void db_timewaits(struct xl *x)
         " (SELECT f.frame FROM findings f WHERE f.connection_id = t.connection_id AND"
         "  f.kind = 'tw_rst' ORDER BY f.file DESC, f.frame DESC LIMIT 1),"
         " (SELECT f.file FROM findings f WHERE f.connection_id = t.connection_id AND"
-        "  f.kind = 'tw_rst' ORDER BY f.file DESC, f.frame DESC LIMIT 1)"
+        "  f.kind = 'tw_rst' ORDER BY f.file DESC, f.frame DESC LIMIT 1), t.duration_s"
         " FROM time_waits t JOIN connections c ON c.id = t.connection_id"
         " WHERE c.capture_id = ?5 AND " TUPLE_MATCH " ORDER BY t.start_ts";
 
@@ -523,11 +530,12 @@ static void db_timewaits(struct xl *x)
             e = ev_at(x, (uint32_t)sqlite3_column_int(s, 3),
                       (uint64_t)sqlite3_column_int64(s, 2), start,
                       dir_of(c, side), ci, "ACK");
-            ev_note(e, "%s enters TIME_WAIT%s (2*MSL: %.3f s)", who,
+            ev_note(e, "%s enters TIME_WAIT%s; 2*MSL ends it at +%.3f s (%.3f s later%s)", who,
                     sqlite3_column_int(s, 7) ? " (inferred: its ACK of the last FIN is not in"
                                                " the capture)"
                                              : "",
-                    nominal);
+                    sqlite3_column_double(s, 8) - x->inc[0].first_ts, nominal,
+                    nominal > c_msl(x, s) ? ", re-armed by a later ACK" : "");
         } else {
             e = ev_add(x, 0, 0, start, XD_NONE, ci);
             if (e) {
