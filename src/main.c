@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "twscope/analyzer.h"
+#include "twscope/annotate.h"
 #include "twscope/capture.h"
 #include "twscope/config.h"
 #include "twscope/report.h"
@@ -31,6 +32,7 @@ static void usage_main(FILE *f)
             "  twscope query DB REPORT [--format table|csv|json]\n"
             "  twscope query DB sql \"SELECT ...\"\n"
             "  twscope report DB [-o report.html]\n"
+            "  twscope annotate DB -o OUT [--capture ID] [--file N] [--merge]\n"
             "  twscope --help | --version\n"
             "\n"
             "Commands:\n"
@@ -40,6 +42,8 @@ static void usage_main(FILE *f)
             "            findings, reuse, ports, timeline, or the result of a read-only\n"
             "            SQL statement\n"
             "  report    write a self-contained HTML report (charts and tables) of a database\n"
+            "  annotate  write a pcapng copy of the analyzed capture with the findings,\n"
+            "            TIME_WAIT starts/ends and new incarnations as packet comments\n"
             "\n"
             "Run 'twscope COMMAND --help' for the options of a command.\n",
             TWSCOPE_VERSION);
@@ -532,6 +536,86 @@ static int cmd_report(int argc, char **argv)
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
+static void usage_annotate(FILE *f)
+{
+    fprintf(f, "Usage: twscope annotate DB -o OUT [--capture ID] [--file N] [--merge]\n\n"
+               "Copy the source files of an analyzed capture (as recorded in the database,\n"
+               "checked against the size and fingerprint recorded then) to pcapng, with a\n"
+               "packet comment starting with \"twscope: \" on every frame a finding, a\n"
+               "TIME_WAIT start or end, or a new incarnation points at (Wireshark:\n"
+               "frame.comment contains \"twscope\"). Every packet, timestamp, interface and\n"
+               "existing comment is kept. Outputs appear only once complete.\n\n"
+               "  -o, --output OUT     one input file: the output file; several: a directory\n"
+               "                       (DIR/NAME.pcapng, NAME = the input's name without\n"
+               "                       .gz and extension) or a pattern where %%f is that NAME,\n"
+               "                       %%i the file number and %%%% a percent sign; with\n"
+               "                       --merge: the one output file\n"
+               "      --capture ID     the capture to annotate (needed when the database\n"
+               "                       holds several)\n"
+               "      --file N         only file N of the capture (numbered from 0, as in the\n"
+               "                       file column of the database)\n"
+               "      --merge          all files into one output, one pcapng section per\n"
+               "                       file, in the order they were analyzed\n"
+               "  -q, --quiet          no summary line\n"
+               "  -h, --help           this help\n");
+}
+
+enum { OPT_CAPTURE = 768, OPT_FILE, OPT_MERGE };
+
+static int cmd_annotate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"capture", required_argument, 0, OPT_CAPTURE},
+        {"file", required_argument, 0, OPT_FILE},
+        {"merge", no_argument, 0, OPT_MERGE},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct annotate_opts ao = {.file = -1};
+    uint64_t v = 1;
+    int opt, rc;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': ao.out = optarg; break;
+        case OPT_CAPTURE:
+            if (parse_u64("--capture", optarg, &v) || v == 0 || v > INT64_MAX) {
+                if (v == 0)
+                    fprintf(stderr, "twscope: --capture: capture ids start at 1\n");
+                return EXIT_USAGE;
+            }
+            ao.capture_id = (int64_t)v;
+            break;
+        case OPT_FILE:
+            if (parse_u64("--file", optarg, &v) || v > UINT32_MAX)
+                return EXIT_USAGE;
+            ao.file = (int64_t)v;
+            break;
+        case OPT_MERGE: ao.merge = 1; break;
+        case 'q': ao.quiet = 1; break;
+        case 'h': usage_annotate(stdout); return 0;
+        default:
+            bad_option("annotate", opt, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "twscope: annotate: need exactly one database (see twscope annotate "
+                        "--help)\n");
+        return EXIT_USAGE;
+    }
+    if (!ao.out || !*ao.out) {
+        fprintf(stderr, "twscope: annotate: -o OUT is required (see twscope annotate --help)\n");
+        return EXIT_USAGE;
+    }
+    ao.db_path = argv[optind];
+    rc = annotate_run(&ao, stderr);
+    return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
+}
+
 int main(int argc, char **argv)
 {
     opterr = 0;
@@ -556,6 +640,8 @@ int main(int argc, char **argv)
         return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0)
         return cmd_report(argc - 1, argv + 1);
+    if (strcmp(argv[1], "annotate") == 0)
+        return cmd_annotate(argc - 1, argv + 1);
     fprintf(stderr, "twscope: unknown command '%s' (see twscope --help)\n", argv[1]);
     return EXIT_USAGE;
 }
