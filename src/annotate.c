@@ -84,6 +84,8 @@ struct annot {
     size_t nfiles;
     uint8_t *blk;                      /* block buffer of the copy */
     size_t blkcap;
+    int section;                       /* the output's current section: 0 none yet,
+                                          1 host byte order, 2 the other (--merge) */
 };
 
 static int say(struct annot *a, int rc, const char *fmt, ...)
@@ -769,6 +771,20 @@ static uint16_t rd16s(const uint8_t *p, int swap)
     return swap ? (uint16_t)((v >> 8) | (v << 8)) : v;
 }
 
+static void wr32s(uint8_t *p, uint32_t v, int swap)
+{
+    if (swap)
+        v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+}
+
+static void wr16s(uint8_t *p, uint16_t v, int swap)
+{
+    if (swap)
+        v = (uint16_t)((v >> 8) | (v << 8));
+    memcpy(p, &v, 2);
+}
+
 /* Gather the comments for (file, frame) from the cursor; returns how many. */
 static unsigned take(struct annot *a, size_t *cur, uint32_t file, uint64_t frame,
                      const char **out, struct infile *f)
@@ -784,6 +800,33 @@ static unsigned take(struct annot *a, size_t *cur, uint32_t file, uint64_t frame
     return n;
 }
 
+/*
+ * Make sure the output has a section of byte order `swapped` to add to:
+ * without --merge every input starts its own (from its SHB, or ours for a
+ * pcap); with --merge the inputs share one section of ours, and only a
+ * pcapng section of the other byte order (whose blocks cannot be copied
+ * into ours) starts a section of its own, from its SHB (shb, or NULL).
+ * Returns 0, or the writer's error.
+ */
+static int section_for(struct annot *a, struct pcapng_writer *w, int swapped, uint8_t *shb,
+                       size_t shb_len)
+{
+    int rc;
+    if (a->o->merge && a->section == 1 + swapped)
+        return 0;                      /* keep adding to the merged section */
+    if (shb && (!a->o->merge || swapped)) {
+        memset(shb + 16, 0xff, 8);     /* section length: not given any more */
+        rc = pcapng_write_block(w, shb, shb_len);
+    } else {
+        rc = pcapng_write_shb(w, a->o->merge ? "merged by twscope annotate" : NULL);
+        swapped = 0;
+    }
+    if (rc)
+        return say(a, TW_ERR_IO, "%s", pcapng_writer_error(w));
+    a->section = 1 + swapped;
+    return 0;
+}
+
 /* Classic pcap: one section, one interface, one EPB per record. */
 static int copy_pcap(struct annot *a, struct src *s, const uint8_t *hdr24, int swap, int nsec,
                      int kuznetzov, struct pcapng_writer *w, size_t *cur, struct infile *f)
@@ -797,7 +840,11 @@ static int copy_pcap(struct annot *a, struct src *s, const uint8_t *hdr24, int s
     uint64_t frame = 0;
     int r;
 
-    if (pcapng_write_shb(w, NULL) || pcapng_write_interface(w, &itf, NULL))
+    uint32_t ifid;
+
+    if ((r = section_for(a, w, 0, NULL, 0)))
+        return r;
+    if (pcapng_write_interface(w, &itf, &ifid))
         return say(a, TW_ERR_IO, "%s", pcapng_writer_error(w));
     for (;;) {
         struct pcapng_epb e = {0};
@@ -828,6 +875,7 @@ static int copy_pcap(struct annot *a, struct src *s, const uint8_t *hdr24, int s
             break;
         }
         frame++;
+        e.ifid = ifid;
         e.ts = (uint64_t)rd32s(rh, swap) * (nsec ? 1000000000ULL : 1000000ULL) +
                rd32s(rh + 4, swap);
         e.caplen = caplen;
@@ -865,8 +913,8 @@ static size_t opts_len(const uint8_t *p, size_t n, int swap)
  * EPB with its options and the comments cm.
  */
 static int rebuild(struct annot *a, struct pcapng_writer *w, const uint8_t *b, size_t len,
-                   uint32_t type, int swap, uint32_t snap0, const char **cm, unsigned ncm,
-                   const struct infile *f, uint64_t at)
+                   uint32_t type, int swap, uint32_t base, uint32_t snap0, const char **cm,
+                   unsigned ncm, const struct infile *f, uint64_t at)
 {
     struct pcapng_epb e = {.comments = cm, .ncomments = ncm};
     uint8_t extra[12];                 /* PB drops_count as epb_dropcount */
@@ -912,6 +960,7 @@ static int rebuild(struct annot *a, struct pcapng_writer *w, const uint8_t *b, s
             e.caplen = (uint32_t)(body - 4);
         e.data = b + 12;
     }
+    e.ifid += base;
     if (pcapng_write_epb(w, &e))
         return say(a, TW_ERR_IO, "%s", pcapng_writer_error(w));
     return 0;
@@ -927,7 +976,9 @@ static int copy_pcapng(struct annot *a, struct src *s, const uint8_t *first4,
     const char *cm[ANNOTATE_MAX_COMMENTS];
     uint8_t hd[12];
     uint64_t frame = 0;
-    uint32_t snap0 = 0;
+    uint32_t snap0 = 0;                /* snaplen of the section's interface 0 (SPB) */
+    uint32_t base = 0;                 /* output id of the section's interface 0 */
+    uint32_t nif = 0;                  /* interfaces of the input's section */
     int swap = 0, have_first = 1, r;
 
     for (;;) {
@@ -935,7 +986,7 @@ static int copy_pcapng(struct annot *a, struct src *s, const uint8_t *first4,
         uint32_t type, len;
         if (have_first) {
             memcpy(hd, first4, 4);
-            r = src_read(s, hd + 4, 8);
+            r = src_read(s, hd + 4, 4);
             have_first = 0;
             if (r == 0)
                 r = -1;
@@ -983,11 +1034,13 @@ static int copy_pcapng(struct annot *a, struct src *s, const uint8_t *first4,
                        rd32s(a->blk + len - 4, swap), len);
         switch (type) {
         case PCAPNG_BT_SHB:
-            memset(a->blk + 16, 0xff, 8);  /* section length: not given any more */
-            snap0 = 0;
-            break;
+            if ((r = section_for(a, w, swap, a->blk, len)))
+                return r;
+            base = pcapng_writer_interfaces(w);
+            snap0 = nif = 0;
+            continue;
         case PCAPNG_BT_IDB:
-            if (pcapng_writer_interfaces(w) == 0 && len >= 20)
+            if (nif++ == 0 && len >= 20)
                 snap0 = rd32s(a->blk + 12, swap);
             break;
         case PCAPNG_BT_EPB:
@@ -997,15 +1050,23 @@ static int copy_pcapng(struct annot *a, struct src *s, const uint8_t *first4,
             frame++;
             f->packets++;
             n = take(a, cur, f->index, frame, cm, f);
-            if (n) {
-                f->commented++;
+            if (n || (type == PCAPNG_BT_SPB && base)) { /* an SPB means interface 0 */
+                f->commented += n != 0;
                 f->comments += n;
-                if ((r = rebuild(a, w, a->blk, len, type, swap, snap0, cm, n, f, at)))
+                if ((r = rebuild(a, w, a->blk, len, type, swap, base, snap0, cm, n, f, at)))
                     return r;
                 continue;
             }
+            if (base && type == PCAPNG_BT_EPB && len >= 12)
+                wr32s(a->blk + 8, rd32s(a->blk + 8, swap) + base, swap);
+            if (base && type == PCAPNG_BT_PB && len >= 12)
+                wr16s(a->blk + 8, (uint16_t)(rd16s(a->blk + 8, swap) + base), swap);
             break;
         }
+        case PCAPNG_BT_ISB:            /* statistics of an interface */
+            if (base && len >= 16)
+                wr32s(a->blk + 8, rd32s(a->blk + 8, swap) + base, swap);
+            break;
         default:
             break;
         }

@@ -37,6 +37,7 @@
 #define PCAPNG_BT_IDB 0x00000001u
 #define PCAPNG_BT_PB 0x00000002u       /* obsolete Packet Block */
 #define PCAPNG_BT_SPB 0x00000003u
+#define PCAPNG_BT_ISB 0x00000005u       /* Interface Statistics Block */
 #define PCAPNG_BT_EPB 0x00000006u
 #define PCAPNG_BYTE_ORDER_MAGIC 0x1A2B3C4Du
 
