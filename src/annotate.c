@@ -560,9 +560,22 @@ static int check_sources(struct annot *a)
             return say(a, TW_ERR_USAGE, "file %u of capture %lld was read from '%s' (standard "
                        "input or a pipe): there is no file to annotate",
                        f->index, (long long)a->capture_id, f->path);
-        if (fileid_of(f->path, &id, err, sizeof err))
-            return say(a, TW_ERR_IO, "%s (file %u of capture %lld): source file not found "
-                       "as recorded", err, f->index, (long long)a->capture_id);
+        if (fileid_of(f->path, &id, err, sizeof err)) {
+            /* a relative path is the analysis' working directory's: try beside the database */
+            const char *slash = strrchr(a->o->db_path, '/');
+            char alt[PATH_MAX];
+            struct fileid id2;
+            char err2[16];
+            if (f->path[0] == '/' || !slash ||
+                snprintf(alt, sizeof alt, "%.*s/%s", (int)(slash - a->o->db_path),
+                         a->o->db_path, f->path) >= (int)sizeof alt ||
+                fileid_of(alt, &id2, err2, sizeof err2))
+                return say(a, TW_ERR_IO, "%s (file %u of capture %lld): source file not found "
+                           "as recorded", err, f->index, (long long)a->capture_id);
+            free(f->path);
+            f->path = xstrdup(alt);
+            id = id2;
+        }
         if (!id.known)
             return say(a, TW_ERR_IO, "%s: not a regular file any more", f->path);
         if (id.size != f->size)

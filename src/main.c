@@ -554,8 +554,10 @@ static void usage_annotate(FILE *f)
                "                       holds several)\n"
                "      --file N         only file N of the capture (numbered from 0, as in the\n"
                "                       file column of the database)\n"
-               "      --merge          all files into one output, one pcapng section per\n"
-               "                       file, in the order they were analyzed\n"
+               "      --merge          all files into the one output -o names, one after the\n"
+               "                       other in the order they were analyzed (frame k of\n"
+               "                       file i is frame k + the frames of the files before),\n"
+               "                       with every file's interfaces\n"
                "  -q, --quiet          no summary line\n"
                "  -h, --help           this help\n");
 }

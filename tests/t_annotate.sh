@@ -216,6 +216,15 @@ fi
 check "--file 1 annotates that file only" "$(grep -c ' packets, ' "$work/err") $(grep -c v6.pcap "$work/err")" "1 1"
 check_output file1 "$work/one.pcapng" "$work/in/v6.pcap" 2 1
 
+# a relative path recorded by analyze is found beside the database from elsewhere
+(cd "$work/in" && "$tw" analyze -q -o rel.db v6.pcap) || fail "analyze with a relative path"
+(cd / && "$tw" annotate "$work/in/rel.db" -q -o "$work/rel.pcapng") 2>"$work/err" ||
+    fail "relative source path beside the database: $(cat "$work/err")"
+check "relative source: same packets" "$("$frames" "$work/rel.pcapng" 2>&1 | md5sum)" \
+    "$("$frames" "$work/in/v6.pcap" | md5sum)"
+"$tw" annotate --help | grep -q -- '--merge' || fail "annotate --help lacks --merge"
+"$tw" --help | grep -q 'twscope annotate DB' || fail "twscope --help lacks annotate"
+
 # ---- errors ---------------------------------------------------------------------
 # expect_err NAME EXIT PATTERN OUT CMD...: exit status, one line matching, no OUT
 expect_err() {

@@ -14,8 +14,10 @@
  * packet record in its input file (as Wireshark numbers it, and as libpcap
  * returns them: pcapng EPB, SPB and obsolete PB blocks), and `file` is the
  * 0-based position of the file in the analysis (files.file_index). The source
- * files are those recorded in the files table; each is checked against the
- * size and fingerprint recorded then (fileid.h) before anything is written.
+ * files are those recorded in the files table (a relative path is tried from
+ * the working directory, then from the database's directory); each is checked
+ * against the size and fingerprint recorded then (fileid.h) before anything
+ * is written.
  *
  * What is kept: a pcap input becomes one pcapng section with one interface of
  * the file's link type, snaplen and resolution (6 or 9), its packets in order
@@ -26,6 +28,14 @@
  * comments); the SHB's section length is set to "not given" since the section
  * grows. gzip-compressed inputs are read through zlib; outputs are plain
  * pcapng.
+ *
+ * --merge: the inputs one after the other (in file order, so frame k of file
+ * i is frame k + the frames of the files before it) in one section of ours,
+ * with every input's interfaces: IDBs copied verbatim, the interface ids of
+ * the packet and statistics blocks offset by the interfaces before them (an
+ * SPB, which means interface 0, becomes an EPB). The inputs' own section
+ * headers are dropped, except that a pcapng section of the other byte order
+ * (its blocks cannot join ours) is copied as a section of its own.
  *
  * Outputs are written to temporary names next to their final names and
  * renamed only once every output is complete: an error leaves nothing behind.
@@ -46,7 +56,7 @@ struct annotate_opts {
     const char *out;                   /* -o: a file, a directory, or a pattern with %f/%i */
     int64_t capture_id;                /* 0: the database's only capture */
     int64_t file;                      /* files.file_index to annotate, -1: every file */
-    int merge;                         /* all files into one output, one section each */
+    int merge;                         /* all files into one output (one section) */
     int quiet;                         /* no summary line */
 };
 
