@@ -308,40 +308,19 @@ static int load_conns(struct annot *a)
     return step_done(a, st, rc);
 }
 
-/*
- * The TIME_WAIT periods, with the packet that ended each one when a packet
- * did: for `reused`, the SYN of the next incarnation (its tw_reuse finding,
- * else the new connection's first frame); for `rst`, the tw_rst finding of
- * that side dated at the end.
- */
+/* The TIME_WAIT periods, by connection id (tw_context() and end_frames() search them). */
 static int load_tws(struct annot *a)
 {
     sqlite3_stmt *st;
     int rc;
     if ((rc = prepare(a,
             "SELECT t.connection_id, t.side, t.ip, t.port, t.start_ts, t.end_ts, t.duration_s,"
-            " t.start_frame, t.start_file, t.inferred, t.end_reason, t.profile,"
-            " CASE t.end_reason"
-            "  WHEN 'reused' THEN coalesce("
-            "   (SELECT f.frame || ' ' || f.file FROM findings f JOIN connections n"
-            "     ON n.id = f.connection_id WHERE f.kind = 'tw_reuse'"
-            "     AND json_extract(f.detail, '$.prior_connection_id') = t.connection_id"
-            "     AND abs(f.ts - t.end_ts) < 1e-6 ORDER BY f.id LIMIT 1),"
-            "   (SELECT n.first_frame || ' ' || n.first_file FROM connections n"
-            "     WHERE n.prev_connection_id = t.connection_id ORDER BY n.id LIMIT 1))"
-            "  WHEN 'rst' THEN"
-            "   (SELECT f.frame || ' ' || f.file FROM findings f WHERE f.kind = 'tw_rst'"
-            "     AND f.connection_id = t.connection_id"
-            "     AND json_extract(f.detail, '$.tw_side') IN (t.side, 'both')"
-            "     AND abs(f.ts - t.end_ts) < 1e-6 ORDER BY f.id LIMIT 1)"
-            " END"
+            " t.start_frame, t.start_file, t.inferred, t.end_reason, t.profile"
             " FROM time_waits t JOIN connections c ON c.id = t.connection_id"
-            " WHERE c.capture_id = ?1 ORDER BY t.id", &st)))
+            " WHERE c.capture_id = ?1 ORDER BY t.connection_id, t.id", &st)))
         return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct tw *t;
-        unsigned long long fr;
-        unsigned fi;
         if ((a->ntws & (a->ntws - 1)) == 0) {
             t = realloc(a->tws, (a->ntws ? a->ntws * 2 : 1) * sizeof *t);
             if (!t)
@@ -361,12 +340,22 @@ static int load_tws(struct annot *a)
         t->inferred = sqlite3_column_int(st, 9);
         snprintf(t->reason, sizeof t->reason, "%s", col_text(st, 10));
         snprintf(t->profile, sizeof t->profile, "%s", col_text(st, 11));
-        if (sscanf(col_text(st, 12), "%llu %u", &fr, &fi) == 2) {
-            t->end_frame = fr;
-            t->end_file = fi;
-        }
     }
     return step_done(a, st, rc);
+}
+
+/* Index of the first TIME_WAIT period of connection cid (tws sorted by cid), or ntws. */
+static size_t tw_first(const struct annot *a, int64_t cid)
+{
+    size_t lo = 0, hi = a->ntws;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->tws[mid].cid < cid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* "; TIME_WAIT server 10.0.0.2:80 since frame 10" for the periods of cid started by ts. */
@@ -374,10 +363,10 @@ static size_t tw_context(const struct annot *a, char *buf, size_t n, int64_t cid
                          uint32_t here)
 {
     size_t used = 0;
-    for (size_t i = 0; i < a->ntws && used < n; i++) {
+    for (size_t i = tw_first(a, cid); i < a->ntws && a->tws[i].cid == cid && used < n; i++) {
         const struct tw *t = &a->tws[i];
         char fr[300];
-        if (t->cid != cid || t->start_ts > ts + 1e-6)
+        if (t->start_ts > ts + 1e-6)
             continue;
         frame_ref(a, fr, sizeof fr, t->start_frame, t->start_file, here);
         used += (size_t)snprintf(buf + used, n - used, "; TIME_WAIT %s %s since %s", t->side,
@@ -451,10 +440,29 @@ static const char sql_findings[] =
     " CASE WHEN " J("same_isn") " THEN ' with the same ISN' ELSE '' END)"
     " ELSE f.kind || coalesce(' ' || f.detail, '') END,"
     " CASE WHEN f.kind IN ('tw_reuse', 'stale_state_rst') OR " J("phase") " = 'new_incarnation'"
-    " THEN " J("prior_connection_id") " END"
+    " THEN " J("prior_connection_id") " END, " J("tw_side")
     " FROM findings f JOIN connections c ON c.id = f.connection_id"
     " WHERE c.capture_id = ?1 ORDER BY f.id";
 #undef J
+
+/* A tw_reuse or tw_rst finding (kind) on frame: the end of a period of connection cid? */
+static void end_frame_of(struct annot *a, const char *kind, int64_t cid, const char *side,
+                         double ts, uint64_t frame, uint32_t file)
+{
+    int reuse = strcmp(kind, "tw_reuse") == 0;
+    if (!reuse && strcmp(kind, "tw_rst") != 0)
+        return;
+    for (size_t j = tw_first(a, cid); j < a->ntws && a->tws[j].cid == cid; j++) {
+        struct tw *t = &a->tws[j];
+        if (t->end_frame || strcmp(t->reason, reuse ? "reused" : "rst") != 0 ||
+            !(t->end_ts - ts < 1e-6 && ts - t->end_ts < 1e-6))
+            continue;
+        if (!reuse && strcmp(side, t->side) != 0 && strcmp(side, "both") != 0)
+            continue;
+        t->end_frame = frame;
+        t->end_file = file;
+    }
+}
 
 static int build_findings(struct annot *a)
 {
@@ -478,8 +486,30 @@ static int build_findings(struct annot *a)
         else
             snprintf(text + used, sizeof text - used, "; connection %lld", (long long)cid);
         add_ann(a, file, frame, 0, text);
+        end_frame_of(a, col_text(st, 4), prior ? prior : cid, col_text(st, 7), ts, frame, file);
     }
     return step_done(a, st, rc);
+}
+
+/*
+ * The periods that a packet ended: `reused` ones end at the SYN of the next
+ * incarnation (its tw_reuse finding; else that connection's first frame),
+ * `rst` ones at the tw_rst finding of that side dated at the end.
+ */
+static void end_frames(struct annot *a)
+{
+    for (size_t i = 0; i < a->nconns; i++) {
+        const struct conn *c = &a->conns[i];
+        if (!c->prev)
+            continue;
+        for (size_t j = tw_first(a, c->prev); j < a->ntws && a->tws[j].cid == c->prev; j++) {
+            struct tw *t = &a->tws[j];
+            if (strcmp(t->reason, "reused") == 0 && !t->end_frame) {
+                t->end_frame = c->first_frame;
+                t->end_file = c->first_file;
+            }
+        }
+    }
 }
 
 /* Comments at the start and, when a packet ended it, the end of each TIME_WAIT period. */
@@ -1253,6 +1283,7 @@ int annotate_run(const struct annotate_opts *o, FILE *msg)
     if ((rc = pick_capture(&a)) || (rc = load_files(&a)) || (rc = load_conns(&a)) ||
         (rc = load_tws(&a)) || (rc = build_findings(&a)))
         goto out;
+    end_frames(&a);
     build_tws(&a);
     build_incarnations(&a);
     if (a.nanns)
