@@ -844,20 +844,26 @@ static unsigned take(struct annot *a, size_t *cur, uint32_t file, uint64_t frame
 }
 
 /*
- * Make sure the output has a section of byte order `swapped` to add to:
- * without --merge every input starts its own (from its SHB, or ours for a
- * pcap); with --merge the inputs share one section of ours, and only a
- * pcapng section of the other byte order (whose blocks cannot be copied
- * into ours) starts a section of its own, from its SHB (shb, or NULL).
- * Returns 0, or the writer's error.
+ * Make sure the output has a section to add the blocks of an input section
+ * to: without --merge every input section starts its own (from its SHB shb,
+ * or ours for a pcap: shb NULL); with --merge the inputs share one section
+ * of ours, in host byte order. A pcapng section of the other byte order
+ * cannot join it (its blocks would have to be re-encoded, option by option),
+ * nor be a section of its own (libpcap cannot read a file whose sections
+ * differ in byte order): with --merge it is an error. Returns 0 or an error.
  */
 static int section_for(struct annot *a, struct pcapng_writer *w, int swapped, uint8_t *shb,
-                       size_t shb_len)
+                       size_t shb_len, const struct infile *f)
 {
     int rc;
-    if (a->o->merge && a->section == 1 + swapped)
+    if (a->o->merge && swapped)
+        return say(a, TW_ERR_USAGE, "--merge: %s has a pcapng section in the other byte order "
+                   "(%s-endian), which cannot join the merged output: annotate it without "
+                   "--merge", f->path, __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? "big"
+                                                                              : "little");
+    if (a->o->merge && a->section)
         return 0;                      /* keep adding to the merged section */
-    if (shb && (!a->o->merge || swapped)) {
+    if (shb && !a->o->merge) {
         memset(shb + 16, 0xff, 8);     /* section length: not given any more */
         rc = pcapng_write_block(w, shb, shb_len);
     } else {
@@ -885,7 +891,7 @@ static int copy_pcap(struct annot *a, struct src *s, const uint8_t *hdr24, int s
 
     uint32_t ifid;
 
-    if ((r = section_for(a, w, 0, NULL, 0)))
+    if ((r = section_for(a, w, 0, NULL, 0, f)))
         return r;
     if (pcapng_write_interface(w, &itf, &ifid))
         return say(a, TW_ERR_IO, "%s", pcapng_writer_error(w));
@@ -1077,7 +1083,7 @@ static int copy_pcapng(struct annot *a, struct src *s, const uint8_t *first4,
                        rd32s(a->blk + len - 4, swap), len);
         switch (type) {
         case PCAPNG_BT_SHB:
-            if ((r = section_for(a, w, swap, a->blk, len)))
+            if ((r = section_for(a, w, swap, a->blk, len, f)))
                 return r;
             base = pcapng_writer_interfaces(w);
             snap0 = nif = 0;

@@ -216,6 +216,14 @@ fi
 check "--file 1 annotates that file only" "$(grep -c ' packets, ' "$work/err") $(grep -c v6.pcap "$work/err")" "1 1"
 check_output file1 "$work/one.pcapng" "$work/in/v6.pcap" 2 1
 
+# --merge cannot mix byte orders (the big-endian pcapng of capture 2): an error, nothing left
+rm -rf "$work/eo"; mkdir "$work/eo"
+"$tw" annotate "$db" --capture 2 --merge -o "$work/eo/m.pcapng" 2>"$work/err"
+check "--merge with a big-endian pcapng: exit status" "$?" 2
+grep -q "late_be.pcapng has a pcapng section in the other byte order" "$work/err" ||
+    fail "--merge big-endian: message '$(cat "$work/err")'"
+check "--merge big-endian: nothing left" "$(ls "$work/eo")" ""
+
 # a relative path recorded by analyze is found beside the database from elsewhere
 (cd "$work/in" && "$tw" analyze -q -o rel.db v6.pcap) || fail "analyze with a relative path"
 (cd / && "$tw" annotate "$work/in/rel.db" -q -o "$work/rel.pcapng") 2>"$work/err" ||

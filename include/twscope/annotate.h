@@ -34,8 +34,8 @@
  * with every input's interfaces: IDBs copied verbatim, the interface ids of
  * the packet and statistics blocks offset by the interfaces before them (an
  * SPB, which means interface 0, becomes an EPB). The inputs' own section
- * headers are dropped, except that a pcapng section of the other byte order
- * (its blocks cannot join ours) is copied as a section of its own.
+ * headers are dropped. A pcapng section of the other byte order cannot join
+ * ours and is an error (annotate that file on its own).
  *
  * Outputs are written to temporary names next to their final names and
  * renamed only once every output is complete: an error leaves nothing behind.
