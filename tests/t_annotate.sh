@@ -233,6 +233,17 @@ check "relative source: same packets" "$("$frames" "$work/rel.pcapng" 2>&1 | md5
 "$tw" annotate --help | grep -q -- '--merge' || fail "annotate --help lacks --merge"
 "$tw" --help | grep -q 'twscope annotate DB' || fail "twscope --help lacks annotate"
 
+# a source that was already truncated when analyzed (files.error): the packets
+# before the cut are copied, one warning names the file and offset, exit 0
+head -c 2000 "$work/in/reuse.pcap" >"$work/in/cut.pcap"
+"$tw" analyze -q -o "$work/cut.db" "$work/in/cut.pcap" 2>/dev/null
+check "truncated source recorded" "$(sqlite3 "$work/cut.db" 'select error is not null from files')" 1
+"$tw" annotate "$work/cut.db" -q -o "$work/cut.pcapng" 2>"$work/err" || fail "truncated source: $(cat "$work/err")"
+grep -q "warning: .*cut.pcap: truncated record at offset [0-9]*, after frame [0-9]*" "$work/err" ||
+    fail "truncated source: warning '$(cat "$work/err")'"
+check "truncated source: the packets before the cut" "$("$frames" "$work/cut.pcapng" | md5sum)" \
+    "$("$frames" "$work/in/cut.pcap" 2>/dev/null | md5sum)"
+
 # ---- errors ---------------------------------------------------------------------
 # expect_err NAME EXIT PATTERN OUT CMD...: exit status, one line matching, no OUT
 expect_err() {
