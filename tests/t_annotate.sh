@@ -233,6 +233,25 @@ check "relative source: same packets" "$("$frames" "$work/rel.pcapng" 2>&1 | md5
 "$tw" annotate --help | grep -q -- '--merge' || fail "annotate --help lacks --merge"
 "$tw" --help | grep -q 'twscope annotate DB' || fail "twscope --help lacks annotate"
 
+# a Simple Packet Block (no timestamp: libpcap says 0) that gets a comment, and
+# one in a merged output (interface 0 of the second input): both become EPBs
+python3 "$src/tests/lib/mkpcapng.py" "$S/client_close.pcap" "$work/in/spb.pcapng" --spb 9
+"$tw" analyze -q -o "$work/spb.db" "$work/in/reuse.pcap" "$work/in/spb.pcapng" || fail "analyze spb"
+"$tw" annotate "$work/spb.db" -q --file 1 -o "$work/spb1.pcapng" || fail "annotate spb"
+"$tw" annotate "$work/spb.db" -q --merge -o "$work/spbm.pcapng" || fail "annotate spb --merge"
+check "SPB: libpcap reads the same packets" "$("$frames" "$work/spb1.pcapng" | md5sum)" \
+    "$("$frames" "$work/in/spb.pcapng" | md5sum)"
+check "SPB, merged: libpcap reads the same packets" \
+    "$("$frames" "$work/spbm.pcapng" | sed 1,31d | awk '{ $1 = $1 - 30; print }' | md5sum)" \
+    "$("$frames" "$work/in/spb.pcapng" | sed 1d | md5sum)"
+check "SPB frame is the TIME_WAIT start" \
+    "$(sqlite3 "$work/spb.db" 'select start_frame, start_file from time_waits where start_file = 1')" "9|1"
+if [ $have_tshark = 1 ]; then
+    check "SPB, merged: commented, on the second input's eth0" \
+        "$(tshark -r "$work/spbm.pcapng" -Y 'frame.number == 39' -T fields -e frame.interface_name \
+           -e frame.comment 2>/dev/null | cut -c1-31)" "$(printf 'eth0\ttwscope: TIME_WAIT starts')"
+fi
+
 # a source that was already truncated when analyzed (files.error): the packets
 # before the cut are copied, one warning names the file and offset, exit 0
 head -c 2000 "$work/in/reuse.pcap" >"$work/in/cut.pcap"

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""mkpcapng.py IN.pcap OUT.pcapng [--big-endian]: the packets of a classic
+"""mkpcapng.py IN.pcap OUT.pcapng [--big-endian] [--spb N]: the packets of a classic
 (microsecond) pcap file as a pcapng file that exercises what a faithful copy
 must keep: a section comment, two interfaces of the same link type (eth0 in
 microseconds, eth1 in nanoseconds, with the packet times given 123 ns more
 precisely than the pcap had them), odd frames on eth0 and even ones on eth1,
 a Name Resolution Block, existing packet comments (frames 3 and 10, frame 10
 with epb_flags too), frame 11 written as an obsolete Packet Block, and an
-Interface Statistics Block at the end. Written independently of twscope's
+Interface Statistics Block at the end; --spb N: frame N (odd, on eth0) as a
+Simple Packet Block (no timestamp: libpcap gives it time 0). Written independently of twscope's
 pcapng writer, so a test that reads both is not checking the writer against
 itself."""
 import struct
@@ -14,6 +15,7 @@ import sys
 
 inp, out = sys.argv[1], sys.argv[2]
 e = ">" if "--big-endian" in sys.argv[3:] else "<"
+spb = int(sys.argv[sys.argv.index("--spb") + 1]) if "--spb" in sys.argv else 0
 
 
 def opt(code, val):
@@ -52,7 +54,9 @@ while off + 16 <= len(d):
     if opts:
         opts += opt(0, b"")
     pad = b"\0" * (-incl % 4)
-    if n == 11 and ifid == 0:
+    if n == spb and ifid == 0:
+        o += block(3, struct.pack(e + "I", orig) + data + pad)
+    elif n == 11 and ifid == 0:
         o += block(2, struct.pack(e + "HHIIII", ifid, 0xFFFF, ts >> 32, ts & 0xFFFFFFFF, incl,
                                   orig) + data + pad)
     else:
