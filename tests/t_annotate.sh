@@ -249,7 +249,7 @@ check "SPB frame is the TIME_WAIT start" \
 if [ $have_tshark = 1 ]; then
     check "SPB, merged: commented, on the second input's eth0" \
         "$(tshark -r "$work/spbm.pcapng" -Y 'frame.number == 39' -T fields -e frame.interface_name \
-           -e frame.comment 2>/dev/null | cut -c1-31)" "$(printf 'eth0\ttwscope: TIME_WAIT starts')"
+           -e frame.comment 2>/dev/null | cut -c1-30)" "$(printf 'eth0\ttwscope: TIME_WAIT starts')"
 fi
 
 # a source that was already truncated when analyzed (files.error): the packets
