@@ -587,7 +587,7 @@ static int check_sources(struct annot *a)
         struct fileid id;
         char err[1200];
         if (!f->known || strcmp(f->path, "-") == 0)
-            return say(a, TW_ERR_USAGE, "file %u of capture %lld was read from '%s' (standard "
+            return say(a, TW_ERR_IO, "file %u of capture %lld was read from '%s' (standard "
                        "input or a pipe): there is no file to annotate",
                        f->index, (long long)a->capture_id, f->path);
         if (fileid_of(f->path, &id, err, sizeof err)) {

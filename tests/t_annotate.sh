@@ -299,6 +299,10 @@ check "source untouched" "$(md5sum <"$work/in/reuse.pcap")" "$(md5sum <"$S/reuse
 expect_err "not a database" 1 "not a SQLite database\|not a twscope database" "" \
     "$tw" annotate "$work/in/reuse.pcap" -o "$work/eo/x.pcapng"
 
+"$tw" analyze -q -o "$work/stdin.db" - <"$S/rst_in_tw.pcap"
+expect_err "source was standard input" 1 "file 0 of capture 1 was read from '-'" "$work/eo/x.pcapng" \
+    "$tw" annotate "$work/stdin.db" -o "$work/eo/x.pcapng"
+
 # sources that moved or changed since the analysis: nothing is written, not
 # even the outputs of the files that are fine
 mv "$work/in/lost_ns.pcap" "$work/in/lost_ns.moved"
