@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "twscope/analyzer.h"
+#include "twscope/annotate.h"
 #include "twscope/capture.h"
 #include "twscope/config.h"
 #include "twscope/explain.h"
@@ -33,6 +34,7 @@ static void usage_main(FILE *f)
             "  twscope query DB sql \"SELECT ...\"\n"
             "  twscope report DB [-o report.html]\n"
             "  twscope explain DB (CONN_ID | IP:PORT-IP:PORT)\n"
+            "  twscope annotate DB -o OUT [--capture ID] [--file N] [--merge]\n"
             "  twscope --help | --version\n"
             "\n"
             "Commands:\n"
@@ -44,6 +46,8 @@ static void usage_main(FILE *f)
             "  report    write a self-contained HTML report (charts and tables) of a database\n"
             "  explain   one 4-tuple's story: its incarnations, packets, TIME_WAIT periods\n"
             "            and findings as a ladder diagram, with cause and effect in words\n"
+            "  annotate  write a pcapng copy of the analyzed capture with the findings,\n"
+            "            TIME_WAIT starts/ends and new incarnations as packet comments\n"
             "\n"
             "Run 'twscope COMMAND --help' for the options of a command.\n",
             TWSCOPE_VERSION);
@@ -571,12 +575,12 @@ static void usage_explain(FILE *f)
                "  -h, --help           this help\n");
 }
 
-enum { OPT_CAPTURE = 600, OPT_DB_ONLY, OPT_ALL_PACKETS };
+enum { OPT_EX_CAPTURE = 600, OPT_DB_ONLY, OPT_ALL_PACKETS };
 
 static int cmd_explain(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"capture", required_argument, 0, OPT_CAPTURE},
+        {"capture", required_argument, 0, OPT_EX_CAPTURE},
         {"db-only", no_argument, 0, OPT_DB_ONLY},
         {"all-packets", no_argument, 0, OPT_ALL_PACKETS},
         {"help", no_argument, 0, 'h'},
@@ -590,7 +594,7 @@ static int cmd_explain(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (opt) {
-        case OPT_CAPTURE:
+        case OPT_EX_CAPTURE:
             if (parse_u64("--capture", optarg, &cap))
                 return EXIT_USAGE;
             if (cap == 0 || cap > INT64_MAX) {
@@ -613,6 +617,88 @@ static int cmd_explain(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = explain_run(argv[optind], argv[optind + 1], &eo, stdout, stderr);
+    return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
+}
+
+static void usage_annotate(FILE *f)
+{
+    fprintf(f, "Usage: twscope annotate DB -o OUT [--capture ID] [--file N] [--merge]\n\n"
+               "Copy the source files of an analyzed capture (as recorded in the database,\n"
+               "checked against the size and fingerprint recorded then) to pcapng, with a\n"
+               "packet comment starting with \"twscope: \" on every frame a finding, a\n"
+               "TIME_WAIT start or end, or a new incarnation points at (Wireshark:\n"
+               "frame.comment contains \"twscope\"). Every packet, timestamp, interface and\n"
+               "existing comment is kept. Outputs appear only once complete.\n\n"
+               "  -o, --output OUT     one input file: the output file; several: a directory\n"
+               "                       (DIR/NAME.pcapng, NAME = the input's name without\n"
+               "                       .gz and extension) or a pattern where %%f is that NAME,\n"
+               "                       %%i the file number and %%%% a percent sign; with\n"
+               "                       --merge: the one output file\n"
+               "      --capture ID     the capture to annotate (needed when the database\n"
+               "                       holds several)\n"
+               "      --file N         only file N of the capture (numbered from 0, as in the\n"
+               "                       file column of the database)\n"
+               "      --merge          all files into the one output -o names, one after the\n"
+               "                       other in the order they were analyzed (frame k of\n"
+               "                       file i is frame k + the frames of the files before),\n"
+               "                       with every file's interfaces\n"
+               "  -q, --quiet          no summary line\n"
+               "  -h, --help           this help\n");
+}
+
+enum { OPT_CAPTURE = 768, OPT_FILE, OPT_MERGE };
+
+static int cmd_annotate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"capture", required_argument, 0, OPT_CAPTURE},
+        {"file", required_argument, 0, OPT_FILE},
+        {"merge", no_argument, 0, OPT_MERGE},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct annotate_opts ao = {.file = -1};
+    uint64_t v = 1;
+    int opt, rc;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': ao.out = optarg; break;
+        case OPT_CAPTURE:
+            if (parse_u64("--capture", optarg, &v) || v == 0 || v > INT64_MAX) {
+                if (v == 0)
+                    fprintf(stderr, "twscope: --capture: capture ids start at 1\n");
+                return EXIT_USAGE;
+            }
+            ao.capture_id = (int64_t)v;
+            break;
+        case OPT_FILE:
+            if (parse_u64("--file", optarg, &v) || v > UINT32_MAX)
+                return EXIT_USAGE;
+            ao.file = (int64_t)v;
+            break;
+        case OPT_MERGE: ao.merge = 1; break;
+        case 'q': ao.quiet = 1; break;
+        case 'h': usage_annotate(stdout); return 0;
+        default:
+            bad_option("annotate", opt, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "twscope: annotate: need exactly one database (see twscope annotate "
+                        "--help)\n");
+        return EXIT_USAGE;
+    }
+    if (!ao.out || !*ao.out) {
+        fprintf(stderr, "twscope: annotate: -o OUT is required (see twscope annotate --help)\n");
+        return EXIT_USAGE;
+    }
+    ao.db_path = argv[optind];
+    rc = annotate_run(&ao, stderr);
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
@@ -642,6 +728,8 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(argv[1], "explain") == 0)
         return cmd_explain(argc - 1, argv + 1);
+    if (strcmp(argv[1], "annotate") == 0)
+        return cmd_annotate(argc - 1, argv + 1);
     fprintf(stderr, "twscope: unknown command '%s' (see twscope --help)\n", argv[1]);
     return EXIT_USAGE;
 }
