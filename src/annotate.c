@@ -9,6 +9,7 @@
  * for a block larger than any before).
  */
 #include "twscope/annotate.h"
+#include "twscope/words.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -376,69 +377,14 @@ static size_t tw_context(const struct annot *a, char *buf, size_t n, int64_t cid
 }
 
 /*
- * One comment per finding. The "what" part is worded in SQL from the row and
- * its JSON detail (the fields README.md describes), the TIME_WAIT context and
- * the ids in C.
+ * One comment per finding. The "what" part is the finding's sentence
+ * (words.h: the same the HTML report, explain and findings_named.words
+ * give), the TIME_WAIT context and the ids in C.
  */
 #define J(f) "json_extract(f.detail, '$." f "')"
 static const char sql_findings[] =
     "SELECT f.connection_id, f.frame, f.file, f.ts, f.kind,"
-    " CASE f.kind"
-    " WHEN 'fin_retransmission' THEN CASE WHEN " J("capture_duplicate") " THEN"
-    "  printf('FIN of the %s seen again at the capture point (copy %d, %.3f ms after the"
-    " previous one: a capture duplicate, not a retransmission)', f.direction, " J("copy") ","
-    " " J("interval_ms") ")"
-    "  ELSE printf('FIN retransmission by the %s (copy %d of the FIN of frame %d, %.1f ms after"
-    " the previous copy; %s closer; the peer had %s the FIN)', f.direction, " J("copy") ","
-    " " J("first_frame") ", " J("interval_ms") ", " J("closer") ","
-    " CASE WHEN " J("peer_acked_fin") " THEN 'acknowledged' ELSE 'not acknowledged' END) END"
-    " WHEN 'final_ack_retransmission' THEN"
-    "  printf('final ACK retransmission by the %s (copy %d, original %s; %.1f ms after the %s;"
-    " the peer sent its FIN %d times)', f.direction, " J("copy") ","
-    " CASE WHEN " J("original_seen") " THEN 'seen here, so lost after the capture point'"
-    " ELSE 'lost before the capture point' END, " J("interval_ms") ","
-    " CASE " J("interval_from") " WHEN 'previous_ack' THEN 'previous ACK copy'"
-    " ELSE 'peer''s FIN' END, " J("peer_fin_copies") ")"
-    " WHEN 'tw_rst' THEN"
-    "  printf('RST from the %s into the TIME_WAIT of the %s (%s, %.3f s into TIME_WAIT, %.3f s"
-    " left; %s)', f.direction, " J("tw_side") ","
-    " CASE WHEN " J("in_window") " THEN 'in window' ELSE 'out of window, ignored' END,"
-    " " J("in_tw_s") ", " J("left_s") ","
-    " CASE WHEN " J("killed") " = 1 THEN printf('it ended the period, as frame %d shows',"
-    " " J("evidence_frame") ")"
-    " WHEN " J("killed") " = 0 THEN printf('the period survived it, as frame %d shows',"
-    " " J("evidence_frame") ")"
-    " ELSE 'killed or not is not shown: ' || coalesce(" J("assumed") ", 'unknown') END)"
-    " WHEN 'tw_reuse' THEN"
-    "  printf('TIME_WAIT reuse: a SYN from the %s opens a new incarnation while the %s is in"
-    " TIME_WAIT (%s; %.3f s after the close, %.3f s before TIME_WAIT would end; new ISN %s the"
-    " old next sequence%s; %s)', f.direction, " J("tw_side") ","
-    " CASE " J("tw_endpoint") " WHEN 'syn_receiver' THEN 'the TIME_WAIT endpoint receives it'"
-    " ELSE 'the TIME_WAIT endpoint sends it, tcp_tw_reuse' END,"
-    " " J("since_close_s") ", " J("time_left_s") ","
-    " CASE WHEN " J("isn_above") " THEN 'above' ELSE 'not above' END,"
-    " CASE WHEN " J("new_tsval") " IS NULL OR " J("old_tsval") " IS NULL THEN ''"
-    " WHEN " J("ts_newer") " THEN ', TSval newer' ELSE ', TSval not newer' END,"
-    " CASE WHEN " J("paws_reject") " THEN 'PAWS would drop it'"
-    " WHEN " J("linux_accept") " THEN 'Linux accepts it' ELSE 'Linux would refuse it' END)"
-    " WHEN 'late_segment' THEN CASE " J("phase") " WHEN 'new_incarnation' THEN"
-    "  printf('late segment of the previous incarnation (connection %d, from its %s) in the new"
-    " one (%s, ACK %s%s; the new connection %s it)', " J("prior_connection_id") ","
-    " " J("prior_direction") ","
-    " CASE WHEN " J("in_window") " THEN 'in window' ELSE 'out of window' END,"
-    " CASE WHEN " J("ack_acceptable") " THEN 'acceptable' ELSE 'not acceptable' END,"
-    " CASE WHEN NOT " J("paws_applicable") " THEN ''"
-    " WHEN " J("paws_reject") " THEN ', PAWS drops it' ELSE ', PAWS lets it through' END,"
-    " CASE WHEN " J("accepted") " THEN 'would accept' ELSE 'would not accept' END)"
-    "  ELSE printf('late segment from the %s after the close, during TIME_WAIT%s', f.direction,"
-    " CASE WHEN " J("tw_side") " IS NULL THEN '' ELSE ' of the ' || " J("tw_side") " END) END"
-    " WHEN 'stale_state_rst' THEN"
-    "  printf('stale-state RST: the %s still held connection %d (its ACK %d at frame %d is not"
-    " the expected %d; reset at frame %d, SYN retried %.3f s later%s)', " J("held_by") ","
-    " " J("prior_connection_id") ", " J("foreign_ack") ", " J("ack_frame") ","
-    " " J("expected_ack") ", " J("rst_frame") ", " J("retry_delay_s") ","
-    " CASE WHEN " J("same_isn") " THEN ' with the same ISN' ELSE '' END)"
-    " ELSE f.kind || coalesce(' ' || f.detail, '') END,"
+    " " WORDS_KIND("f") " || ': ' || " WORDS_FINDING("f") ","
     " CASE WHEN f.kind IN ('tw_reuse', 'stale_state_rst') OR " J("phase") " = 'new_incarnation'"
     " THEN " J("prior_connection_id") " END, " J("tw_side")
     " FROM findings f JOIN connections c ON c.id = f.connection_id"

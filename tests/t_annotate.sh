@@ -175,13 +175,13 @@ if [ $have_tshark = 1 ]; then
     ack=$(sqlite3 "$db" "select frame from findings where kind = 'final_ack_retransmission' and file = 1")
     got=$(tshark -r "$work/out/lost_ns.pcapng" -Y "frame.number == $ack" -T fields -e frame.comment 2>/dev/null)
     case $got in
-    *"twscope: final ACK retransmission"*"original lost before the capture point"*"TIME_WAIT client ${tsf#* } since frame ${tsf%% *}"*) ;;
+    *"twscope: final ACK retransmission: "*"lost before this capture point"*"TIME_WAIT client ${tsf#* } since frame ${tsf%% *}"*) ;;
     *) fail "final ACK comment: '$got' (want TIME_WAIT client ${tsf#* } since frame ${tsf%% *})" ;;
     esac
     # the obsolete Packet Block of frame 11 (the RST) became an EPB with comments
     got=$(tshark -r "$work/out/rst.pcapng" -Y 'frame.number == 11' -T fields -e frame.comment 2>/dev/null)
     case $got in
-    *"twscope: RST from the server into the TIME_WAIT"*"twscope: TIME_WAIT of the client"*"ends here: killed by this RST"*) ;;
+    *"twscope: RST into TIME_WAIT: RST from the server into the client's TIME_WAIT"*"twscope: TIME_WAIT of the client"*"ends here: killed by this RST"*) ;;
     *) fail "frame 11 of rst: '$got'" ;;
     esac
     check "section comment and interfaces of the pcapng kept" \

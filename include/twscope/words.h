@@ -82,4 +82,12 @@
     " ELSE '' END)"                                                                            \
     " ELSE " f ".kind || ' ' || coalesce(" f ".detail, '') END END)"
 
+/* The kind of a finding as a short title ("final ACK retransmission"). */
+#define WORDS_KIND(f)                                                                            \
+    "(CASE " f ".kind WHEN 'fin_retransmission' THEN 'FIN retransmission'"                       \
+    " WHEN 'final_ack_retransmission' THEN 'final ACK retransmission'"                          \
+    " WHEN 'tw_rst' THEN 'RST into TIME_WAIT' WHEN 'tw_reuse' THEN 'TIME_WAIT reuse'"           \
+    " WHEN 'late_segment' THEN 'late segment' WHEN 'stale_state_rst' THEN 'stale-state RST'"    \
+    " ELSE " f ".kind END)"
+
 #endif /* TWSCOPE_WORDS_H */
