@@ -13,6 +13,7 @@
 #include "twscope/classify.h"
 #include "twscope/decode.h"
 #include "twscope/fileid.h"
+#include "twscope/flowtab.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
 #include "twscope/writer.h"
@@ -29,6 +30,8 @@ struct run {
     int db_failed;             /* a store call failed: stop */
     char db_err[512];
     tw_time first_ts, last_ts;
+    uint64_t frames;           /* frames read, this shard's or not (rec.packets: this shard's) */
+    char shard[24];            /* "K/N" for captures.shard */
     int live;
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
     /* files cut short in a multi-file run: the others go on (tshark does too) */
@@ -277,7 +280,9 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             struct conn *c;
             int dir;
 
-            if (!r->rec.packets++)
+            /* every frame moves packet time, whichever shard it belongs to, so that
+             * each shard sweeps and expires exactly when a one-pass run does */
+            if (!r->frames++)
                 r->first_ts = r->last_ts = p.ts; /* time 0 and negative times are times too */
             if (p.ts > r->last_ts)
                 r->last_ts = p.ts;
@@ -291,6 +296,14 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                     tcp_key_of(r->keyer, &own.pv, &own.key);
             }
             dr = prep->dr;
+            /* --shard: a connection's packets go to the shard of its key; the others
+             * (not TCP, undecodable) are counted by shard 1 only, so that the counts of
+             * the N shards add up to those of a one-pass run */
+            if (o->shard_n &&
+                (dr == DECODE_OK ? flow_shard_hash(&prep->key.k) % o->shard_n != o->shard_k - 1
+                                 : o->shard_k != 1))
+                goto housekeeping;
+            r->rec.packets++;
             if (dr != DECODE_OK) {
                 r->rec.reasons[dr]++;
                 if (dr >= DECODE_UNSUPPORTED_LINK)
@@ -316,10 +329,10 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             }
             if (r->db_failed)
                 return TW_ERR_DB;
-            if (o->count && r->rec.packets >= o->count)
+            if (o->count && r->frames >= o->count)
                 break;
         }
-        if ((r->rec.packets & 1023) == 0 || rc == 2) {
+        if ((r->frames & 1023) == 0 || rc == 2) {
             double now = now_wall();
             if (o->progress && now >= next_ui) {
                 show_progress(r, t0, 0);
@@ -445,6 +458,10 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.rec.reason_name = reason_name;
     r.rec.bpf = o->bpf;
     r.rec.ps_recv = r.rec.ps_drop = -1;
+    if (o->shard_n) {
+        snprintf(r.shard, sizeof(r.shard), "%u/%u", o->shard_k, o->shard_n);
+        r.rec.shard = r.shard;
+    }
     rc = in ? refuse_known_files(&r, in, errf) : TW_OK;
     if (rc) {
         classify_destroy(r.cl);

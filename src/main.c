@@ -88,7 +88,11 @@ static void usage_analyze(FILE *f, int live)
             TWSCOPE_DEFAULT_DB,
             live ? "" : "      --append           analyze a file again although this database already\n"
                         "                         holds it (same size and fingerprint); without it,\n"
-                        "                         that is refused, so counts are not doubled\n",
+                        "                         that is refused, so counts are not doubled\n"
+                        "      --shard K/N        only the connections of shard K of N (1 <= K <= N):\n"
+                        "                         a fixed symmetric hash of the connection key picks\n"
+                        "                         the shard; frames that are not TCP count in shard 1;\n"
+                        "                         'twscope merge' joins the N databases into one\n",
             FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
 
@@ -215,8 +219,30 @@ static void bad_option(const char *cmd, int opt, char **argv)
 enum {
     OPT_OVERWRITE = 256, OPT_NO_DPI, OPT_IGNORE_VLAN, OPT_TW_PROFILE, OPT_TW_SECONDS,
     OPT_MAX_FLOWS, OPT_IDLE, OPT_DURATION, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_PROMISC,
-    OPT_APPEND,
+    OPT_APPEND, OPT_SHARD,
 };
+
+/* --shard K/N: 1 <= K <= N <= 1024. Prints the error. */
+static int parse_shard(const char *s, uint32_t *k, uint32_t *n)
+{
+    unsigned long a, b;
+    char *end;
+
+    errno = 0;
+    a = strtoul(s, &end, 10);
+    if (!errno && end != s && *end == '/' && s[0] != '-' && end[1] != '-') {
+        const char *t = end + 1;
+        b = strtoul(t, &end, 10);
+        if (!errno && end != t && !*end && b >= 1 && b <= 1024 && a >= 1 && a <= b) {
+            *k = (uint32_t)a;
+            *n = (uint32_t)b;
+            return 0;
+        }
+    }
+    fprintf(stderr, "twscope: --shard: want K/N with 1 <= K <= N <= 1024 (shards are "
+                    "numbered from 1), not '%s'\n", s);
+    return -1;
+}
 
 static int cmd_analyze(int argc, char **argv, int live)
 {
@@ -224,6 +250,7 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"output", required_argument, 0, 'o'},
         {"overwrite", no_argument, 0, OPT_OVERWRITE},
         {"append", no_argument, 0, OPT_APPEND},
+        {"shard", required_argument, 0, OPT_SHARD},
         {"filter", required_argument, 0, 'f'},
         {"no-dpi", no_argument, 0, OPT_NO_DPI},
         {"ignore-vlan", no_argument, 0, OPT_IGNORE_VLAN},
@@ -265,6 +292,14 @@ static int cmd_analyze(int argc, char **argv, int live)
                 return EXIT_USAGE;
             }
             o.append = 1;
+            break;
+        case OPT_SHARD:
+            if (live) {
+                bad_option("capture", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (parse_shard(optarg, &o.shard_k, &o.shard_n))
+                return EXIT_USAGE;
             break;
         case 'f': o.bpf = optarg; break;
         case OPT_NO_DPI: o.dpi = 0; break;

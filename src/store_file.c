@@ -69,6 +69,7 @@ static const char schema_sql[] =
 #define STORE_OLD_SCHEMA_VERSION 2
 static const char schema_v3_sql[] =
     "ALTER TABLE connections ADD COLUMN after_close INTEGER;"
+    "ALTER TABLE captures ADD COLUMN shard TEXT;"
     "CREATE TABLE IF NOT EXISTS files ("
     " id INTEGER PRIMARY KEY, capture_id INTEGER, file_index INTEGER, path TEXT,"
     " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);"

@@ -19,7 +19,9 @@
  *            skip_reasons TEXT (JSON object name->count), files INTEGER,
  *            complete INTEGER (0 while running or if cut short), error TEXT,
  *            started_at REAL (wall clock), tw_profile TEXT, dpi INTEGER,
- *            bpf TEXT, ps_recv INTEGER, ps_drop INTEGER, evicted INTEGER)
+ *            bpf TEXT, ps_recv INTEGER, ps_drop INTEGER, evicted INTEGER,
+ *            shard TEXT ("K/N" of analyze --shard; NULL: every connection; a
+ *            merge of some shards only: "K,L/N"))
  *   connections(id INTEGER PRIMARY KEY, capture_id, incarnation, client_ip,
  *            client_port, server_ip, server_port, ip_version, vlan_outer,
  *            vlan_inner, syn_seen, client_isn, server_isn, first_frame,
@@ -81,6 +83,7 @@ struct rec_capture {
     const char *bpf;                 /* filter or NULL */
     int64_t ps_recv, ps_drop;        /* live capture counters, -1 = not applicable */
     uint64_t evicted;                /* connections evicted by --max-flows */
+    const char *shard;               /* "K/N" (analyze --shard), NULL: every connection */
 };
 
 struct rec_connection {
