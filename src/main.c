@@ -15,6 +15,7 @@
 #include "twscope/config.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
+#include "twscope/store.h"
 #include "twscope/timewait.h"
 
 #define EXIT_USAGE 2
@@ -31,6 +32,7 @@ static void usage_main(FILE *f)
             "  twscope query DB REPORT [--format table|csv|json]\n"
             "  twscope query DB sql \"SELECT ...\"\n"
             "  twscope report DB [-o report.html]\n"
+            "  twscope merge -o OUT.db DB...\n"
             "  twscope --help | --version\n"
             "\n"
             "Commands:\n"
@@ -40,6 +42,7 @@ static void usage_main(FILE *f)
             "            findings, reuse, ports, timeline, or the result of a read-only\n"
             "            SQL statement\n"
             "  report    write a self-contained HTML report (charts and tables) of a database\n"
+            "  merge     combine databases (shards of one capture, or other sensors) into a new one\n"
             "\n"
             "Run 'twscope COMMAND --help' for the options of a command.\n",
             TWSCOPE_VERSION);
@@ -567,6 +570,73 @@ static int cmd_report(int argc, char **argv)
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
+static void usage_merge(FILE *f)
+{
+    fprintf(f, "Usage: twscope merge -o OUT.db [--overwrite] [-q] DB...\n\n"
+               "Combine twscope databases (the shards of one capture made by analyze\n"
+               "--shard K/N on several machines, or databases of different sensors) into\n"
+               "a new database, in one transaction, with new ids. Shards of one capture\n"
+               "(the same files by size and fingerprint, different shards of the same N)\n"
+               "become one capture, so reports give the numbers of a one-pass analysis;\n"
+               "every other capture stays one of its own. merge_sources and\n"
+               "connections.merge_source say which database and capture each row came\n"
+               "from. The sources are only read.\n\n"
+               "  -o, --output OUT     the new database (required): missing, empty, or a\n"
+               "                       twscope database without captures\n"
+               "      --overwrite      empty OUT first when it is a twscope database\n"
+               "  -q, --quiet          no closing summary line\n"
+               "  -h, --help           this help\n");
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"overwrite", no_argument, 0, OPT_OVERWRITE},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct store_merge_stats ms;
+    const char *out = NULL;
+    char err[768] = "";
+    int opt, rc, overwrite = 0, quiet = 0;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': out = optarg; break;
+        case OPT_OVERWRITE: overwrite = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage_merge(stdout); return 0;
+        default:
+            bad_option("merge", opt, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (!out) {
+        fprintf(stderr, "twscope: merge: -o OUT.db is required (see twscope merge --help)\n");
+        return EXIT_USAGE;
+    }
+    if (optind == argc) {
+        fprintf(stderr, "twscope: merge: no database to merge (see twscope merge --help)\n");
+        return EXIT_USAGE;
+    }
+    rc = store_merge(out, overwrite, (const char *const *)argv + optind, argc - optind, &ms, err,
+                     sizeof err);
+    if (rc) {
+        fprintf(stderr, "twscope: %s\n", err);
+        return rc == TW_ERR_USAGE ? EXIT_USAGE : 1;
+    }
+    if (!quiet)
+        fprintf(stderr,
+                "twscope: %d database(s), %lld capture(s) -> %lld capture(s): %lld connections, "
+                "%lld TIME_WAIT periods, %lld findings -> %s\n",
+                argc - optind, (long long)ms.sources, (long long)ms.captures,
+                (long long)ms.connections, (long long)ms.time_waits, (long long)ms.findings, out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     opterr = 0;
@@ -591,6 +661,8 @@ int main(int argc, char **argv)
         return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0)
         return cmd_report(argc - 1, argv + 1);
+    if (strcmp(argv[1], "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
     fprintf(stderr, "twscope: unknown command '%s' (see twscope --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -46,6 +46,11 @@ static const char index_sql[] =
     "CREATE INDEX IF NOT EXISTS findings_connection ON findings(connection_id);"
     "CREATE INDEX IF NOT EXISTS findings_kind ON findings(kind);";
 
+int store_build_indexes(sqlite3 *db)
+{
+    return sqlite3_exec(db, index_sql, NULL, NULL, NULL);
+}
+
 enum store_stmt {
     SS_BEGIN,
     SS_COMMIT,
