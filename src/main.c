@@ -95,7 +95,11 @@ static void usage_analyze(FILE *f, int live)
                         "      --shard K/N        only the connections of shard K of N (1 <= K <= N):\n"
                         "                         a fixed symmetric hash of the connection key picks\n"
                         "                         the shard; frames that are not TCP count in shard 1;\n"
-                        "                         'twscope merge' joins the N databases into one\n",
+                        "                         'twscope merge' joins the N databases into one\n"
+                        "  -j, --jobs N           N analysis threads, each with its own flow table,\n"
+                        "                         TIME_WAIT engine and nDPI (by a hash of the\n"
+                        "                         connection key); the rows are those of -j 1 (the\n"
+                        "                         default, one thread) but for the ids\n",
             FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
 
@@ -254,6 +258,7 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"overwrite", no_argument, 0, OPT_OVERWRITE},
         {"append", no_argument, 0, OPT_APPEND},
         {"shard", required_argument, 0, OPT_SHARD},
+        {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'},
         {"no-dpi", no_argument, 0, OPT_NO_DPI},
         {"ignore-vlan", no_argument, 0, OPT_IGNORE_VLAN},
@@ -285,7 +290,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     o.dpi = 1;
     o.tw.profile = TW_DEFAULT_PROFILE;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvhj:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
@@ -295,6 +300,16 @@ static int cmd_analyze(int argc, char **argv, int live)
                 return EXIT_USAGE;
             }
             o.append = 1;
+            break;
+        case 'j':
+            if (parse_u64("-j", optarg, &v))
+                return EXIT_USAGE;
+            if (v < 1 || v > ANALYZE_MAX_JOBS) {
+                fprintf(stderr, "twscope: -j: from 1 to %d analysis threads, not '%s'\n",
+                        ANALYZE_MAX_JOBS, optarg);
+                return EXIT_USAGE;
+            }
+            o.jobs = (uint32_t)v;
             break;
         case OPT_SHARD:
             if (live) {

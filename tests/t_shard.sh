@@ -13,7 +13,9 @@
 #     finish them), and `report` writes the HTML page of the merged database;
 #  3. provenance: merge_sources has one row per shard, each connection names its
 #     shard's; shards of a capture recognized as such (one capture);
-#  4. refusals, one line each, nothing written: bad --shard values, merging a
+#  4. analyze -j 2 and -j 3 (threads, each with its own engine): the one-thread
+#     rows, ids excluded, on the same inputs (and for a shard, -j 2 = -j 1);
+#  5. refusals, one line each, nothing written: bad --shard values, merging a
 #     foreign database, one of another schema version, the same shard twice,
 #     shards of different N, a whole capture with a shard of it, a source given
 #     twice, an output that already holds captures.
@@ -93,6 +95,17 @@ check() {
     grep -q '^conn' "$d/one.rows" || bad "$name: the one-pass run wrote no connection"
     grep -q '^== summary' "$d/one.rep" && ! grep -q 'twscope:' "$d/one.rep" ||
         bad "$name: a query report failed on the one-pass database: $(grep -m1 twscope: "$d/one.rep")"
+    # analyze -j: the same rows as one thread (ids apart, which dump() leaves out)
+    for n in 2 3; do
+        rm -f "$d/j.db"*
+        "$tw" analyze -q -j "$n" -o "$d/j.db" "$@" >"$d/j.out" 2>&1; rcp=$?
+        [ "$rcp" = "$rc1" ] || bad "$name -j $n: exit $rcp, one thread $rc1: $(head -c 300 "$d/j.out")"
+        dump "$d/j.db" >"$d/j.rows"
+        if ! cmp -s "$d/one.rows" "$d/j.rows"; then
+            bad "$name -j $n: rows differ from -j 1:"
+            diff "$d/one.rows" "$d/j.rows" | head -n 8
+        fi
+    done
     for n in 2 3; do
         rm -f "$d"/s*.db* "$d/m.db"*
         # -q: parallel quotes the command (paths are passed as they are)
@@ -105,6 +118,10 @@ check() {
             [ "$(sqlite3 "$d/s$k.db" "SELECT shard FROM captures")" = "$k/$n" ] ||
                 bad "$name: shard $k/$n not recorded in captures.shard"
         done
+        # a shard analyzed with two threads: the same rows as with one
+        rm -f "$d/sj.db"*
+        "$tw" analyze -q -j 2 --shard "$n/$n" -o "$d/sj.db" "$@" >/dev/null 2>&1
+        cmp -s <(dump "$d/s$n.db") <(dump "$d/sj.db") || bad "$name: --shard $n/$n -j 2 differs from --shard $n/$n"
         "$tw" merge -q -o "$d/m.db" $(for k in $(seq 1 "$n"); do echo "$d/s$k.db"; done) >"$d/merge.out" 2>&1 ||
             { bad "$name N=$n: merge failed: $(cat "$d/merge.out")"; continue; }
         dump "$d/m.db" >"$d/m.rows"
@@ -130,12 +147,18 @@ check() {
 s=$src/samples
 check "samples (one capture of 7 files)" "$s"/*.pcap
 check "samples/late_data_reuse.pcap" "$s/late_data_reuse.pcap"
+check "samples (--idle-timeout 1 --tw-seconds 1)" --idle-timeout 1 --tw-seconds 1 "$s"/*.pcap
 
 if [ -f "$corpus/INDEX.tsv" ]; then
     for f in nDPI/alexa-app.pcapng nDPI/wechat.pcap tcptrace/fast_reuse.dmp.gz \
              suricata-verify/bug-7657-01/input.pcap nDPI/KakaoTalk_chat.pcap tcpreplay/test.pcap \
              arkime/gtp-iphone.pcap zeek/vlan-collisions.pcap suricata-verify/bug-1450-04/tls_DER-incomplete-header.pcap; do
         if [ -f "$corpus/$f" ]; then check "$f" "$corpus/$f"; else bad "corpus file $f missing"; fi
+    done
+    # short timeouts: connections expire (sweeps) mid-capture and packets come after,
+    # so every shard and lane must see packet time move at the points a one-pass run does
+    for f in nDPI/alexa-app.pcapng nDPI/wechat.pcap tcpreplay/test.pcap; do
+        check "$f (--idle-timeout 5 --tw-seconds 2)" --idle-timeout 5 --tw-seconds 2 "$corpus/$f"
     done
 else
     echo "PARTIAL-SKIP: corpus not found at $corpus (set TWSCOPE_CORPUS): samples only"
@@ -156,6 +179,10 @@ for v in 0/2 3/2 2 1/0 a/b 1/2x -1/2 1/1025; do
 done
 [ -e "$d/x.db" ] && bad "a refused --shard made a database"
 one_line 2 "unknown option" "$tw" capture -i lo --shard 1/2 -o "$d/x.db"
+for v in 0 65 x; do
+    one_line 2 "-j" "$tw" analyze -q -j "$v" -o "$d/x.db" "$s/rst_in_tw.pcap"
+done
+[ -e "$d/x.db" ] && bad "a refused -j made a database"
 for k in 1 2; do "$tw" analyze -q --shard $k/2 -o "$d/h$k.db" "$s/rst_in_tw.pcap" || bad "analyze --shard $k/2"; done
 "$tw" analyze -q --shard 1/3 -o "$d/t1.db" "$s/rst_in_tw.pcap" || bad "analyze --shard 1/3"
 "$tw" analyze -q -o "$d/whole.db" "$s/rst_in_tw.pcap" || bad "analyze"
