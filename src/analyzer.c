@@ -627,7 +627,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         capture_close(cap);
         return rc;
     }
-    if (o->dpi) {
+    if (o->dpi && !(o->jobs > 1 && !live)) { /* -j N: each lane has its own */
         r.cl = classify_create();
         if (!r.cl) {
             fprintf(errf, "twscope: nDPI failed to initialize\n");
