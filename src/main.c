@@ -302,6 +302,10 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.append = 1;
             break;
         case 'j':
+            if (live) {
+                bad_option("capture", opt, argv);
+                return EXIT_USAGE;
+            }
             if (parse_u64("-j", optarg, &v))
                 return EXIT_USAGE;
             if (v < 1 || v > ANALYZE_MAX_JOBS) {

@@ -475,8 +475,10 @@ static int write_rows(struct merge *m)
     ret = execf(m, "copying the findings",
                 "INSERT INTO main.findings (connection_id, detail, %s)"
                 " SELECT x.new_id, CASE WHEN p.new_id IS NULL THEN f.detail ELSE"
-                "   replace(f.detail, '\"prior_connection_id\":' || p.old_id || ',',"
-                "     '\"prior_connection_id\":' || p.new_id || ',') END, %s"
+                "   replace(replace(f.detail, '\"prior_connection_id\":' || p.old_id || ',',"
+                "     '\"prior_connection_id\":' || p.new_id || ','),"
+                "     '\"prior_connection_id\":' || p.old_id || '}',"
+                "     '\"prior_connection_id\":' || p.new_id || '}') END, %s"
                 " FROM temp.m_find f"
                 " JOIN temp.m_cid x ON x.src = f.src AND x.old_id = f.connection_id"
                 " LEFT JOIN temp.m_cid p ON p.src = f.src AND json_valid(f.detail)"

@@ -179,6 +179,7 @@ for v in 0/2 3/2 2 1/0 a/b 1/2x -1/2 1/1025; do
 done
 [ -e "$d/x.db" ] && bad "a refused --shard made a database"
 one_line 2 "unknown option" "$tw" capture -i lo --shard 1/2 -o "$d/x.db"
+one_line 2 "unknown option" "$tw" capture -i lo --jobs 2 -o "$d/x.db"
 for v in 0 65 x; do
     one_line 2 "-j" "$tw" analyze -q -j "$v" -o "$d/x.db" "$s/rst_in_tw.pcap"
 done
