@@ -5,8 +5,8 @@ set -eu
 want="build-essential cmake pkg-config libpcap-dev libndpi-dev libsqlite3-dev zlib1g-dev sqlite3"
 if [ "${1:-build}" = test ]; then
     # end-to-end tests: namespaces, tcpdump, nftables; corpus agreement: tshark;
-    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind
-    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium"
+    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind; t_shard: GNU parallel
+    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium parallel"
 fi
 missing=
 for p in $want; do

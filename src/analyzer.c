@@ -4,6 +4,7 @@
 #include "twscope/analyzer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "twscope/classify.h"
 #include "twscope/decode.h"
 #include "twscope/fileid.h"
+#include "twscope/flowtab.h"
+#include "twscope/ring.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
 #include "twscope/writer.h"
@@ -29,8 +32,12 @@ struct run {
     int db_failed;             /* a store call failed: stop */
     char db_err[512];
     tw_time first_ts, last_ts;
+    uint64_t frames;           /* frames read, this shard's or not (rec.packets: this shard's) */
+    char shard[24];            /* "K/N" for captures.shard */
     int live;
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
+    struct lane *lanes;        /* analyze -j N > 1: N analysis threads, else NULL */
+    uint32_t nlanes;
     /* files cut short in a multi-file run: the others go on (tshark does too) */
     char **file_err;           /* per input, what cut it short, or NULL */
     uint32_t nfile_err;
@@ -222,6 +229,181 @@ static void show_progress(struct run *r, double t0, int final)
         fputc('\n', stderr);
 }
 
+/* ---- analyze -j N: lanes ------------------------------------------------------- */
+
+/*
+ * With -j N > 1 the loop below dispatches: each TCP segment is copied into
+ * the ring of lane (SipHash of its flow key >> 32) mod N, a thread with its
+ * own TCP engine, TIME_WAIT states and nDPI module, which decodes it again
+ * and runs the engine as the one-thread loop does. A connection's packets all
+ * reach one lane in capture order; packet time moves for every lane at the
+ * same points (a sweep is sent to each when the one-thread loop would sweep),
+ * so each lane decides what a one-thread run decides for its connections.
+ * Lanes share the writer (writer_share()); connection ids interleave (lane k
+ * of N: first_id + k, + N, ...). Each lane has its own copy of struct run, so
+ * the sinks are those of the one-thread path.
+ */
+enum lane_msg_type { LM_PKT = 1, LM_SWEEP, LM_FINISH };
+
+struct lane_msg {
+    uint32_t type;             /* enum lane_msg_type */
+    uint32_t caplen;           /* LM_PKT: bytes of frame after the header */
+    tw_time ts;                /* packet time (LM_SWEEP, LM_FINISH: the time to sweep to) */
+    uint64_t frame;
+    uint32_t file;
+    int32_t linktype;
+};
+
+struct lane {
+    struct run r;              /* the lane's: engine, nDPI, counters; o, w, rec.id shared */
+    struct ring *in;           /* from the dispatching loop */
+    pthread_t thread;
+    int started;
+};
+
+static void *lane_main(void *arg)
+{
+    struct lane *l = arg;
+    const struct lane_msg *m;
+    size_t len;
+
+    pthread_setname_np(pthread_self(), "twscope-lane");
+    while ((m = ring_next(l->in, &len)) != NULL) {
+        struct pkt_view pv;
+        struct pkt_meta pm;
+        struct conn *c;
+        int dir;
+
+        if (m->type == LM_SWEEP) {
+            tcp_engine_sweep(l->r.eng, m->ts);
+            continue;
+        }
+        if (m->type == LM_FINISH) {
+            tcp_engine_finish(l->r.eng, m->ts);
+            continue;
+        }
+        if (decode_packet(m->linktype, (const uint8_t *)(m + 1), m->caplen, &pv) != DECODE_OK)
+            continue; /* cannot happen: the loop decoded the same bytes */
+        pm.ts = m->ts;
+        pm.frame = m->frame;
+        pm.file = m->file;
+        c = tcp_engine_packet(l->r.eng, &pm, &pv, &dir);
+        if (c && l->r.cl && !c->dpi.done &&
+            (pv.payload_len || (pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) || c->dpi.pkts < 3))
+            classify_packet(l->r.cl, c, &pv, m->ts);
+    }
+    return NULL;
+}
+
+static void lane_send(struct lane *l, uint32_t type, const struct capture_pkt *p, tw_time ts)
+{
+    uint32_t caplen = type == LM_PKT ? p->caplen : 0;
+    struct lane_msg *m = ring_reserve(l->in, sizeof(*m) + caplen);
+
+    if (!m)
+        return; /* cannot happen: lanes never quit their ring */
+    m->type = type;
+    m->caplen = caplen;
+    m->ts = ts;
+    m->frame = p ? p->frame : 0;
+    m->file = p ? p->file : 0;
+    m->linktype = p ? p->linktype : 0;
+    if (caplen)
+        memcpy(m + 1, p->data, caplen);
+    ring_commit(l->in, type != LM_PKT);
+}
+
+static void lanes_sweep(struct run *r, tw_time ts)
+{
+    for (uint32_t i = 0; i < r->nlanes; i++)
+        lane_send(&r->lanes[i], LM_SWEEP, NULL, ts);
+}
+
+/* Finish every lane at time end, join them and add up what they did. */
+static void lanes_stop(struct run *r, tw_time end)
+{
+    for (uint32_t i = 0; i < r->nlanes; i++) {
+        struct lane *l = &r->lanes[i];
+        if (!l->started)
+            continue;
+        lane_send(l, LM_FINISH, NULL, end);
+        ring_close(l->in);
+    }
+    for (uint32_t i = 0; i < r->nlanes; i++) {
+        struct lane *l = &r->lanes[i];
+        struct tcp_engine_stats es;
+        if (l->started)
+            pthread_join(l->thread, NULL);
+        l->started = 0;
+        r->n_conns += l->r.n_conns;
+        r->n_tw += l->r.n_tw;
+        r->n_findings += l->r.n_findings;
+        if (l->r.db_failed && !r->db_failed) {
+            r->db_failed = 1;
+            memcpy(r->db_err, l->r.db_err, sizeof(r->db_err));
+        }
+        if (l->r.eng) {
+            tcp_engine_stats(l->r.eng, &es);
+            r->rec.evicted += es.evicted;
+        }
+        l->r.n_conns = l->r.n_tw = l->r.n_findings = 0;
+    }
+}
+
+static void lanes_destroy(struct run *r)
+{
+    for (uint32_t i = 0; r->lanes && i < r->nlanes; i++) {
+        tcp_engine_destroy(r->lanes[i].r.eng);
+        classify_destroy(r->lanes[i].r.cl);
+        ring_destroy(r->lanes[i].in);
+    }
+    free(r->lanes);
+    r->lanes = NULL;
+    r->nlanes = 0;
+}
+
+/*
+ * Start o->jobs lanes (after the writer): engines with interleaved ids from
+ * eo->first_id. Returns 0, or TW_ERR_NOMEM with whatever started stopped.
+ */
+static int lanes_start(struct run *r, const struct tcp_engine_opts *eo,
+                       const struct tcp_sinks *sinks)
+{
+    uint32_t n = r->o->jobs;
+
+    r->lanes = calloc(n, sizeof(*r->lanes));
+    if (!r->lanes)
+        return TW_ERR_NOMEM;
+    r->nlanes = n;
+    writer_share(r->w);
+    for (uint32_t i = 0; i < n; i++) {
+        struct lane *l = &r->lanes[i];
+        struct tcp_engine_opts lo = *eo;
+        struct tcp_sinks ls = *sinks;
+
+        l->r = *r;
+        l->r.lanes = NULL;
+        l->r.nlanes = 0;
+        l->r.cl = NULL;
+        l->r.eng = NULL;
+        lo.first_id = eo->first_id + i;
+        lo.id_stride = n;
+        ls.ctx = &l->r;
+        l->r.eng = tcp_engine_create(&lo, &ls);
+        l->r.cl = r->o->dpi ? classify_create() : NULL;
+        l->in = ring_create(LANE_RING_BYTES, LANE_WAKE_BYTES);
+        if (!l->r.eng || (r->o->dpi && !l->r.cl) || !l->in ||
+            pthread_create(&l->thread, NULL, lane_main, l))
+            goto fail;
+        l->started = 1;
+    }
+    return TW_OK;
+fail:
+    lanes_stop(r, 0);
+    lanes_destroy(r);
+    return TW_ERR_NOMEM;
+}
+
 /* ---- the loop ----------------------------------------------------------------- */
 
 /*
@@ -277,7 +459,9 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             struct conn *c;
             int dir;
 
-            if (!r->rec.packets++)
+            /* every frame moves packet time, whichever shard it belongs to, so that
+             * each shard sweeps and expires exactly when a one-pass run does */
+            if (!r->frames++)
                 r->first_ts = r->last_ts = p.ts; /* time 0 and negative times are times too */
             if (p.ts > r->last_ts)
                 r->last_ts = p.ts;
@@ -291,6 +475,14 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                     tcp_key_of(r->keyer, &own.pv, &own.key);
             }
             dr = prep->dr;
+            /* --shard: a connection's packets go to the shard of its key; the others
+             * (not TCP, undecodable) are counted by shard 1 only, so that the counts of
+             * the N shards add up to those of a one-pass run */
+            if (o->shard_n &&
+                (dr == DECODE_OK ? flow_shard_hash(&prep->key.k) % o->shard_n != o->shard_k - 1
+                                 : o->shard_k != 1))
+                goto housekeeping;
+            r->rec.packets++;
             if (dr != DECODE_OK) {
                 r->rec.reasons[dr]++;
                 if (dr >= DECODE_UNSUPPORTED_LINK)
@@ -298,6 +490,11 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                 goto housekeeping;
             }
             r->rec.tcp_packets++;
+            if (r->nlanes) {
+                /* -j N: the segment's lane does the rest */
+                lane_send(&r->lanes[(prep->key.hash >> 32) % r->nlanes], LM_PKT, &p, p.ts);
+                goto housekeeping;
+            }
             m.ts = p.ts;
             m.frame = p.frame;
             m.file = p.file;
@@ -309,17 +506,19 @@ static int run_loop(struct run *r, char *err, size_t errlen)
                 classify_packet(r->cl, c, &prep->pv, p.ts);
         housekeeping:
             if (!swept || r->last_ts >= next_sweep) {
-                if (swept)
+                if (swept && r->nlanes)
+                    lanes_sweep(r, r->last_ts);
+                else if (swept)
                     tcp_engine_sweep(r->eng, r->last_ts);
                 swept = 1;
                 next_sweep = r->last_ts + (tw_time)FLOW_SWEEP_INTERVAL_SEC * TW_USEC;
             }
-            if (r->db_failed)
+            if (r->db_failed || (r->nlanes && writer_failed(r->w)))
                 return TW_ERR_DB;
-            if (o->count && r->rec.packets >= o->count)
+            if (o->count && r->frames >= o->count)
                 break;
         }
-        if ((r->rec.packets & 1023) == 0 || rc == 2) {
+        if ((r->frames & 1023) == 0 || rc == 2) {
             double now = now_wall();
             if (o->progress && now >= next_ui) {
                 show_progress(r, t0, 0);
@@ -428,7 +627,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         capture_close(cap);
         return rc;
     }
-    if (o->dpi) {
+    if (o->dpi && !(o->jobs > 1 && !live)) { /* -j N: each lane has its own */
         r.cl = classify_create();
         if (!r.cl) {
             fprintf(errf, "twscope: nDPI failed to initialize\n");
@@ -445,6 +644,10 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.rec.reason_name = reason_name;
     r.rec.bpf = o->bpf;
     r.rec.ps_recv = r.rec.ps_drop = -1;
+    if (o->shard_n) {
+        snprintf(r.shard, sizeof(r.shard), "%u/%u", o->shard_k, o->shard_n);
+        r.rec.shard = r.shard;
+    }
     rc = in ? refuse_known_files(&r, in, errf) : TW_OK;
     if (rc) {
         classify_destroy(r.cl);
@@ -488,7 +691,12 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     }
     if (r.keyer && !live)
         (void)capture_start_reader_prep(cap, prepare, r.keyer, sizeof(struct prepared));
-    if (!r.eng || !r.keyer || writer_start(r.st, &r.w)) {
+    if (!r.eng || !r.keyer || writer_start(r.st, &r.w) ||
+        (o->jobs > 1 && !live && lanes_start(&r, &eo, &sinks))) {
+        if (r.w) {
+            writer_stop(r.w, NULL, 0);
+            r.w = NULL;
+        }
         capture_close(cap); /* first: its reader thread reads the keyer */
         free(r.keyer);
         tcp_engine_destroy(r.eng);
@@ -528,7 +736,10 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     }
 
     /* whatever happened, write what was analyzed */
-    tcp_engine_finish(r.eng, r.last_ts);
+    if (r.nlanes)
+        lanes_stop(&r, r.last_ts);
+    else
+        tcp_engine_finish(r.eng, r.last_ts);
     t[2] = now_wall();
     {
         char werr[256] = "";
@@ -542,7 +753,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     {
         struct tcp_engine_stats es;
         tcp_engine_stats(r.eng, &es);
-        r.rec.evicted = es.evicted;
+        r.rec.evicted += es.evicted;  /* lanes_stop() added the lanes' */
     }
     t[3] = now_wall();
     for (uint32_t i = 0; r.file_err && i < capture_count(cap) && !r.db_failed; i++)
@@ -600,6 +811,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     free(r.file_err);
     capture_close(cap); /* stops the reader thread, which reads the keyer */
     free(r.keyer);
+    lanes_destroy(&r);
     tcp_engine_destroy(r.eng);
     classify_destroy(r.cl);
     store_close(r.st);

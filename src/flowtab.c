@@ -159,6 +159,29 @@ uint64_t flow_hash(const struct flow_hasher *h, const struct flow_key *k)
     return siphash13(h->k0, h->k1, (const uint8_t *)k, sizeof(*k));
 }
 
+static inline uint64_t fnv1a_byte(uint64_t h, uint8_t b)
+{
+    return (h ^ b) * 0x100000001b3ULL;
+}
+
+uint64_t flow_shard_hash(const struct flow_key *k)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    h = fnv1a_byte(h, k->ip_version);
+    for (int e = 0; e < 2; e++) {
+        for (int i = 0; i < 16; i++)
+            h = fnv1a_byte(h, k->addr[e][i]);
+        h = fnv1a_byte(h, (uint8_t)(k->port[e] >> 8));
+        h = fnv1a_byte(h, (uint8_t)k->port[e]);
+    }
+    for (int v = 0; v < 2; v++) {
+        h = fnv1a_byte(h, (uint8_t)(k->vlan[v] >> 8));
+        h = fnv1a_byte(h, (uint8_t)k->vlan[v]);
+    }
+    return h ^ (h >> 32);
+}
+
 static inline int key_eq(const struct flow_key *a, const struct flow_key *b)
 {
     return memcmp(a, b, sizeof(*a)) == 0;

@@ -17,6 +17,7 @@
 #include "twscope/explain.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
+#include "twscope/store.h"
 #include "twscope/timewait.h"
 
 #define EXIT_USAGE 2
@@ -35,6 +36,7 @@ static void usage_main(FILE *f)
             "  twscope report DB [-o report.html]\n"
             "  twscope explain DB (CONN_ID | IP:PORT-IP:PORT)\n"
             "  twscope annotate DB -o OUT [--capture ID] [--file N] [--merge]\n"
+            "  twscope merge -o OUT.db DB...\n"
             "  twscope --help | --version\n"
             "\n"
             "Commands:\n"
@@ -48,6 +50,7 @@ static void usage_main(FILE *f)
             "            and findings as a ladder diagram, with cause and effect in words\n"
             "  annotate  write a pcapng copy of the analyzed capture with the findings,\n"
             "            TIME_WAIT starts/ends and new incarnations as packet comments\n"
+            "  merge     combine databases (shards of one capture, or other sensors) into a new one\n"
             "\n"
             "Run 'twscope COMMAND --help' for the options of a command.\n",
             TWSCOPE_VERSION);
@@ -96,7 +99,15 @@ static void usage_analyze(FILE *f, int live)
             TWSCOPE_DEFAULT_DB,
             live ? "" : "      --append           analyze a file again although this database already\n"
                         "                         holds it (same size and fingerprint); without it,\n"
-                        "                         that is refused, so counts are not doubled\n",
+                        "                         that is refused, so counts are not doubled\n"
+                        "      --shard K/N        only the connections of shard K of N (1 <= K <= N):\n"
+                        "                         a fixed symmetric hash of the connection key picks\n"
+                        "                         the shard; frames that are not TCP count in shard 1;\n"
+                        "                         'twscope merge' joins the N databases into one\n"
+                        "  -j, --jobs N           N analysis threads, each with its own flow table,\n"
+                        "                         TIME_WAIT engine and nDPI (by a hash of the\n"
+                        "                         connection key); the rows are those of -j 1 (the\n"
+                        "                         default, one thread) but for the ids\n",
             FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
 
@@ -227,8 +238,30 @@ static void bad_option(const char *cmd, int opt, char **argv)
 enum {
     OPT_OVERWRITE = 256, OPT_NO_DPI, OPT_IGNORE_VLAN, OPT_TW_PROFILE, OPT_TW_SECONDS,
     OPT_MAX_FLOWS, OPT_IDLE, OPT_DURATION, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_PROMISC,
-    OPT_APPEND,
+    OPT_APPEND, OPT_SHARD,
 };
+
+/* --shard K/N: 1 <= K <= N <= 1024. Prints the error. */
+static int parse_shard(const char *s, uint32_t *k, uint32_t *n)
+{
+    unsigned long a, b;
+    char *end;
+
+    errno = 0;
+    a = strtoul(s, &end, 10);
+    if (!errno && end != s && *end == '/' && s[0] != '-' && end[1] != '-') {
+        const char *t = end + 1;
+        b = strtoul(t, &end, 10);
+        if (!errno && end != t && !*end && b >= 1 && b <= 1024 && a >= 1 && a <= b) {
+            *k = (uint32_t)a;
+            *n = (uint32_t)b;
+            return 0;
+        }
+    }
+    fprintf(stderr, "twscope: --shard: want K/N with 1 <= K <= N <= 1024 (shards are "
+                    "numbered from 1), not '%s'\n", s);
+    return -1;
+}
 
 static int cmd_analyze(int argc, char **argv, int live)
 {
@@ -236,6 +269,8 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"output", required_argument, 0, 'o'},
         {"overwrite", no_argument, 0, OPT_OVERWRITE},
         {"append", no_argument, 0, OPT_APPEND},
+        {"shard", required_argument, 0, OPT_SHARD},
+        {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'},
         {"no-dpi", no_argument, 0, OPT_NO_DPI},
         {"ignore-vlan", no_argument, 0, OPT_IGNORE_VLAN},
@@ -267,7 +302,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     o.dpi = 1;
     o.tw.profile = TW_DEFAULT_PROFILE;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvhj:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
@@ -277,6 +312,28 @@ static int cmd_analyze(int argc, char **argv, int live)
                 return EXIT_USAGE;
             }
             o.append = 1;
+            break;
+        case 'j':
+            if (live) {
+                bad_option("capture", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (parse_u64("-j", optarg, &v))
+                return EXIT_USAGE;
+            if (v < 1 || v > ANALYZE_MAX_JOBS) {
+                fprintf(stderr, "twscope: -j: from 1 to %d analysis threads, not '%s'\n",
+                        ANALYZE_MAX_JOBS, optarg);
+                return EXIT_USAGE;
+            }
+            o.jobs = (uint32_t)v;
+            break;
+        case OPT_SHARD:
+            if (live) {
+                bad_option("capture", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (parse_shard(optarg, &o.shard_k, &o.shard_n))
+                return EXIT_USAGE;
             break;
         case 'f': o.bpf = optarg; break;
         case OPT_NO_DPI: o.dpi = 0; break;
@@ -702,6 +759,73 @@ static int cmd_annotate(int argc, char **argv)
     return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
 }
 
+static void usage_merge(FILE *f)
+{
+    fprintf(f, "Usage: twscope merge -o OUT.db [--overwrite] [-q] DB...\n\n"
+               "Combine twscope databases (the shards of one capture made by analyze\n"
+               "--shard K/N on several machines, or databases of different sensors) into\n"
+               "a new database, in one transaction, with new ids. Shards of one capture\n"
+               "(the same files by size and fingerprint, different shards of the same N)\n"
+               "become one capture, so reports give the numbers of a one-pass analysis;\n"
+               "every other capture stays one of its own. merge_sources and\n"
+               "connections.merge_source say which database and capture each row came\n"
+               "from. The sources are only read.\n\n"
+               "  -o, --output OUT     the new database (required): missing, empty, or a\n"
+               "                       twscope database without captures\n"
+               "      --overwrite      empty OUT first when it is a twscope database\n"
+               "  -q, --quiet          no closing summary line\n"
+               "  -h, --help           this help\n");
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'},
+        {"overwrite", no_argument, 0, OPT_OVERWRITE},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct store_merge_stats ms;
+    const char *out = NULL;
+    char err[768] = "";
+    int opt, rc, overwrite = 0, quiet = 0;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': out = optarg; break;
+        case OPT_OVERWRITE: overwrite = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage_merge(stdout); return 0;
+        default:
+            bad_option("merge", opt, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (!out) {
+        fprintf(stderr, "twscope: merge: -o OUT.db is required (see twscope merge --help)\n");
+        return EXIT_USAGE;
+    }
+    if (optind == argc) {
+        fprintf(stderr, "twscope: merge: no database to merge (see twscope merge --help)\n");
+        return EXIT_USAGE;
+    }
+    rc = store_merge(out, overwrite, (const char *const *)argv + optind, argc - optind, &ms, err,
+                     sizeof err);
+    if (rc) {
+        fprintf(stderr, "twscope: %s\n", err);
+        return rc == TW_ERR_USAGE ? EXIT_USAGE : 1;
+    }
+    if (!quiet)
+        fprintf(stderr,
+                "twscope: %d database(s), %lld capture(s) -> %lld capture(s): %lld connections, "
+                "%lld TIME_WAIT periods, %lld findings -> %s\n",
+                argc - optind, (long long)ms.sources, (long long)ms.captures,
+                (long long)ms.connections, (long long)ms.time_waits, (long long)ms.findings, out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     opterr = 0;
@@ -730,6 +854,8 @@ int main(int argc, char **argv)
         return cmd_explain(argc - 1, argv + 1);
     if (strcmp(argv[1], "annotate") == 0)
         return cmd_annotate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
     fprintf(stderr, "twscope: unknown command '%s' (see twscope --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -46,6 +46,11 @@ static const char index_sql[] =
     "CREATE INDEX IF NOT EXISTS findings_connection ON findings(connection_id);"
     "CREATE INDEX IF NOT EXISTS findings_kind ON findings(kind);";
 
+int store_build_indexes(sqlite3 *db)
+{
+    return sqlite3_exec(db, index_sql, NULL, NULL, NULL);
+}
+
 enum store_stmt {
     SS_BEGIN,
     SS_COMMIT,
@@ -70,8 +75,8 @@ enum store_stmt {
 static const char *const stmt_sql[SS_COUNT] = {
     [SS_BEGIN] = "BEGIN IMMEDIATE",
     [SS_COMMIT] = "COMMIT",
-    [SS_INS_CAPTURE] = "INSERT INTO captures (" CAPTURE_FIELDS ", started_at)"
-                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [SS_INS_CAPTURE] = "INSERT INTO captures (" CAPTURE_FIELDS ", started_at, shard)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_UPD_CAPTURE] = "UPDATE captures SET source=?1, linktype=?2, first_ts=?3,"
                        " last_ts=?4, packets=?5, tcp_packets=?6, skipped=?7,"
                        " skip_reasons=?8, files=?9, complete=?10, error=?11,"
@@ -523,6 +528,7 @@ int store_begin_capture(struct store *st, struct rec_capture *c)
     }
     bind_capture(&b, c, reasons, 0);
     b_real(&b, wall_clock());
+    b_text(&b, c->shard);
     ret = b_done(st, &b);
     if (ret) {
         sqlite3_clear_bindings(b.s);

@@ -71,6 +71,11 @@ static const char schema_sql[] =
 #define STORE_OLD_SCHEMA_VERSION 2
 static const char schema_v3_sql[] =
     "ALTER TABLE connections ADD COLUMN after_close INTEGER;"
+    "ALTER TABLE captures ADD COLUMN shard TEXT;"
+    "ALTER TABLE connections ADD COLUMN merge_source INTEGER;"
+    "CREATE TABLE IF NOT EXISTS merge_sources ("
+    " id INTEGER PRIMARY KEY, capture_id INTEGER, db TEXT, db_capture_id INTEGER,"
+    " shard TEXT, started_at REAL);"
     "CREATE TABLE IF NOT EXISTS files ("
     " id INTEGER PRIMARY KEY, capture_id INTEGER, file_index INTEGER, path TEXT,"
     " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);"
@@ -97,6 +102,7 @@ static const char wipe_sql[] = "DROP INDEX IF EXISTS connections_capture;"
                                " DROP INDEX IF EXISTS findings_connection;"
                                " DROP INDEX IF EXISTS findings_kind;"
                                " DELETE FROM findings; DELETE FROM time_waits; DELETE FROM files;"
+                               " DELETE FROM merge_sources;"
                                " DELETE FROM connections; DELETE FROM captures;";
 
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -296,7 +302,7 @@ static int schema_diff(sqlite3 *db, int version, char *differs, size_t dlen)
 }
 
 /* 1 if PATH-wal exists with content (SQLite deletes it next to an empty file). */
-static int wal_has_data(const char *path)
+int store_file_wal_has_data(const char *path)
 {
     char *wal = sqlite3_mprintf("%s-wal", path);
     struct stat sb;
@@ -306,8 +312,7 @@ static int wal_has_data(const char *path)
     return r;
 }
 
-/* A "file:" URI for path (SQLITE_OPEN_URI) with the given query; sqlite3_free() it. */
-static char *file_uri(const char *path, const char *query)
+char *store_file_uri(const char *path, const char *query)
 {
     sqlite3_str *u = sqlite3_str_new(NULL);
 
@@ -328,7 +333,7 @@ static char *file_uri(const char *path, const char *query)
 static int db_peek(const char *path, int wal_mode, struct db_class *cls, char *err,
                    size_t errlen)
 {
-    char *uri = file_uri(path, "immutable=1");
+    char *uri = store_file_uri(path, "immutable=1");
     sqlite3 *db = NULL;
     struct db_info di = {0};
     char differs[64];
@@ -343,7 +348,7 @@ static int db_peek(const char *path, int wal_mode, struct db_class *cls, char *e
     if (rc == SQLITE_OK)
         rc = db_info_read(db, &di);
     if (rc == SQLITE_OK && di.objects == 0 && di.version == 0 && di.app_id == 0 && !wal_mode &&
-        !wal_has_data(path)) {
+        !store_file_wal_has_data(path)) {
         cls->kind = DBK_EMPTY;
     } else if (rc == SQLITE_OK) {
         rc = schema_diff(db, STORE_OLD_SCHEMA_VERSION, differs, sizeof differs);
@@ -371,7 +376,7 @@ static int db_classify(const char *path, struct db_class *cls, char *err, size_t
         return TW_ERR_IO;
     }
     if (missing || (S_ISREG(sb.st_mode) && sb.st_size == 0)) {
-        if (wal_has_data(path)) {
+        if (store_file_wal_has_data(path)) {
             store_set_err(err, errlen, "%s: empty, but %s-wal beside it holds data; left as it is",
                     path, path);
             return TW_ERR_SCHEMA;
@@ -519,9 +524,9 @@ static int open_for_reading(const char *path, sqlite3 **out, char *err, size_t e
     char *uri;
     int ret;
 
-    if (wal_has_data(path))
+    if (store_file_wal_has_data(path))
         return db_open(path, SQLITE_OPEN_READONLY, out, err, errlen);
-    uri = file_uri(path, "immutable=1");
+    uri = store_file_uri(path, "immutable=1");
     if (!uri) {
         store_set_err(err, errlen, "%s: out of memory", path);
         return TW_ERR_NOMEM;

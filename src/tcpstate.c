@@ -328,7 +328,8 @@ static struct conn *conn_new(struct tcp_engine *e, const struct flow_key *k, uin
     if (!c)
         return NULL;
     c->key = *k;
-    c->id = e->next_id++;
+    c->id = e->next_id;
+    e->next_id += e->o.id_stride > 0 ? e->o.id_stride : 1;
     c->incarnation = prev ? prev->incarnation + 1 : 1;
     c->client_ep = (uint8_t)pick_client(pv, ep);
     c->syn_seen = (pv->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;

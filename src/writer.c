@@ -47,6 +47,8 @@ struct wmsg {
 struct writer {
     struct store *st;
     struct ring *ring;
+    int shared;                         /* several producers: lock takes turns on the ring */
+    pthread_mutex_t lock;
     pthread_t thread;
     atomic_int failed;
     int rc;                             /* first error */
@@ -117,6 +119,7 @@ int writer_start(struct store *st, struct writer **out)
         return TW_ERR_NOMEM;
     }
     w->st = st;
+    pthread_mutex_init(&w->lock, NULL);
     atomic_init(&w->failed, 0);
     if (pthread_create(&w->thread, NULL, writer_main, w)) {
         ring_destroy(w->ring);
@@ -135,9 +138,14 @@ static struct wmsg *msg(struct writer *w, uint32_t type, const char *text)
     struct wmsg *m;
     if (tl > max)
         tl = max;
+    if (w->shared)
+        pthread_mutex_lock(&w->lock); /* until push() */
     m = ring_reserve(w->ring, sizeof(*m) + tl);
-    if (!m)
+    if (!m) {
+        if (w->shared)
+            pthread_mutex_unlock(&w->lock);
         return NULL; /* cannot happen: the writer never quits the ring */
+    }
     m->type = type;
     m->text_len = (uint32_t)tl;
     if (tl) {
@@ -150,6 +158,8 @@ static struct wmsg *msg(struct writer *w, uint32_t type, const char *text)
 static int push(struct writer *w, int wake)
 {
     ring_commit(w->ring, wake);
+    if (w->shared)
+        pthread_mutex_unlock(&w->lock);
     return atomic_load(&w->failed) ? w->rc : TW_OK;
 }
 
@@ -196,6 +206,8 @@ int writer_commit(struct writer *w)
     return push(w, 1);
 }
 
+void writer_share(struct writer *w) { w->shared = 1; }
+
 int writer_failed(struct writer *w) { return atomic_load(&w->failed); }
 
 const char *writer_error(struct writer *w) { return w->err; }
@@ -211,6 +223,7 @@ int writer_stop(struct writer *w, char *err, size_t errlen)
     if (rc && err)
         snprintf(err, errlen, "%s", w->err);
     ring_destroy(w->ring);
+    pthread_mutex_destroy(&w->lock);
     free(w);
     return rc;
 }

@@ -324,7 +324,7 @@ static int test_schema_version_mismatch(void)
     FAIL_UNLESS(strcmp(err, expect) == 0);
     FAIL_UNLESS(store_open(path, 1, &st, err, sizeof err) == TW_ERR_SCHEMA);
     FAIL_UNLESS(q_int(path, "PRAGMA user_version") == 99);
-    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 5);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 6);
     PASS;
 }
 
@@ -469,6 +469,8 @@ static int test_older_twscope(void)
     /* what the previous twscope made: schema version 2, no application_id */
     FAIL_IF(exec_sql(path, "PRAGMA application_id = 0; PRAGMA user_version = 2;"
                            " ALTER TABLE connections DROP COLUMN after_close;"
+                           " ALTER TABLE captures DROP COLUMN shard;"
+                           " ALTER TABLE connections DROP COLUMN merge_source;"
                            " INSERT INTO captures (source) VALUES ('old.pcap');") != SQLITE_OK);
     before = slurp(path, &nb);
     FAIL_IF(before == NULL);
@@ -512,7 +514,7 @@ static int test_empty_adopted(void)
     FAIL_IF(store_open(path, 1, &st, err, sizeof err) != 0);
     store_close(st);
     FAIL_UNLESS(q_int(path, "PRAGMA application_id") == TWSCOPE_APPLICATION_ID);
-    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 5);
+    FAIL_UNLESS(q_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 6);
     PASS;
 }
 

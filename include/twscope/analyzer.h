@@ -34,6 +34,10 @@ struct analyze_opts {
     int progress;              /* show progress on stderr */
     int quiet;                 /* no closing one-line summary on stderr */
     int verbose;               /* also print where the time went */
+    uint32_t jobs;             /* -j N: analysis threads (files only); 0, 1 = one, the loop */
+    uint32_t shard_k, shard_n; /* --shard K/N (K 1-based): only the connections whose
+                                  flow_shard_hash() mod N is K-1, and the packets that
+                                  are not TCP only when K = 1; shard_n 0 = all */
     /* live */
     double duration_s;         /* stop after this much wall time, 0 = no limit */
     uint64_t count;            /* stop after this many packets, 0 = no limit */

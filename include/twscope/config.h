@@ -27,6 +27,10 @@
 #define STORE_BATCH_ROWS 20000        /* rows per SQLite transaction */
 #define WRITER_RING_BYTES (4u << 20)  /* rows queued for the writer thread (about 12k) */
 #define WRITER_WAKE_BYTES (64u << 10) /* bytes of rows queued before a sleeping writer is woken */
+#define LANE_RING_BYTES (4u << 20)    /* analyze -j: packets queued for each analysis thread
+                                         (a frame is at most 256 KiB: a quarter of the ring) */
+#define LANE_WAKE_BYTES (64u << 10)   /* bytes of packets queued before a sleeping lane is woken */
+#define ANALYZE_MAX_JOBS 64           /* analyze -j N: at most */
 
 #define TW_DEFAULT_PROFILE TWP_LINUX  /* --tw-profile default, and for an unknown profile id */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */

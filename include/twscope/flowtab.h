@@ -64,6 +64,18 @@ struct flow_hasher {
 };
 void flowtab_hasher(const struct flowtab *t, struct flow_hasher *out);
 uint64_t flow_hash(const struct flow_hasher *h, const struct flow_key *k);
+/*
+ * The shard hash of a canonical key (analyze --shard K/N): fixed and seed-free,
+ * so that every machine puts a connection in the same shard, and symmetric,
+ * because the key is canonical (lower endpoint first). FNV-1a 64 (offset
+ * basis 0xcbf29ce484222325, prime 0x100000001b3) of 39 bytes: ip_version,
+ * address of endpoint 0 (16 bytes, IPv4 in the first 4, zeros after), its
+ * port (2 bytes, big-endian), address and port of endpoint 1, the outer and
+ * inner VLAN IDs (big-endian, 0 with --ignore-vlan); then h ^ (h >> 32).
+ * The connection belongs to shard (value mod N) + 1.
+ */
+uint64_t flow_shard_hash(const struct flow_key *k);
+
 /* Remove every entry (the values are the caller's). */
 void flowtab_clear(struct flowtab *t);
 size_t flowtab_count(const struct flowtab *t);

@@ -19,7 +19,9 @@
  *            skip_reasons TEXT (JSON object name->count), files INTEGER,
  *            complete INTEGER (0 while running or if cut short), error TEXT,
  *            started_at REAL (wall clock), tw_profile TEXT, dpi INTEGER,
- *            bpf TEXT, ps_recv INTEGER, ps_drop INTEGER, evicted INTEGER)
+ *            bpf TEXT, ps_recv INTEGER, ps_drop INTEGER, evicted INTEGER,
+ *            shard TEXT ("K/N" of analyze --shard; NULL: every connection; a
+ *            merge of some shards only: "K,L/N"))
  *   connections(id INTEGER PRIMARY KEY, capture_id, incarnation, client_ip,
  *            client_port, server_ip, server_port, ip_version, vlan_outer,
  *            vlan_inner, syn_seen, client_isn, server_isn, first_frame,
@@ -37,6 +39,11 @@
  *            direction, seq, ack, payload_len, flags, detail)
  *   findings_named (view): every findings column, then flag_letters, wireshark
  *            (the display filter) and file_path (files.path of its file)
+ *   merge_sources(id INTEGER PRIMARY KEY, capture_id (of this database), db
+ *            (the source database, as given to twscope merge), db_capture_id
+ *            (its capture id there), shard, started_at): one row per source
+ *            capture of a merged capture; connections.merge_source names one
+ *            (NULL: analyzed into this database)
  *   files(id INTEGER PRIMARY KEY, capture_id, file_index (the file column of
  *            the other tables), path, size, mtime, fingerprint (fileid.h),
  *            error (what cut it short, NULL when it was read to its end))
@@ -81,6 +88,7 @@ struct rec_capture {
     const char *bpf;                 /* filter or NULL */
     int64_t ps_recv, ps_drop;        /* live capture counters, -1 = not applicable */
     uint64_t evicted;                /* connections evicted by --max-flows */
+    const char *shard;               /* "K/N" (analyze --shard), NULL: every connection */
 };
 
 struct rec_connection {
@@ -234,5 +242,27 @@ struct sqlite3;
  * report.c.
  */
 int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_t errlen);
+
+/*
+ * twscope merge: copy the databases srcs[0..n-1] (twscope's, this schema
+ * version) into the new database out (missing, empty, or a twscope database
+ * without captures; overwrite empties one that has some), in one
+ * transaction, with new ids. Shards of one capture (analyze --shard: the
+ * same files by size and fingerprint, the same options, different shards of
+ * the same N) become one capture whose counts are the sum; anything else
+ * stays a capture of its own. merge_sources and connections.merge_source
+ * keep which source database and capture each came from. Refused with one
+ * line in err (naming the database): a source that is not a twscope
+ * database of this version, a source given twice or that is the output, and
+ * the same files twice (a shard twice, a whole capture and a shard of it).
+ * The sources are only read. Returns 0 or a TW_ERR_*; stats (optional) get
+ * the output's row counts.
+ */
+struct store_merge_stats {
+    int64_t sources;                 /* source captures */
+    int64_t captures, connections, time_waits, findings;  /* rows written */
+};
+int store_merge(const char *out, int overwrite, const char *const *srcs, int n,
+                struct store_merge_stats *stats, char *err, size_t errlen);
 
 #endif /* TWSCOPE_STORE_H */

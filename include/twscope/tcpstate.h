@@ -103,6 +103,8 @@ struct tcp_engine_opts {
     tw_time closed_linger;     /* 0 = FLOW_CLOSED_LINGER_SEC */
     uint64_t hash_seed;        /* 0 = random */
     int64_t first_id;          /* id of the first connection */
+    int64_t id_stride;         /* ids first_id, +stride, ... (0 = 1; analyze -j: one engine
+                                  per thread, each its own residue) */
 };
 
 struct tcp_engine;

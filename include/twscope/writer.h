@@ -36,6 +36,13 @@ int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const ui
                         int ip_version, const struct tw_profile_seen *why);
 /* A finding of the TIME_WAIT rules: the writer names its kind and writes its detail. */
 int writer_add_verdict(struct writer *w, const struct rec_finding *r, const struct tw_verdict *v);
+/*
+ * From now on several threads queue rows (analyze -j): each message is
+ * reserved and committed under a mutex, so one thread's rows stay in its
+ * order. Call before the producers start. The lock is held only while a
+ * message is copied into the ring (and while the ring is full).
+ */
+void writer_share(struct writer *w);
 /* Queue a commit (what was queued before it becomes visible to readers). */
 int writer_commit(struct writer *w);
 
