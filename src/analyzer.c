@@ -31,6 +31,8 @@ struct run {
     tw_time first_ts, last_ts;
     int live;
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
+    int status_shown;          /* live: the status line is on the terminal */
+    tw_time stop_ts;           /* live: wall time the capture stopped (periods end there) */
     /* files cut short in a multi-file run: the others go on (tshark does too) */
     char **file_err;           /* per input, what cut it short, or NULL */
     uint32_t nfile_err;
@@ -144,6 +146,28 @@ static void sink_conn_closed(void *ctx, struct conn *c)
     c->row_pkts = c->tcp.d[0].pkts + c->tcp.d[1].pkts;
 }
 
+/* The row of side s's TIME_WAIT period of c (entered), as it stands now. */
+static void tw_record(struct run *r, const struct conn *c, int s, struct rec_timewait *tw,
+                      struct tw_profile_seen *why)
+{
+    const struct tw_state *t = c->tcp.tw[s];
+    memset(tw, 0, sizeof(*tw));
+    tw->connection_id = c->id;
+    tw->side = s ? "server" : "client";
+    tw->port = c->key.port[s == 0 ? c->client_ep : !c->client_ep];
+    tw->start_ts = tw_time_to_sec(t->start_ts);
+    tw->start_frame = t->start_frame;
+    tw->start_file = t->start_file;
+    tw->expected_end_ts = tw_time_to_sec(t->last_answer_ts + t->dur);
+    tw->end_ts = tw_time_to_sec(t->end_ts);
+    tw->end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
+    tw->inferred = t->inferred;
+    tw->profile = tw_profile_name((enum tw_profile_id)t->profile);
+    tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], why);
+    tw->duration_s = tw_time_to_sec(t->dur);
+    tw->answers = t->answers;
+}
+
 static void sink_conn_done(void *ctx, struct conn *c)
 {
     struct run *r = ctx;
@@ -157,30 +181,49 @@ static void sink_conn_done(void *ctx, struct conn *c)
     r->n_conns++;
 
     for (int s = 0; s < 2; s++) {
-        const struct tw_state *t = c->tcp.tw[s];
+        struct tw_state *t = c->tcp.tw[s];
         struct rec_timewait tw;
         struct tw_profile_seen why;
         int ep = s == 0 ? c->client_ep : !c->client_ep;
-        if (!t->entered)
+        if (!t->entered && !t->row_open)
             continue;
-        memset(&tw, 0, sizeof(tw));
-        tw.connection_id = c->id;
-        tw.side = s ? "server" : "client";
-        tw.port = s == 0 ? rc.client_port : rc.server_port;
-        tw.start_ts = tw_time_to_sec(t->start_ts);
-        tw.start_frame = t->start_frame;
-        tw.start_file = t->start_file;
-        tw.expected_end_ts = tw_time_to_sec(t->last_answer_ts + t->dur);
-        tw.end_ts = tw_time_to_sec(t->end_ts);
-        tw.end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
-        tw.inferred = t->inferred;
-        tw.profile = tw_profile_name((enum tw_profile_id)t->profile);
-        tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], &why);
-        tw.duration_s = tw_time_to_sec(t->dur);
-        tw.answers = t->answers;
+        tw_record(r, c, s, &tw, &why);
+        if (!t->entered) {
+            tw.row = TWROW_RETRACT; /* R10: it answered the FIN with a RST after all */
+        } else {
+            tw.row = t->row_open ? TWROW_END : TWROW_FULL;
+            r->n_tw++;
+        }
+        t->row_open = 0;
         db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
-        r->n_tw++;
     }
+}
+
+/*
+ * Live: a period is written as soon as it starts (end_ts NULL, end_reason
+ * 'open'), with its connection's row, so that `query` shows it now rather
+ * than when it ends; sink_conn_done() writes its end over it.
+ */
+static void sink_tw_started(void *ctx, struct conn *c, int side)
+{
+    struct run *r = ctx;
+    struct tw_state *t = c->tcp.tw[side];
+    struct rec_timewait tw;
+    struct tw_profile_seen why;
+    int ep = side == 0 ? c->client_ep : !c->client_ep;
+
+    if (t->row_open)
+        return;
+    if (!c->closed_reported) {
+        /* its row first (the engine's conn_closed() call, made now); conn_done()
+         * writes it again at the end if packets came since */
+        c->closed_reported = 1;
+        sink_conn_closed(ctx, c);
+    }
+    tw_record(r, c, side, &tw, &why);
+    tw.row = TWROW_OPEN;
+    t->row_open = 1;
+    db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
 }
 
 static void sink_finding(void *ctx, const struct finding_ev *f)
@@ -220,6 +263,55 @@ static void show_progress(struct run *r, double t0, int final)
     }
     if (final)
         fputc('\n', stderr);
+}
+
+/* What is in memory now (live status line, metrics): one pass over the connections. */
+struct live_now {
+    uint64_t open;             /* connections not closed yet */
+    uint64_t tw[2];            /* TIME_WAIT periods running now: client, server side */
+};
+
+static void count_now(void *ctx, const struct conn *c)
+{
+    struct live_now *n = ctx;
+    if (c->tcp.close_kind == CK_OPEN)
+        n->open++;
+    for (int s = 0; s < 2; s++)
+        n->tw[s] += c->tcp.tw[s]->active;
+}
+
+static tw_time wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000;
+}
+
+/*
+ * Live, once a second: the captures row gets the counters so far (and the
+ * libpcap ones), and a terminal gets one status line, redrawn in place.
+ */
+static void live_tick(struct run *r)
+{
+    struct tcp_engine_stats es;
+    struct live_now n = {0};
+
+    tcp_engine_stats(r->eng, &es);
+    r->rec.evicted = es.evicted;
+    capture_stats(r->cap, &r->rec.ps_recv, &r->rec.ps_drop);
+    r->rec.first_ts = tw_time_to_sec(r->first_ts);
+    r->rec.last_ts = tw_time_to_sec(r->last_ts);
+    db_fail(r, writer_update_capture(r->w, &r->rec));
+    if (!r->o->progress)
+        return;
+    tcp_engine_visit(r->eng, count_now, &n);
+    fprintf(stderr, "\r%llu packets  %llu connections (%llu open)  TIME_WAIT now %llu "
+                    "(client %llu, server %llu)  %lld dropped\033[K",
+            (unsigned long long)r->rec.packets, (unsigned long long)es.conns_created,
+            (unsigned long long)n.open, (unsigned long long)(n.tw[0] + n.tw[1]),
+            (unsigned long long)n.tw[0], (unsigned long long)n.tw[1],
+            (long long)(r->rec.ps_drop > 0 ? r->rec.ps_drop : 0));
+    r->status_shown = 1;
 }
 
 /* ---- the loop ----------------------------------------------------------------- */
@@ -319,18 +411,19 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             if (o->count && r->rec.packets >= o->count)
                 break;
         }
-        if ((r->rec.packets & 1023) == 0 || rc == 2) {
+        /* live: the clock is read at every packet (vDSO, tens of ns), so a steady
+         * trickle of packets cannot hold the per-second commit back */
+        if (r->live || (r->rec.packets & 1023) == 0 || rc == 2) {
             double now = now_wall();
-            if (o->progress && now >= next_ui) {
+            if (o->progress && !r->live && now >= next_ui) {
                 show_progress(r, t0, 0);
                 next_ui = now + 0.5;
             }
             if (r->live) {
                 if (now >= next_commit) {
                     /* live: TIME_WAIT periods end in wall time too, and rows show up within 1 s */
-                    struct timespec ts;
-                    clock_gettime(CLOCK_REALTIME, &ts);
-                    tcp_engine_sweep(r->eng, (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000);
+                    tcp_engine_sweep(r->eng, wall_now());
+                    live_tick(r);
                     db_fail(r, writer_commit(r->w));
                     next_commit = now + 1.0;
                 }
@@ -339,8 +432,12 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             }
         }
     }
-    if (o->progress)
+    if (r->live)
+        r->stop_ts = wall_now();
+    if (o->progress && !r->live)
         show_progress(r, t0, 1);
+    if (r->status_shown)
+        fputc('\n', stderr);
     return TW_OK;
 }
 
@@ -476,6 +573,8 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     sinks.conn_closed = sink_conn_closed;
     sinks.finding = sink_finding;
     if (live)
+        sinks.tw_started = sink_tw_started;
+    if (live)
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
     r.eng = tcp_engine_create(&eo, &sinks);
     /* files: read, decode and key on a thread of its own; if it cannot start,
@@ -508,6 +607,8 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
 
     if (!live)
         r.file_err = calloc(capture_count(cap), sizeof(*r.file_err)); /* NULL: stop at the first */
+    else /* tests and scripts wait for this line instead of sleeping */
+        fprintf(errf, "twscope: capturing on %s into %s\n", source + strlen("iface:"), o->db_path);
     t[0] = now_wall();
     loop_rc = run_loop(&r, err, sizeof(err));
     t[1] = now_wall();
@@ -527,8 +628,9 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         loop_rc = TW_ERR_FORMAT;
     }
 
-    /* whatever happened, write what was analyzed */
-    tcp_engine_finish(r.eng, r.last_ts);
+    /* whatever happened, write what was analyzed; live, what still runs is cut
+     * at the stop (SIGINT, --duration...), not at the last packet */
+    tcp_engine_finish(r.eng, live && r.stop_ts > r.last_ts ? r.stop_ts : r.last_ts);
     t[2] = now_wall();
     {
         char werr[256] = "";

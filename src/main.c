@@ -52,7 +52,12 @@ static void usage_analyze(FILE *f, int live)
                    "       twscope capture -D     (list interfaces)\n\n"
                    "Analyze live traffic. Stops on SIGINT/SIGTERM, --duration or --count;\n"
                    "what is still open is written with close_kind 'open' and TIME_WAIT\n"
-                   "end_reason 'capture_end'. Rows are committed at least once a second.\n\n"
+                   "end_reason 'capture_end', ended at the stop time. Rows and the captures\n"
+                   "counters are committed at least once a second; a TIME_WAIT period is a\n"
+                   "row from its start (end_ts NULL, end_reason 'open' until it ends).\n"
+                   "'twscope: capturing on IFACE into DB' is printed once the interface is\n"
+                   "open; on a terminal a status line follows (packets, connections,\n"
+                   "TIME_WAIT now, drops), unless -q.\n\n"
                    "  -i, --interface IFACE  interface to capture on ('any' works)\n"
                    "  -D, --list-interfaces  list interfaces and exit\n"
                    "      --duration S       stop after S seconds\n"
@@ -360,7 +365,6 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.bpf = filter_owned;
         }
         o.cap.bpf = o.bpf;
-        o.progress = 0;
         rc = analyze_live(&o, iface, stderr);
         free(filter_owned);
         return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;

@@ -20,7 +20,7 @@
 #include "twscope/rowtext.h"
 #include "twscope/ring.h"
 
-enum wmsg_type { WM_CONN = 1, WM_TW, WM_VERDICT, WM_COMMIT };
+enum wmsg_type { WM_CONN = 1, WM_TW, WM_VERDICT, WM_COMMIT, WM_CAPTURE };
 
 struct wmsg {
     uint32_t type;                      /* enum wmsg_type */
@@ -40,6 +40,8 @@ struct wmsg {
             struct rec_finding f;
             struct tw_verdict v;
         } fv;                           /* WM_VERDICT: its kind and detail made here */
+        struct rec_capture cap;         /* WM_CAPTURE: counters so far (its strings
+                                           live as long as the run) */
     } u;
     /* the record's string follows, NUL-terminated */
 };
@@ -77,6 +79,8 @@ static int process(struct writer *w, struct wmsg *m)
     }
     case WM_COMMIT:
         return store_commit(w->st);
+    case WM_CAPTURE:
+        return store_update_capture(w->st, &m->u.cap);
     }
     return TW_OK;
 }
@@ -191,6 +195,15 @@ int writer_commit(struct writer *w)
     if (!msg(w, WM_COMMIT, NULL))
         return TW_ERR_NOMEM;
     return push(w, 1);
+}
+
+int writer_update_capture(struct writer *w, const struct rec_capture *c)
+{
+    struct wmsg *m = msg(w, WM_CAPTURE, NULL);
+    if (!m)
+        return TW_ERR_NOMEM;
+    m->u.cap = *c;
+    return push(w, 0);
 }
 
 int writer_failed(struct writer *w) { return atomic_load(&w->failed); }

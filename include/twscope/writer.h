@@ -36,6 +36,11 @@ int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const ui
                         int ip_version, const struct tw_profile_seen *why);
 /* A finding of the TIME_WAIT rules: the writer names its kind and writes its detail. */
 int writer_add_verdict(struct writer *w, const struct rec_finding *r, const struct tw_verdict *v);
+/*
+ * Live: queue the counters of the capture so far (store_update_capture()).
+ * c is copied, its strings are not: they must live until writer_stop().
+ */
+int writer_update_capture(struct writer *w, const struct rec_capture *c);
 /* Queue a commit (what was queued before it becomes visible to readers). */
 int writer_commit(struct writer *w);
 
