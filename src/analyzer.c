@@ -13,6 +13,7 @@
 #include "twscope/classify.h"
 #include "twscope/decode.h"
 #include "twscope/fileid.h"
+#include "twscope/pcapng_write.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
 #include "twscope/writer.h"
@@ -32,6 +33,7 @@ struct run {
     int live;
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
     int status_shown;          /* live: the status line is on the terminal */
+    struct pcapng_writer *dump;/* live -w: every packet read goes there, or NULL */
     tw_time stop_ts;           /* live: wall time the capture stopped (periods end there) */
     /* files cut short in a multi-file run: the others go on (tshark does too) */
     char **file_err;           /* per input, what cut it short, or NULL */
@@ -302,6 +304,8 @@ static void live_tick(struct run *r)
     r->rec.first_ts = tw_time_to_sec(r->first_ts);
     r->rec.last_ts = tw_time_to_sec(r->last_ts);
     db_fail(r, writer_update_capture(r->w, &r->rec));
+    if (r->dump)
+        (void)pcapng_writer_flush(r->dump); /* an error sticks: the next packet reports it */
     if (!r->o->progress)
         return;
     tcp_engine_visit(r->eng, count_now, &n);
@@ -369,6 +373,15 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             struct conn *c;
             int dir;
 
+            if (r->dump) {
+                /* buffered stdio: flushed at the per-second commit */
+                struct pcapng_epb e = {0, (uint64_t)p.ts, p.caplen, p.wirelen, p.data,
+                                       NULL, 0, NULL, 0};
+                if (pcapng_write_epb(r->dump, &e)) {
+                    snprintf(err, errlen, "%s", pcapng_writer_error(r->dump));
+                    return TW_ERR_IO;
+                }
+            }
             if (!r->rec.packets++)
                 r->first_ts = r->last_ts = p.ts; /* time 0 and negative times are times too */
             if (p.ts > r->last_ts)
@@ -503,9 +516,14 @@ static int refuse_known_files(struct run *r, const struct run_files *in, FILE *e
     return TW_OK;
 }
 
-static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
-                        const struct run_files *in, FILE *errf)
+/*
+ * *dumpp: the -w file of a live capture, or NULL; closed (and *dumpp set to
+ * NULL) once the packets are all read, so that its error is the run's.
+ */
+static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, const char *source,
+                           const struct run_files *in, struct pcapng_writer **dumpp, FILE *errf)
 {
+    struct pcapng_writer *dump = *dumpp;
     int live = in == NULL;
     struct run r;
     struct tcp_engine_opts eo;
@@ -519,6 +537,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.o = o;
     r.cap = cap;
     r.live = live;
+    r.dump = dump;
     rc = store_open(o->db_path, o->overwrite, &r.st, err, sizeof(err));
     if (rc) {
         fprintf(errf, "twscope: %s\n", err);
@@ -628,6 +647,15 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         loop_rc = TW_ERR_FORMAT;
     }
 
+    if (r.dump) {
+        char derr[256] = "";
+        r.dump = NULL;
+        *dumpp = NULL;
+        if (pcapng_writer_close(dump, derr, sizeof(derr)) && loop_rc == 0) {
+            snprintf(err, sizeof(err), "%s", derr);
+            loop_rc = TW_ERR_IO;
+        }
+    }
     /* whatever happened, write what was analyzed; live, what still runs is cut
      * at the stop (SIGINT, --duration...), not at the last packet */
     tcp_engine_finish(r.eng, live && r.stop_ts > r.last_ts ? r.stop_ts : r.last_ts);
@@ -714,6 +742,15 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     return (g_stop && !live) ? TW_ERR_IO : TW_OK;
 }
 
+/* Owns dump: closes it whatever happens. */
+static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
+                        const struct run_files *in, struct pcapng_writer *dump, FILE *errf)
+{
+    int rc = run_analysis_in(o, cap, source, in, &dump, errf);
+    pcapng_writer_close(dump, NULL, 0); /* NULL when the run closed it */
+    return rc;
+}
+
 int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err)
 {
     struct capture *cap;
@@ -737,7 +774,7 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
     }
     in.ids = ids;
     source = join_sources(files, nfiles);
-    rc = run_analysis(o, cap, source ? source : "?", &in, err);
+    rc = run_analysis(o, cap, source ? source : "?", &in, NULL, err);
     free(source);
     free(ids);
     return rc;
@@ -746,6 +783,7 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
 int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
 {
     struct capture *cap;
+    struct pcapng_writer *dump = NULL;
     char msg[512], source[300];
     int rc = capture_open_live(iface, &o->cap, &cap, msg, sizeof(msg));
     if (rc) {
@@ -753,5 +791,24 @@ int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
         return rc;
     }
     snprintf(source, sizeof(source), "iface:%s", iface);
-    return run_analysis(o, cap, source, NULL, err);
+    if (o->write_path) {
+        /* timestamps in microseconds (capture_open_live() asks libpcap for them);
+         * DLT_ and LINKTYPE_ values agree for the link types Linux gives */
+        struct pcapng_if itf = {capture_linktype(cap, 0),
+                                (uint32_t)(o->cap.snaplen > 0 ? o->cap.snaplen : 262144),
+                                PCAPNG_TSRESOL_USEC, iface, 0, 0};
+        uint32_t ifid;
+        rc = pcapng_writer_open(o->write_path, &dump, msg, sizeof(msg));
+        if (!rc && (pcapng_write_shb(dump, NULL) || pcapng_write_interface(dump, &itf, &ifid))) {
+            snprintf(msg, sizeof(msg), "%s", pcapng_writer_error(dump));
+            rc = TW_ERR_IO;
+        }
+        if (rc) {
+            fprintf(err, "twscope: %s\n", msg);
+            pcapng_writer_close(dump, NULL, 0);
+            capture_close(cap);
+            return rc;
+        }
+    }
+    return run_analysis(o, cap, source, NULL, dump, err);
 }

@@ -64,7 +64,9 @@ static void usage_analyze(FILE *f, int live)
                    "      --count N          stop after N packets\n"
                    "      --snaplen N        bytes captured per packet (default 262144)\n"
                    "      --buffer MB        kernel capture buffer size\n"
-                   "      --promisc          promiscuous mode\n");
+                   "      --promisc          promiscuous mode\n"
+                   "  -w, --write FILE       also write every captured packet to FILE (pcapng):\n"
+                   "                         the frame numbers of the database are its frames\n");
     else
         fprintf(f, "Usage: twscope analyze [options] FILE... [BPF expression]\n\n"
                    "Reconstruct every TCP connection of the capture files (pcap or pcapng,\n"
@@ -246,6 +248,7 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"snaplen", required_argument, 0, OPT_SNAPLEN},
         {"buffer", required_argument, 0, OPT_BUFFER},
         {"promisc", no_argument, 0, OPT_PROMISC},
+        {"write", required_argument, 0, 'w'},
         {0, 0, 0, 0},
     };
     struct analyze_opts o;
@@ -260,7 +263,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     o.dpi = 1;
     o.tw.profile = TW_DEFAULT_PROFILE;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:Dw:" : "+:o:f:qvh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
@@ -335,6 +338,13 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.cap.buffer_mb = (int)v;
             break;
         case OPT_PROMISC: o.cap.promisc = 1; break;
+        case 'w':
+            if (!live) {
+                bad_option("analyze", opt, argv);
+                return EXIT_USAGE;
+            }
+            o.write_path = optarg;
+            break;
         default:
             bad_option(live ? "capture" : "analyze", opt, argv);
             return EXIT_USAGE;

@@ -37,6 +37,7 @@ struct analyze_opts {
     /* live */
     double duration_s;         /* stop after this much wall time, 0 = no limit */
     uint64_t count;            /* stop after this many packets, 0 = no limit */
+    const char *write_path;    /* -w: every captured packet to this pcapng file, or NULL */
     struct capture_opts cap;
 };
 
