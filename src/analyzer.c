@@ -13,6 +13,7 @@
 #include "twscope/classify.h"
 #include "twscope/decode.h"
 #include "twscope/fileid.h"
+#include "twscope/metrics.h"
 #include "twscope/pcapng_write.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
@@ -34,6 +35,8 @@ struct run {
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
     int status_shown;          /* live: the status line is on the terminal */
     struct pcapng_writer *dump;/* live -w: every packet read goes there, or NULL */
+    struct metrics *metrics;   /* live --metrics / --alert-port-use, or NULL */
+    uint64_t findings_kind[TWF_COUNT]; /* findings handed to the writer, by kind */
     tw_time stop_ts;           /* live: wall time the capture stopped (periods end there) */
     /* files cut short in a multi-file run: the others go on (tshark does too) */
     char **file_err;           /* per input, what cut it short, or NULL */
@@ -202,25 +205,25 @@ static void sink_conn_done(void *ctx, struct conn *c)
 }
 
 /*
- * Live: a period is written as soon as it starts (end_ts NULL, end_reason
- * 'open'), with its connection's row, so that `query` shows it now rather
- * than when it ends; sink_conn_done() writes its end over it.
+ * Live: a running period is written open (end_ts NULL, end_reason 'open'),
+ * with its connection's row, at the first per-second pass after it started,
+ * i.e. before the commit that makes it visible: `query` shows it now rather
+ * than when it ends, and its final ACK (an RTT after the FIN that started an
+ * inferred period) has usually come by then. sink_conn_done() writes its end
+ * over it.
  */
-static void sink_tw_started(void *ctx, struct conn *c, int side)
+static void write_open_tw(struct run *r, struct conn *c, int side)
 {
-    struct run *r = ctx;
     struct tw_state *t = c->tcp.tw[side];
     struct rec_timewait tw;
     struct tw_profile_seen why;
     int ep = side == 0 ? c->client_ep : !c->client_ep;
 
-    if (t->row_open)
-        return;
     if (!c->closed_reported) {
         /* its row first (the engine's conn_closed() call, made now); conn_done()
          * writes it again at the end if packets came since */
         c->closed_reported = 1;
-        sink_conn_closed(ctx, c);
+        sink_conn_closed(r, c);
     }
     tw_record(r, c, side, &tw, &why);
     tw.row = TWROW_OPEN;
@@ -244,6 +247,8 @@ static void sink_finding(void *ctx, const struct finding_ev *f)
     rf.flags = f->pv->flags;
     db_fail(r, writer_add_verdict(r->w, &rf, f->v));
     r->n_findings++;
+    if (f->v->kind < TWF_COUNT)
+        r->findings_kind[f->v->kind]++;
 }
 
 /* ---- progress ----------------------------------------------------------------- */
@@ -273,13 +278,32 @@ struct live_now {
     uint64_t tw[2];            /* TIME_WAIT periods running now: client, server side */
 };
 
-static void count_now(void *ctx, const struct conn *c)
+struct now_pass {
+    struct live_now n;
+    struct run *r;
+    struct metrics *m;         /* NULL: counts only */
+};
+
+/* One connection in the per-second pass: counts, metrics, open periods' rows. */
+static void count_now(void *ctx, struct conn *c)
 {
-    struct live_now *n = ctx;
-    if (c->tcp.close_kind == CK_OPEN)
-        n->open++;
-    for (int s = 0; s < 2; s++)
-        n->tw[s] += c->tcp.tw[s]->active;
+    struct now_pass *p = ctx;
+    if (c->tcp.close_kind == CK_OPEN) {
+        p->n.open++;
+        if (p->m)
+            metrics_add_open(p->m);
+    }
+    for (int s = 0; s < 2; s++) {
+        int ep = s == 0 ? c->client_ep : !c->client_ep;
+        if (!c->tcp.tw[s]->active)
+            continue;
+        if (!c->tcp.tw[s]->row_open)
+            write_open_tw(p->r, c, s);
+        p->n.tw[s]++;
+        if (p->m)
+            metrics_add_tw(p->m, s, c->key.ip_version, c->key.addr[ep], c->key.port[ep],
+                           c->key.addr[!ep], c->key.port[!ep]);
+    }
 }
 
 static tw_time wall_now(void)
@@ -290,13 +314,16 @@ static tw_time wall_now(void)
 }
 
 /*
- * Live, once a second: the captures row gets the counters so far (and the
- * libpcap ones), and a terminal gets one status line, redrawn in place.
+ * Live, once a second, before the commit: the captures row gets the counters
+ * so far (and the libpcap ones); one pass over the connections writes the
+ * periods that started since as open rows, feeds the metrics, and a terminal
+ * gets one status line, redrawn in place.
  */
 static void live_tick(struct run *r)
 {
     struct tcp_engine_stats es;
-    struct live_now n = {0};
+    struct now_pass np = {{0}, r, r->metrics};
+    const struct live_now *n = &np.n;
 
     tcp_engine_stats(r->eng, &es);
     r->rec.evicted = es.evicted;
@@ -306,14 +333,29 @@ static void live_tick(struct run *r)
     db_fail(r, writer_update_capture(r->w, &r->rec));
     if (r->dump)
         (void)pcapng_writer_flush(r->dump); /* an error sticks: the next packet reports it */
+    if (r->metrics)
+        metrics_begin(r->metrics);
+    tcp_engine_visit(r->eng, count_now, &np);
+    if (r->metrics) {
+        struct metrics_counters mc;
+        memset(&mc, 0, sizeof(mc));
+        mc.packets = r->rec.packets;
+        mc.tcp_packets = r->rec.tcp_packets;
+        mc.ps_recv = r->rec.ps_recv;
+        mc.ps_drop = r->rec.ps_drop;
+        mc.conns = es.conns_created;
+        mc.evicted = es.evicted;
+        memcpy(mc.findings, r->findings_kind, sizeof(mc.findings));
+        mc.db_queued = writer_queued(r->w);
+        metrics_publish(r->metrics, &mc);
+    }
     if (!r->o->progress)
         return;
-    tcp_engine_visit(r->eng, count_now, &n);
     fprintf(stderr, "\r%llu packets  %llu connections (%llu open)  TIME_WAIT now %llu "
                     "(client %llu, server %llu)  %lld dropped\033[K",
             (unsigned long long)r->rec.packets, (unsigned long long)es.conns_created,
-            (unsigned long long)n.open, (unsigned long long)(n.tw[0] + n.tw[1]),
-            (unsigned long long)n.tw[0], (unsigned long long)n.tw[1],
+            (unsigned long long)n->open, (unsigned long long)(n->tw[0] + n->tw[1]),
+            (unsigned long long)n->tw[0], (unsigned long long)n->tw[1],
             (long long)(r->rec.ps_drop > 0 ? r->rec.ps_drop : 0));
     r->status_shown = 1;
 }
@@ -521,7 +563,8 @@ static int refuse_known_files(struct run *r, const struct run_files *in, FILE *e
  * NULL) once the packets are all read, so that its error is the run's.
  */
 static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, const char *source,
-                           const struct run_files *in, struct pcapng_writer **dumpp, FILE *errf)
+                           const struct run_files *in, struct pcapng_writer **dumpp,
+                           struct metrics *metrics, FILE *errf)
 {
     struct pcapng_writer *dump = *dumpp;
     int live = in == NULL;
@@ -538,6 +581,7 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     r.cap = cap;
     r.live = live;
     r.dump = dump;
+    r.metrics = metrics;
     rc = store_open(o->db_path, o->overwrite, &r.st, err, sizeof(err));
     if (rc) {
         fprintf(errf, "twscope: %s\n", err);
@@ -592,8 +636,6 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     sinks.conn_closed = sink_conn_closed;
     sinks.finding = sink_finding;
     if (live)
-        sinks.tw_started = sink_tw_started;
-    if (live)
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
     r.eng = tcp_engine_create(&eo, &sinks);
     /* files: read, decode and key on a thread of its own; if it cannot start,
@@ -627,7 +669,10 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     if (!live)
         r.file_err = calloc(capture_count(cap), sizeof(*r.file_err)); /* NULL: stop at the first */
     else /* tests and scripts wait for this line instead of sleeping */
-        fprintf(errf, "twscope: capturing on %s into %s\n", source + strlen("iface:"), o->db_path);
+        fprintf(errf, "twscope: capturing on %s into %s%s%s%s%s\n", source + strlen("iface:"),
+                o->db_path, o->metrics ? "; metrics on http://" : "",
+                o->metrics ? (o->metrics[0] == ':' ? "127.0.0.1" : "") : "",
+                o->metrics ? o->metrics : "", o->metrics ? "/metrics" : "");
     t[0] = now_wall();
     loop_rc = run_loop(&r, err, sizeof(err));
     t[1] = now_wall();
@@ -742,12 +787,14 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     return (g_stop && !live) ? TW_ERR_IO : TW_OK;
 }
 
-/* Owns dump: closes it whatever happens. */
+/* Owns dump and metrics: closes them whatever happens. */
 static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
-                        const struct run_files *in, struct pcapng_writer *dump, FILE *errf)
+                        const struct run_files *in, struct pcapng_writer *dump,
+                        struct metrics *metrics, FILE *errf)
 {
-    int rc = run_analysis_in(o, cap, source, in, &dump, errf);
+    int rc = run_analysis_in(o, cap, source, in, &dump, metrics, errf);
     pcapng_writer_close(dump, NULL, 0); /* NULL when the run closed it */
+    metrics_destroy(metrics);
     return rc;
 }
 
@@ -774,7 +821,7 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
     }
     in.ids = ids;
     source = join_sources(files, nfiles);
-    rc = run_analysis(o, cap, source ? source : "?", &in, NULL, err);
+    rc = run_analysis(o, cap, source ? source : "?", &in, NULL, NULL, err);
     free(source);
     free(ids);
     return rc;
@@ -784,6 +831,7 @@ int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
 {
     struct capture *cap;
     struct pcapng_writer *dump = NULL;
+    struct metrics *metrics = NULL;
     char msg[512], source[300];
     int rc = capture_open_live(iface, &o->cap, &cap, msg, sizeof(msg));
     if (rc) {
@@ -791,6 +839,16 @@ int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
         return rc;
     }
     snprintf(source, sizeof(source), "iface:%s", iface);
+    if (o->metrics || o->alert_port_use > 0) {
+        struct metrics_opts mo = {o->metrics, o->metrics_top, o->port_lo, o->port_hi,
+                                  o->alert_port_use, iface};
+        rc = metrics_create(&mo, &metrics, msg, sizeof(msg));
+        if (rc) {
+            fprintf(err, "twscope: %s\n", msg);
+            capture_close(cap);
+            return rc;
+        }
+    }
     if (o->write_path) {
         /* timestamps in microseconds (capture_open_live() asks libpcap for them);
          * DLT_ and LINKTYPE_ values agree for the link types Linux gives */
@@ -806,9 +864,10 @@ int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
         if (rc) {
             fprintf(err, "twscope: %s\n", msg);
             pcapng_writer_close(dump, NULL, 0);
+            metrics_destroy(metrics);
             capture_close(cap);
             return rc;
         }
     }
-    return run_analysis(o, cap, source, NULL, dump, err);
+    return run_analysis(o, cap, source, NULL, dump, metrics, err);
 }

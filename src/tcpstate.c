@@ -401,11 +401,8 @@ static void apply(struct tcp_engine *e, struct conn *c, const struct pkt_meta *m
                   const struct pkt_view *pv, struct tw_result *r, int64_t prior_id)
 {
     for (int side = 0; side < 2; side++)
-        if ((r->enter & (1u << side)) && tw_own(e, c, side) == TW_OK) {
+        if ((r->enter & (1u << side)) && tw_own(e, c, side) == TW_OK)
             tw_enter(&c->tcp, side, &e->o.tw, m); /* else out of memory: unrecorded */
-            if (e->s.tw_started)
-                e->s.tw_started(e->s.ctx, c, side);
-        }
     for (int i = 0; i < r->n; i++) {
         struct finding_ev f = {c, &r->v[i], m, pv};
         struct pkt_meta rm;
@@ -517,10 +514,9 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     return c;
 }
 
-void tcp_engine_visit(const struct tcp_engine *e, void (*fn)(void *ctx, const struct conn *c),
-                      void *ctx)
+void tcp_engine_visit(struct tcp_engine *e, void (*fn)(void *ctx, struct conn *c), void *ctx)
 {
-    for (const struct conn *c = e->lru_head; c; c = c->lru_next)
+    for (struct conn *c = e->lru_head; c; c = c->lru_next)
         fn(ctx, c);
 }
 

@@ -51,6 +51,8 @@ struct writer {
     struct ring *ring;
     pthread_t thread;
     atomic_int failed;
+    uint64_t rows_in;                   /* rows queued (producer only) */
+    atomic_uint_least64_t rows_out;     /* rows the writer is done with */
     int rc;                             /* first error */
     char err[256];
 };
@@ -97,6 +99,8 @@ static void *writer_main(void *arg)
         if (atomic_load(&w->failed))
             continue; /* drain: the producer must never wait for a dead writer */
         rc = process(w, (struct wmsg *)(uintptr_t)p);
+        if (((struct wmsg *)(uintptr_t)p)->type <= WM_VERDICT)
+            atomic_fetch_add_explicit(&w->rows_out, 1, memory_order_relaxed);
         if (rc) {
             w->rc = rc;
             snprintf(w->err, sizeof(w->err), "%s", store_errmsg(w->st));
@@ -119,6 +123,7 @@ int writer_start(struct store *st, struct writer **out)
     }
     w->st = st;
     atomic_init(&w->failed, 0);
+    atomic_init(&w->rows_out, 0);
     if (pthread_create(&w->thread, NULL, writer_main, w)) {
         ring_destroy(w->ring);
         free(w);
@@ -162,6 +167,7 @@ int writer_add_connection(struct writer *w, const struct rec_connection *r,
     if (!m)
         return TW_ERR_NOMEM;
     m->u.c.c = *r;
+    w->rows_in++;
     memcpy(m->u.c.client, client, alen);
     memcpy(m->u.c.server, server, alen);
     return push(w, 0);
@@ -174,6 +180,7 @@ int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const ui
     if (!m)
         return TW_ERR_NOMEM;
     m->u.t.t = *r;
+    w->rows_in++;
     memcpy(m->u.t.addr, addr, ip_version == 6 ? 16 : 4);
     m->u.t.ip_version = (uint8_t)ip_version;
     m->u.t.why = *why;
@@ -186,6 +193,7 @@ int writer_add_verdict(struct writer *w, const struct rec_finding *r, const stru
     if (!m)
         return TW_ERR_NOMEM;
     m->u.fv.f = *r;
+    w->rows_in++;
     m->u.fv.v = *v;
     return push(w, 0);
 }
@@ -204,6 +212,11 @@ int writer_update_capture(struct writer *w, const struct rec_capture *c)
         return TW_ERR_NOMEM;
     m->u.cap = *c;
     return push(w, 0);
+}
+
+uint64_t writer_queued(struct writer *w)
+{
+    return w->rows_in - atomic_load_explicit(&w->rows_out, memory_order_relaxed);
 }
 
 int writer_failed(struct writer *w) { return atomic_load(&w->failed); }

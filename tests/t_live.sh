@@ -97,6 +97,7 @@ open_mid=$(q "$work/live.db" "select count(*) from time_waits where end_reason =
 cnt_mid=$(q "$work/live.db" "select (packets > 0) || (tcp_packets > 0) || (ps_recv > 0) || complete from captures")
 check "captures counters mid-run (packets, tcp_packets, ps_recv > 0; complete)" "$cnt_mid" 1110
 pk_mid=$(q "$work/live.db" "select packets from captures")
+open_rows_mid=$("$tw" query "$work/live.db" sql "select connection_id, side, start_frame, inferred from time_waits where end_reason = 'open' order by 1, 2" --format csv 2>/dev/null)
 sleep 1   # the last packet is now >= 1 s older than the stop
 t_int=$(date +%s.%N)
 kill -INT $LV; wait $LV; lrc=$?
@@ -134,6 +135,9 @@ check connections "$(sqlite3 "$work/live.db" 'select count(*) from connections')
 # offline analysis of the same packets has them: that is why end_ts is not in
 # the live-vs-offline comparison above (start frames and end reasons are).
 check "open rows left after the stop" "$(sqlite3 "$work/live.db" "select count(*) from time_waits where end_reason = 'open' or end_ts is null")" 0
+# an open row already says where and how the period started (the final ACK,
+# not the FIN that an inferred start would take): the same as its final row
+check "open rows as the periods' final rows start" "$(sqlite3 -csv -header "$work/live.db" "select connection_id, side, start_frame, inferred from time_waits where end_reason = 'capture_end' order by 1, 2" | tr -d '\r')" "$(echo "$open_rows_mid" | tr -d '\r')"
 check "rows that were open mid-run end at capture end" "$(sqlite3 "$work/live.db" "select count(*) from time_waits where end_reason = 'capture_end'")" "$open_mid"
 cut=$(sqlite3 "$work/live.db" "select count(*) from time_waits t, captures c where t.end_reason = 'capture_end' and t.end_ts between $t_int - 0.05 and $t_int + 1.5 and t.end_ts > c.last_ts + 0.9")
 n_end=$(sqlite3 "$work/live.db" "select count(*) from time_waits where end_reason = 'capture_end'")

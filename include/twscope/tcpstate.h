@@ -93,11 +93,6 @@ struct tcp_sinks {
      */
     void (*conn_closed)(void *ctx, struct conn *c);
     void (*finding)(void *ctx, const struct finding_ev *f);
-    /*
-     * Optional (live): side `side` of c has just entered TIME_WAIT; its
-     * period can be written open now. c stays valid during the call only.
-     */
-    void (*tw_started)(void *ctx, struct conn *c, int side);
 };
 
 struct tcp_engine_opts {
@@ -156,11 +151,12 @@ void tcp_engine_sweep(struct tcp_engine *e, tw_time now);
 
 /*
  * Call fn for every connection in memory (current incarnations, oldest
- * activity first), e.g. to count the TIME_WAIT periods running now. fn must
- * not call the engine. O(connections in memory): about once a second.
+ * activity first), e.g. to count the TIME_WAIT periods running now. fn may
+ * change the sinks' bookkeeping of c (row_pkts, closed_reported, a period's
+ * row_open), not its TCP state, and must not call the engine. O(connections
+ * in memory): about once a second.
  */
-void tcp_engine_visit(const struct tcp_engine *e, void (*fn)(void *ctx, const struct conn *c),
-                      void *ctx);
+void tcp_engine_visit(struct tcp_engine *e, void (*fn)(void *ctx, struct conn *c), void *ctx);
 
 struct tcp_engine_stats {
     uint64_t conns_created, conns_done, evicted, tracked, late_segments;

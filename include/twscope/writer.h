@@ -44,6 +44,9 @@ int writer_update_capture(struct writer *w, const struct rec_capture *c);
 /* Queue a commit (what was queued before it becomes visible to readers). */
 int writer_commit(struct writer *w);
 
+/* Rows queued and not yet written (the producer's view; the write lag). */
+uint64_t writer_queued(struct writer *w);
+
 /* 1 once an insert failed; writer_error() then names the problem. */
 int writer_failed(struct writer *w);
 const char *writer_error(struct writer *w);
