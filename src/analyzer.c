@@ -37,6 +37,14 @@ struct run {
     struct pcapng_writer *dump;/* live -w: every packet read goes there, or NULL */
     struct metrics *metrics;   /* live --metrics / --alert-port-use, or NULL */
     uint64_t findings_kind[TWF_COUNT]; /* findings handed to the writer, by kind */
+    /* live: periods started since the last per-second pass, to write open then */
+    struct pending_tw {
+        struct conn *c;        /* pooled: still a struct conn, maybe another one */
+        int64_t id;            /* c->id when it started: the same connection? */
+        int side;
+    } *pending;
+    uint32_t npending;
+    int pending_lost;          /* the array was full: the next pass visits every connection */
     tw_time stop_ts;           /* live: wall time the capture stopped (periods end there) */
     /* files cut short in a multi-file run: the others go on (tshark does too) */
     char **file_err;           /* per input, what cut it short, or NULL */
@@ -278,10 +286,25 @@ struct live_now {
     uint64_t tw[2];            /* TIME_WAIT periods running now: client, server side */
 };
 
+/* Live: side `side` of c entered TIME_WAIT; its row is written at the next pass. */
+static void sink_tw_started(void *ctx, struct conn *c, int side)
+{
+    struct run *r = ctx;
+    if (r->npending == LIVE_PENDING_MAX) {
+        r->pending_lost = 1;
+        return;
+    }
+    r->pending[r->npending].c = c;
+    r->pending[r->npending].id = c->id;
+    r->pending[r->npending].side = side;
+    r->npending++;
+}
+
 struct now_pass {
     struct live_now n;
     struct run *r;
     struct metrics *m;         /* NULL: counts only */
+    int all_open_rows;         /* write the open row of every period without one */
 };
 
 /* One connection in the per-second pass: counts, metrics, open periods' rows. */
@@ -297,7 +320,7 @@ static void count_now(void *ctx, struct conn *c)
         int ep = s == 0 ? c->client_ep : !c->client_ep;
         if (!c->tcp.tw[s]->active)
             continue;
-        if (!c->tcp.tw[s]->row_open)
+        if (p->all_open_rows && !c->tcp.tw[s]->row_open)
             write_open_tw(p->r, c, s);
         p->n.tw[s]++;
         if (p->m)
@@ -322,7 +345,7 @@ static tw_time wall_now(void)
 static void live_tick(struct run *r)
 {
     struct tcp_engine_stats es;
-    struct now_pass np = {{0}, r, r->metrics};
+    struct now_pass np = {{0}, r, r->metrics, r->pending_lost};
     const struct live_now *n = &np.n;
 
     tcp_engine_stats(r->eng, &es);
@@ -333,6 +356,19 @@ static void live_tick(struct run *r)
     db_fail(r, writer_update_capture(r->w, &r->rec));
     if (r->dump)
         (void)pcapng_writer_flush(r->dump); /* an error sticks: the next packet reports it */
+    /* the periods that started since the last pass, still running: open rows */
+    for (uint32_t i = 0; i < r->npending; i++) {
+        struct pending_tw *pt = &r->pending[i];
+        const struct tw_state *t = pt->c->tcp.tw[pt->side];
+        if (pt->c->id == pt->id && t->active && !t->row_open)
+            write_open_tw(r, pt->c, pt->side);
+    }
+    r->npending = 0;
+    /* one pass over every connection in memory (O(connections)): only for the
+     * status line, the metrics, or open rows the pending array had no room for */
+    if (!r->o->progress && !r->metrics && !r->pending_lost)
+        return;
+    r->pending_lost = 0;
     if (r->metrics)
         metrics_begin(r->metrics);
     tcp_engine_visit(r->eng, count_now, &np);
@@ -635,8 +671,13 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     sinks.conn_done = sink_conn_done;
     sinks.conn_closed = sink_conn_closed;
     sinks.finding = sink_finding;
-    if (live)
+    if (live) {
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
+        r.pending = malloc(LIVE_PENDING_MAX * sizeof(*r.pending));
+        if (r.pending)
+            sinks.tw_started = sink_tw_started; /* else: every pass visits (pending_lost) */
+        r.pending_lost = !r.pending;
+    }
     r.eng = tcp_engine_create(&eo, &sinks);
     /* files: read, decode and key on a thread of its own; if it cannot start,
      * the direct path reads the same packets and the loop does the rest */
@@ -651,6 +692,7 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     if (!r.eng || !r.keyer || writer_start(r.st, &r.w)) {
         capture_close(cap); /* first: its reader thread reads the keyer */
         free(r.keyer);
+        free(r.pending);
         tcp_engine_destroy(r.eng);
         fprintf(errf, "twscope: out of memory\n");
         classify_destroy(r.cl);
@@ -775,6 +817,7 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     free(r.file_err);
     capture_close(cap); /* stops the reader thread, which reads the keyer */
     free(r.keyer);
+    free(r.pending);
     tcp_engine_destroy(r.eng);
     classify_destroy(r.cl);
     store_close(r.st);

@@ -27,6 +27,8 @@
 #define STORE_BATCH_ROWS 20000        /* rows per SQLite transaction */
 #define WRITER_RING_BYTES (4u << 20)  /* rows queued for the writer thread (about 12k) */
 #define WRITER_WAKE_BYTES (64u << 10) /* bytes of rows queued before a sleeping writer is woken */
+#define LIVE_PENDING_MAX 65536      /* live: TIME_WAIT starts kept per second for their open
+                                        rows; beyond, that pass visits every connection */
 
 #define TW_DEFAULT_PROFILE TWP_LINUX  /* --tw-profile default, and for an unknown profile id */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */

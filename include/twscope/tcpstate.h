@@ -93,6 +93,12 @@ struct tcp_sinks {
      */
     void (*conn_closed)(void *ctx, struct conn *c);
     void (*finding)(void *ctx, const struct finding_ev *f);
+    /*
+     * Optional (live): side `side` of c has just entered TIME_WAIT. c stays
+     * valid during the call only (its memory, pooled, stays a struct conn
+     * until tcp_engine_destroy(); c->id tells whether it is still the same).
+     */
+    void (*tw_started)(void *ctx, struct conn *c, int side);
 };
 
 struct tcp_engine_opts {
