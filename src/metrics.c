@@ -458,6 +458,12 @@ static void build_texts(struct metrics *m, const struct metrics_counters *c)
     mb_printf(&m->build[1], "# EOF\n");
 }
 
+const char *metrics_last_text(const struct metrics *m, int openmetrics)
+{
+    const struct mbuf *b = &m->build[openmetrics ? 1 : 0];
+    return m->d || !b->p ? "" : b->p;
+}
+
 void metrics_publish(struct metrics *m, const struct metrics_counters *c)
 {
     build_texts(m, c);

@@ -86,6 +86,12 @@ void metrics_add_tw(struct metrics *m, int side, int ip_version, const uint8_t *
  */
 void metrics_publish(struct metrics *m, const struct metrics_counters *c);
 
+/*
+ * Without a server (listen NULL): the text of the last metrics_publish(), 0
+ * Prometheus, 1 OpenMetrics, valid until the next one (tests, alert only).
+ */
+const char *metrics_last_text(const struct metrics *m, int openmetrics);
+
 /* Stop the server and free. NULL is a no-op. */
 void metrics_destroy(struct metrics *m);
 
