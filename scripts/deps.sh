@@ -2,11 +2,13 @@
 # Install (with apt-get) whatever twscope needs to build, demo or test, skipping
 # what is already installed. Usage: scripts/deps.sh build|test
 set -eu
-want="build-essential cmake pkg-config libpcap-dev libndpi-dev libsqlite3-dev zlib1g-dev sqlite3"
+want="build-essential cmake pkg-config libpcap-dev libndpi-dev libsqlite3-dev zlib1g-dev libmicrohttpd-dev sqlite3"
 if [ "${1:-build}" = test ]; then
     # end-to-end tests: namespaces, tcpdump, nftables; corpus agreement: tshark;
-    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind; t_shard: GNU parallel
-    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium parallel"
+    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind; t_shard: GNU parallel;
+    # capture --metrics: a real Prometheus (promtool too) and curl; the live status line:
+    # script(1) of bsdutils
+    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium parallel prometheus curl bsdutils"
 fi
 missing=
 for p in $want; do

@@ -16,6 +16,8 @@
 #include "twscope/fileid.h"
 #include "twscope/flowtab.h"
 #include "twscope/ring.h"
+#include "twscope/metrics.h"
+#include "twscope/pcapng_write.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
 #include "twscope/writer.h"
@@ -38,6 +40,19 @@ struct run {
     uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
     struct lane *lanes;        /* analyze -j N > 1: N analysis threads, else NULL */
     uint32_t nlanes;
+    int status_shown;          /* live: the status line is on the terminal */
+    struct pcapng_writer *dump;/* live -w: every packet read goes there, or NULL */
+    struct metrics *metrics;   /* live --metrics / --alert-port-use, or NULL */
+    uint64_t findings_kind[TWF_COUNT]; /* findings handed to the writer, by kind */
+    /* live: periods started since the last per-second pass, to write open then */
+    struct pending_tw {
+        struct conn *c;        /* pooled: still a struct conn, maybe another one */
+        int64_t id;            /* c->id when it started: the same connection? */
+        int side;
+    } *pending;
+    uint32_t npending;
+    int pending_lost;          /* the array was full: the next pass visits every connection */
+    tw_time stop_ts;           /* live: wall time the capture stopped (periods end there) */
     /* files cut short in a multi-file run: the others go on (tshark does too) */
     char **file_err;           /* per input, what cut it short, or NULL */
     uint32_t nfile_err;
@@ -151,6 +166,28 @@ static void sink_conn_closed(void *ctx, struct conn *c)
     c->row_pkts = c->tcp.d[0].pkts + c->tcp.d[1].pkts;
 }
 
+/* The row of side s's TIME_WAIT period of c (entered), as it stands now. */
+static void tw_record(struct run *r, const struct conn *c, int s, struct rec_timewait *tw,
+                      struct tw_profile_seen *why)
+{
+    const struct tw_state *t = c->tcp.tw[s];
+    memset(tw, 0, sizeof(*tw));
+    tw->connection_id = c->id;
+    tw->side = s ? "server" : "client";
+    tw->port = c->key.port[s == 0 ? c->client_ep : !c->client_ep];
+    tw->start_ts = tw_time_to_sec(t->start_ts);
+    tw->start_frame = t->start_frame;
+    tw->start_file = t->start_file;
+    tw->expected_end_ts = tw_time_to_sec(t->last_answer_ts + t->dur);
+    tw->end_ts = tw_time_to_sec(t->end_ts);
+    tw->end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
+    tw->inferred = t->inferred;
+    tw->profile = tw_profile_name((enum tw_profile_id)t->profile);
+    tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], why);
+    tw->duration_s = tw_time_to_sec(t->dur);
+    tw->answers = t->answers;
+}
+
 static void sink_conn_done(void *ctx, struct conn *c)
 {
     struct run *r = ctx;
@@ -164,30 +201,49 @@ static void sink_conn_done(void *ctx, struct conn *c)
     r->n_conns++;
 
     for (int s = 0; s < 2; s++) {
-        const struct tw_state *t = c->tcp.tw[s];
+        struct tw_state *t = c->tcp.tw[s];
         struct rec_timewait tw;
         struct tw_profile_seen why;
         int ep = s == 0 ? c->client_ep : !c->client_ep;
-        if (!t->entered)
+        if (!t->entered && !t->row_open)
             continue;
-        memset(&tw, 0, sizeof(tw));
-        tw.connection_id = c->id;
-        tw.side = s ? "server" : "client";
-        tw.port = s == 0 ? rc.client_port : rc.server_port;
-        tw.start_ts = tw_time_to_sec(t->start_ts);
-        tw.start_frame = t->start_frame;
-        tw.start_file = t->start_file;
-        tw.expected_end_ts = tw_time_to_sec(t->last_answer_ts + t->dur);
-        tw.end_ts = tw_time_to_sec(t->end_ts);
-        tw.end_reason = tw_end_reason_name((enum tw_end_reason)t->end_reason);
-        tw.inferred = t->inferred;
-        tw.profile = tw_profile_name((enum tw_profile_id)t->profile);
-        tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], &why);
-        tw.duration_s = tw_time_to_sec(t->dur);
-        tw.answers = t->answers;
+        tw_record(r, c, s, &tw, &why);
+        if (!t->entered) {
+            tw.row = TWROW_RETRACT; /* R10: it answered the FIN with a RST after all */
+        } else {
+            tw.row = t->row_open ? TWROW_END : TWROW_FULL;
+            r->n_tw++;
+        }
+        t->row_open = 0;
         db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
-        r->n_tw++;
     }
+}
+
+/*
+ * Live: a running period is written open (end_ts NULL, end_reason 'open'),
+ * with its connection's row, at the first per-second pass after it started,
+ * i.e. before the commit that makes it visible: `query` shows it now rather
+ * than when it ends, and its final ACK (an RTT after the FIN that started an
+ * inferred period) has usually come by then. sink_conn_done() writes its end
+ * over it.
+ */
+static void write_open_tw(struct run *r, struct conn *c, int side)
+{
+    struct tw_state *t = c->tcp.tw[side];
+    struct rec_timewait tw;
+    struct tw_profile_seen why;
+    int ep = side == 0 ? c->client_ep : !c->client_ep;
+
+    if (!c->closed_reported) {
+        /* its row first (the engine's conn_closed() call, made now); conn_done()
+         * writes it again at the end if packets came since */
+        c->closed_reported = 1;
+        sink_conn_closed(r, c);
+    }
+    tw_record(r, c, side, &tw, &why);
+    tw.row = TWROW_OPEN;
+    t->row_open = 1;
+    db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
 }
 
 static void sink_finding(void *ctx, const struct finding_ev *f)
@@ -206,6 +262,8 @@ static void sink_finding(void *ctx, const struct finding_ev *f)
     rf.flags = f->pv->flags;
     db_fail(r, writer_add_verdict(r->w, &rf, f->v));
     r->n_findings++;
+    if (f->v->kind < TWF_COUNT)
+        r->findings_kind[f->v->kind]++;
 }
 
 /* ---- progress ----------------------------------------------------------------- */
@@ -404,6 +462,122 @@ fail:
     return TW_ERR_NOMEM;
 }
 
+/* What is in memory now (live status line, metrics): one pass over the connections. */
+struct live_now {
+    uint64_t open;             /* connections not closed yet */
+    uint64_t tw[2];            /* TIME_WAIT periods running now: client, server side */
+};
+
+/* Live: side `side` of c entered TIME_WAIT; its row is written at the next pass. */
+static void sink_tw_started(void *ctx, struct conn *c, int side)
+{
+    struct run *r = ctx;
+    if (r->npending == LIVE_PENDING_MAX) {
+        r->pending_lost = 1;
+        return;
+    }
+    r->pending[r->npending].c = c;
+    r->pending[r->npending].id = c->id;
+    r->pending[r->npending].side = side;
+    r->npending++;
+}
+
+struct now_pass {
+    struct live_now n;
+    struct run *r;
+    struct metrics *m;         /* NULL: counts only */
+    int all_open_rows;         /* write the open row of every period without one */
+};
+
+/* One connection in the per-second pass: counts, metrics, open periods' rows. */
+static void count_now(void *ctx, struct conn *c)
+{
+    struct now_pass *p = ctx;
+    if (c->tcp.close_kind == CK_OPEN) {
+        p->n.open++;
+        if (p->m)
+            metrics_add_open(p->m);
+    }
+    for (int s = 0; s < 2; s++) {
+        int ep = s == 0 ? c->client_ep : !c->client_ep;
+        if (!c->tcp.tw[s]->active)
+            continue;
+        if (p->all_open_rows && !c->tcp.tw[s]->row_open)
+            write_open_tw(p->r, c, s);
+        p->n.tw[s]++;
+        if (p->m)
+            metrics_add_tw(p->m, s, c->key.ip_version, c->key.addr[ep], c->key.port[ep],
+                           c->key.addr[!ep], c->key.port[!ep]);
+    }
+}
+
+static tw_time wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000;
+}
+
+/*
+ * Live, once a second, before the commit: the captures row gets the counters
+ * so far (and the libpcap ones); one pass over the connections writes the
+ * periods that started since as open rows, feeds the metrics, and a terminal
+ * gets one status line, redrawn in place.
+ */
+static void live_tick(struct run *r)
+{
+    struct tcp_engine_stats es;
+    struct now_pass np = {{0}, r, r->metrics, r->pending_lost};
+    const struct live_now *n = &np.n;
+
+    tcp_engine_stats(r->eng, &es);
+    r->rec.evicted = es.evicted;
+    capture_stats(r->cap, &r->rec.ps_recv, &r->rec.ps_drop);
+    r->rec.first_ts = tw_time_to_sec(r->first_ts);
+    r->rec.last_ts = tw_time_to_sec(r->last_ts);
+    db_fail(r, writer_update_capture(r->w, &r->rec));
+    if (r->dump)
+        (void)pcapng_writer_flush(r->dump); /* an error sticks: the next packet reports it */
+    /* the periods that started since the last pass, still running: open rows */
+    for (uint32_t i = 0; i < r->npending; i++) {
+        struct pending_tw *pt = &r->pending[i];
+        const struct tw_state *t = pt->c->tcp.tw[pt->side];
+        if (pt->c->id == pt->id && t->active && !t->row_open)
+            write_open_tw(r, pt->c, pt->side);
+    }
+    r->npending = 0;
+    /* one pass over every connection in memory (O(connections)): only for the
+     * status line, the metrics, or open rows the pending array had no room for */
+    if (!r->o->progress && !r->metrics && !r->pending_lost)
+        return;
+    r->pending_lost = 0;
+    if (r->metrics)
+        metrics_begin(r->metrics);
+    tcp_engine_visit(r->eng, count_now, &np);
+    if (r->metrics) {
+        struct metrics_counters mc;
+        memset(&mc, 0, sizeof(mc));
+        mc.packets = r->rec.packets;
+        mc.tcp_packets = r->rec.tcp_packets;
+        mc.ps_recv = r->rec.ps_recv;
+        mc.ps_drop = r->rec.ps_drop;
+        mc.conns = es.conns_created;
+        mc.evicted = es.evicted;
+        memcpy(mc.findings, r->findings_kind, sizeof(mc.findings));
+        mc.db_queued = writer_queued(r->w);
+        metrics_publish(r->metrics, &mc);
+    }
+    if (!r->o->progress)
+        return;
+    fprintf(stderr, "\r%llu packets  %llu connections (%llu open)  TIME_WAIT now %llu "
+                    "(client %llu, server %llu)  %lld dropped\033[K",
+            (unsigned long long)r->rec.packets, (unsigned long long)es.conns_created,
+            (unsigned long long)n->open, (unsigned long long)(n->tw[0] + n->tw[1]),
+            (unsigned long long)n->tw[0], (unsigned long long)n->tw[1],
+            (long long)(r->rec.ps_drop > 0 ? r->rec.ps_drop : 0));
+    r->status_shown = 1;
+}
+
 /* ---- the loop ----------------------------------------------------------------- */
 
 /*
@@ -459,6 +633,15 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             struct conn *c;
             int dir;
 
+            if (r->dump) {
+                /* buffered stdio: flushed at the per-second commit */
+                struct pcapng_epb e = {0, (uint64_t)p.ts, p.caplen, p.wirelen, p.data,
+                                       NULL, 0, NULL, 0};
+                if (pcapng_write_epb(r->dump, &e)) {
+                    snprintf(err, errlen, "%s", pcapng_writer_error(r->dump));
+                    return TW_ERR_IO;
+                }
+            }
             /* every frame moves packet time, whichever shard it belongs to, so that
              * each shard sweeps and expires exactly when a one-pass run does */
             if (!r->frames++)
@@ -518,18 +701,19 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             if (o->count && r->frames >= o->count)
                 break;
         }
-        if ((r->frames & 1023) == 0 || rc == 2) {
+        /* live: the clock is read at every packet (vDSO, tens of ns), so a steady
+         * trickle of packets cannot hold the per-second commit back */
+        if (r->live || (r->frames & 1023) == 0 || rc == 2) {
             double now = now_wall();
-            if (o->progress && now >= next_ui) {
+            if (o->progress && !r->live && now >= next_ui) {
                 show_progress(r, t0, 0);
                 next_ui = now + 0.5;
             }
             if (r->live) {
                 if (now >= next_commit) {
                     /* live: TIME_WAIT periods end in wall time too, and rows show up within 1 s */
-                    struct timespec ts;
-                    clock_gettime(CLOCK_REALTIME, &ts);
-                    tcp_engine_sweep(r->eng, (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000);
+                    tcp_engine_sweep(r->eng, wall_now());
+                    live_tick(r);
                     db_fail(r, writer_commit(r->w));
                     next_commit = now + 1.0;
                 }
@@ -538,8 +722,12 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             }
         }
     }
-    if (o->progress)
+    if (r->live)
+        r->stop_ts = wall_now();
+    if (o->progress && !r->live)
         show_progress(r, t0, 1);
+    if (r->status_shown)
+        fputc('\n', stderr);
     return TW_OK;
 }
 
@@ -605,9 +793,15 @@ static int refuse_known_files(struct run *r, const struct run_files *in, FILE *e
     return TW_OK;
 }
 
-static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
-                        const struct run_files *in, FILE *errf)
+/*
+ * *dumpp: the -w file of a live capture, or NULL; closed (and *dumpp set to
+ * NULL) once the packets are all read, so that its error is the run's.
+ */
+static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, const char *source,
+                           const struct run_files *in, struct pcapng_writer **dumpp,
+                           struct metrics *metrics, FILE *errf)
 {
+    struct pcapng_writer *dump = *dumpp;
     int live = in == NULL;
     struct run r;
     struct tcp_engine_opts eo;
@@ -621,6 +815,8 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     r.o = o;
     r.cap = cap;
     r.live = live;
+    r.dump = dump;
+    r.metrics = metrics;
     rc = store_open(o->db_path, o->overwrite, &r.st, err, sizeof(err));
     if (rc) {
         fprintf(errf, "twscope: %s\n", err);
@@ -678,8 +874,13 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     sinks.conn_done = sink_conn_done;
     sinks.conn_closed = sink_conn_closed;
     sinks.finding = sink_finding;
-    if (live)
+    if (live) {
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
+        r.pending = malloc(LIVE_PENDING_MAX * sizeof(*r.pending));
+        if (r.pending)
+            sinks.tw_started = sink_tw_started; /* else: every pass visits (pending_lost) */
+        r.pending_lost = !r.pending;
+    }
     r.eng = tcp_engine_create(&eo, &sinks);
     /* files: read, decode and key on a thread of its own; if it cannot start,
      * the direct path reads the same packets and the loop does the rest */
@@ -699,6 +900,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         }
         capture_close(cap); /* first: its reader thread reads the keyer */
         free(r.keyer);
+        free(r.pending);
         tcp_engine_destroy(r.eng);
         fprintf(errf, "twscope: out of memory\n");
         classify_destroy(r.cl);
@@ -716,6 +918,11 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
 
     if (!live)
         r.file_err = calloc(capture_count(cap), sizeof(*r.file_err)); /* NULL: stop at the first */
+    else /* tests and scripts wait for this line instead of sleeping */
+        fprintf(errf, "twscope: capturing on %s into %s%s%s%s%s\n", source + strlen("iface:"),
+                o->db_path, o->metrics ? "; metrics on http://" : "",
+                o->metrics ? (o->metrics[0] == ':' ? "127.0.0.1" : "") : "",
+                o->metrics ? o->metrics : "", o->metrics ? "/metrics" : "");
     t[0] = now_wall();
     loop_rc = run_loop(&r, err, sizeof(err));
     t[1] = now_wall();
@@ -735,11 +942,21 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         loop_rc = TW_ERR_FORMAT;
     }
 
-    /* whatever happened, write what was analyzed */
+    if (r.dump) {
+        char derr[256] = "";
+        r.dump = NULL;
+        *dumpp = NULL;
+        if (pcapng_writer_close(dump, derr, sizeof(derr)) && loop_rc == 0) {
+            snprintf(err, sizeof(err), "%s", derr);
+            loop_rc = TW_ERR_IO;
+        }
+    }
+    /* whatever happened, write what was analyzed; live, what still runs is cut
+     * at the stop (SIGINT, --duration...), not at the last packet */
     if (r.nlanes)
         lanes_stop(&r, r.last_ts);
     else
-        tcp_engine_finish(r.eng, r.last_ts);
+        tcp_engine_finish(r.eng, live && r.stop_ts > r.last_ts ? r.stop_ts : r.last_ts);
     t[2] = now_wall();
     {
         char werr[256] = "";
@@ -812,6 +1029,7 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     capture_close(cap); /* stops the reader thread, which reads the keyer */
     free(r.keyer);
     lanes_destroy(&r);
+    free(r.pending);
     tcp_engine_destroy(r.eng);
     classify_destroy(r.cl);
     store_close(r.st);
@@ -822,6 +1040,17 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     if (rc)
         return rc;
     return (g_stop && !live) ? TW_ERR_IO : TW_OK;
+}
+
+/* Owns dump and metrics: closes them whatever happens. */
+static int run_analysis(const struct analyze_opts *o, struct capture *cap, const char *source,
+                        const struct run_files *in, struct pcapng_writer *dump,
+                        struct metrics *metrics, FILE *errf)
+{
+    int rc = run_analysis_in(o, cap, source, in, &dump, metrics, errf);
+    pcapng_writer_close(dump, NULL, 0); /* NULL when the run closed it */
+    metrics_destroy(metrics);
+    return rc;
 }
 
 int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err)
@@ -847,7 +1076,7 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
     }
     in.ids = ids;
     source = join_sources(files, nfiles);
-    rc = run_analysis(o, cap, source ? source : "?", &in, err);
+    rc = run_analysis(o, cap, source ? source : "?", &in, NULL, NULL, err);
     free(source);
     free(ids);
     return rc;
@@ -856,6 +1085,8 @@ int analyze_files(const struct analyze_opts *o, const char *const *files, int nf
 int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
 {
     struct capture *cap;
+    struct pcapng_writer *dump = NULL;
+    struct metrics *metrics = NULL;
     char msg[512], source[300];
     int rc = capture_open_live(iface, &o->cap, &cap, msg, sizeof(msg));
     if (rc) {
@@ -863,5 +1094,35 @@ int analyze_live(const struct analyze_opts *o, const char *iface, FILE *err)
         return rc;
     }
     snprintf(source, sizeof(source), "iface:%s", iface);
-    return run_analysis(o, cap, source, NULL, err);
+    if (o->metrics || o->alert_port_use > 0) {
+        struct metrics_opts mo = {o->metrics, o->metrics_top, o->port_lo, o->port_hi,
+                                  o->alert_port_use, iface};
+        rc = metrics_create(&mo, &metrics, msg, sizeof(msg));
+        if (rc) {
+            fprintf(err, "twscope: %s\n", msg);
+            capture_close(cap);
+            return rc;
+        }
+    }
+    if (o->write_path) {
+        /* timestamps in microseconds (capture_open_live() asks libpcap for them);
+         * DLT_ and LINKTYPE_ values agree for the link types Linux gives */
+        struct pcapng_if itf = {capture_linktype(cap, 0),
+                                (uint32_t)(o->cap.snaplen > 0 ? o->cap.snaplen : 262144),
+                                PCAPNG_TSRESOL_USEC, iface, 0, 0};
+        uint32_t ifid;
+        rc = pcapng_writer_open(o->write_path, &dump, msg, sizeof(msg));
+        if (!rc && (pcapng_write_shb(dump, NULL) || pcapng_write_interface(dump, &itf, &ifid))) {
+            snprintf(msg, sizeof(msg), "%s", pcapng_writer_error(dump));
+            rc = TW_ERR_IO;
+        }
+        if (rc) {
+            fprintf(err, "twscope: %s\n", msg);
+            pcapng_writer_close(dump, NULL, 0);
+            metrics_destroy(metrics);
+            capture_close(cap);
+            return rc;
+        }
+    }
+    return run_analysis(o, cap, source, NULL, dump, metrics, err);
 }

@@ -15,6 +15,7 @@
 #include "twscope/capture.h"
 #include "twscope/config.h"
 #include "twscope/explain.h"
+#include "twscope/metrics.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
 #include "twscope/store.h"
@@ -63,14 +64,31 @@ static void usage_analyze(FILE *f, int live)
                    "       twscope capture -D     (list interfaces)\n\n"
                    "Analyze live traffic. Stops on SIGINT/SIGTERM, --duration or --count;\n"
                    "what is still open is written with close_kind 'open' and TIME_WAIT\n"
-                   "end_reason 'capture_end'. Rows are committed at least once a second.\n\n"
+                   "end_reason 'capture_end', ended at the stop time. Rows and the captures\n"
+                   "counters are committed at least once a second; a TIME_WAIT period is a\n"
+                   "row within a second of its start (end_ts NULL, end_reason 'open' until\n"
+                   "it ends).\n"
+                   "'twscope: capturing on IFACE into DB' is printed once the interface is\n"
+                   "open; on a terminal a status line follows (packets, connections,\n"
+                   "TIME_WAIT now, drops), unless -q.\n\n"
                    "  -i, --interface IFACE  interface to capture on ('any' works)\n"
                    "  -D, --list-interfaces  list interfaces and exit\n"
                    "      --duration S       stop after S seconds\n"
                    "      --count N          stop after N packets\n"
                    "      --snaplen N        bytes captured per packet (default 262144)\n"
                    "      --buffer MB        kernel capture buffer size\n"
-                   "      --promisc          promiscuous mode\n");
+                   "      --promisc          promiscuous mode\n"
+                   "  -w, --write FILE       also write every captured packet to FILE (pcapng):\n"
+                   "                         the frame numbers of the database are its frames\n"
+                   "      --metrics [ADDR]:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+                   "                         (OpenMetrics if the Accept header asks; ':PORT' =\n"
+                   "                         127.0.0.1; [IPV6]:PORT)\n"
+                   "      --metrics-top K    series per local address, remote endpoint and pair:\n"
+                   "                         the top K (default 10), the rest summed as 'other'\n"
+                   "      --alert-port-use PCT  one stderr line (and gauge twscope_port_use_alert)\n"
+                   "                         when one (local address, remote address:port) pair\n"
+                   "                         holds PCT %% of the ephemeral range in TIME_WAIT\n"
+                   "      --port-range LO-HI ephemeral range for port use (default 32768-60999)\n");
     else
         fprintf(f, "Usage: twscope analyze [options] FILE... [BPF expression]\n\n"
                    "Reconstruct every TCP connection of the capture files (pcap or pcapng,\n"
@@ -238,7 +256,7 @@ static void bad_option(const char *cmd, int opt, char **argv)
 enum {
     OPT_OVERWRITE = 256, OPT_NO_DPI, OPT_IGNORE_VLAN, OPT_TW_PROFILE, OPT_TW_SECONDS,
     OPT_MAX_FLOWS, OPT_IDLE, OPT_DURATION, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_PROMISC,
-    OPT_APPEND, OPT_SHARD,
+    OPT_APPEND, OPT_SHARD, OPT_METRICS, OPT_METRICS_TOP, OPT_ALERT_PORT_USE, OPT_CAP_PORT_RANGE,
 };
 
 /* --shard K/N: 1 <= K <= N <= 1024. Prints the error. */
@@ -288,6 +306,11 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"snaplen", required_argument, 0, OPT_SNAPLEN},
         {"buffer", required_argument, 0, OPT_BUFFER},
         {"promisc", no_argument, 0, OPT_PROMISC},
+        {"write", required_argument, 0, 'w'},
+        {"metrics", required_argument, 0, OPT_METRICS},
+        {"metrics-top", required_argument, 0, OPT_METRICS_TOP},
+        {"alert-port-use", required_argument, 0, OPT_ALERT_PORT_USE},
+        {"port-range", required_argument, 0, OPT_CAP_PORT_RANGE},
         {0, 0, 0, 0},
     };
     struct analyze_opts o;
@@ -302,7 +325,7 @@ static int cmd_analyze(int argc, char **argv, int live)
     o.dpi = 1;
     o.tw.profile = TW_DEFAULT_PROFILE;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:D" : "+:o:f:qvhj:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, live ? "+:o:f:qvhi:Dw:" : "+:o:f:qvhj:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o.db_path = optarg; break;
         case OPT_OVERWRITE: o.overwrite = 1; break;
@@ -399,6 +422,62 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.cap.buffer_mb = (int)v;
             break;
         case OPT_PROMISC: o.cap.promisc = 1; break;
+        case 'w':
+            if (!live) {
+                bad_option("analyze", opt, argv);
+                return EXIT_USAGE;
+            }
+            o.write_path = optarg;
+            break;
+        case OPT_METRICS: {
+            char e[256];
+            if (!live) {
+                bad_option("analyze", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (metrics_parse_listen(optarg, e, sizeof(e))) {
+                fprintf(stderr, "twscope: %s\n", e);
+                return EXIT_USAGE;
+            }
+            o.metrics = optarg;
+            break;
+        }
+        case OPT_METRICS_TOP:
+            if (!live) {
+                bad_option("analyze", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (parse_u64("--metrics-top", optarg, &v) || v < 1 || v > 1000) {
+                if (v < 1 || v > 1000)
+                    fprintf(stderr, "twscope: --metrics-top: want 1 to 1000, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.metrics_top = (unsigned)v;
+            break;
+        case OPT_ALERT_PORT_USE:
+            if (!live) {
+                bad_option("analyze", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (parse_double("--alert-port-use", optarg, &dv) || dv <= 0 || dv > 100) {
+                if (dv <= 0 || dv > 100)
+                    fprintf(stderr, "twscope: --alert-port-use: want a percentage above 0 and "
+                                    "at most 100, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.alert_port_use = dv;
+            break;
+        case OPT_CAP_PORT_RANGE:
+            if (!live) {
+                bad_option("analyze", opt, argv);
+                return EXIT_USAGE;
+            }
+            if (report_parse_port_range(optarg, &o.port_lo, &o.port_hi)) {
+                fprintf(stderr, "twscope: --port-range: want LO-HI with 1 <= LO <= HI <= 65535, "
+                                "not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         default:
             bad_option(live ? "capture" : "analyze", opt, argv);
             return EXIT_USAGE;
@@ -429,7 +508,6 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.bpf = filter_owned;
         }
         o.cap.bpf = o.bpf;
-        o.progress = 0;
         rc = analyze_live(&o, iface, stderr);
         free(filter_owned);
         return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;

@@ -58,6 +58,8 @@ enum store_stmt {
     SS_UPD_CAPTURE,
     SS_INS_CONNECTION,
     SS_INS_TIMEWAIT,
+    SS_UPD_TIMEWAIT,
+    SS_DEL_TIMEWAIT,
     SS_INS_FINDING,
     SS_NEXT_CONN_ID,
     SS_INS_FILE,
@@ -96,6 +98,14 @@ static const char *const stmt_sql[SS_COUNT] = {
         " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
         " profile, profile_reason, duration_s, answers)"
         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    /* live: the row of a period written open (end_reason 'open') gets its end */
+    [SS_UPD_TIMEWAIT] =
+        "UPDATE time_waits SET ip=?3, port=?4, start_ts=?5, start_frame=?6, start_file=?7,"
+        " expected_end_ts=?8, end_ts=?9, end_reason=?10, inferred=?11, profile=?12,"
+        " profile_reason=?13, duration_s=?14, answers=?15"
+        " WHERE connection_id=?1 AND side=?2 AND end_reason='open'",
+    [SS_DEL_TIMEWAIT] = "DELETE FROM time_waits WHERE connection_id=?1 AND side=?2"
+                        " AND end_reason='open'",
     [SS_INS_FINDING] = "INSERT INTO findings (connection_id, kind, frame, file, ts,"
                        " direction, seq, ack, payload_len, flags, detail)"
                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -116,6 +126,7 @@ struct store {
     int in_txn;                      /* a BEGIN of ours is open */
     unsigned rows;                   /* rows written in the open transaction */
     int64_t capture_id;              /* last store_begin_capture() row */
+    int tw_indexed;                  /* time_waits_connection exists (open rows get updated) */
     int64_t *renumber;               /* ids of connections added with renumber set */
     size_t nrenumber, renumber_cap;
     char errbuf[256];                /* last error, "" if none */
@@ -545,6 +556,31 @@ out:
     return ret;
 }
 
+int store_update_capture(struct store *st, const struct rec_capture *c)
+{
+    struct binder b = {st->stmt[SS_UPD_CAPTURE], 0, SQLITE_OK};
+    int64_t id = c->id > 0 ? c->id : st->capture_id;
+    char *reasons;
+    int ret = txn_begin(st);
+
+    if (ret)
+        return ret;
+    reasons = skip_reasons_json(st, c);
+    if (!reasons) {
+        snprintf(st->errbuf, sizeof st->errbuf, "out of memory");
+        return TW_ERR_NOMEM;
+    }
+    bind_capture(&b, c, reasons, 0);
+    b_int(&b, id);
+    ret = b_done(st, &b);
+    if (ret)
+        sqlite3_clear_bindings(b.s);
+    else
+        ret = run_stmt(st, b.s);
+    sqlite3_free(reasons);
+    return ret;
+}
+
 int store_finish_capture(struct store *st, const struct rec_capture *c)
 {
     struct binder b = {st->stmt[SS_UPD_CAPTURE], 0, SQLITE_OK};
@@ -669,14 +705,42 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     return insert_row(st, &b);
 }
 
+/*
+ * Live mode writes a period twice: open when it starts, then its end. The
+ * UPDATE finds the open row by (connection_id, side) through the index that
+ * an offline bulk load only builds at the end: it is made at the first open row.
+ */
+static int timewait_index(struct store *st)
+{
+    if (st->tw_indexed)
+        return TW_OK;
+    if (sqlite3_exec(st->db, "CREATE INDEX IF NOT EXISTS time_waits_connection"
+                             " ON time_waits(connection_id)", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(st->errbuf, sizeof st->errbuf, "%s", sqlite3_errmsg(st->db));
+        return TW_ERR_DB;
+    }
+    st->tw_indexed = 1;
+    return TW_OK;
+}
+
 int store_add_timewait(struct store *st, const struct rec_timewait *r)
 {
-    struct binder b = {st->stmt[SS_INS_TIMEWAIT], 0, SQLITE_OK};
+    int row = r->row;
+    struct binder b = {st->stmt[row == TWROW_END ? SS_UPD_TIMEWAIT : SS_INS_TIMEWAIT], 0,
+                       SQLITE_OK};
     int ret;
 
     ret = txn_begin(st);
     if (ret)
         return ret;
+    if (row != TWROW_FULL && (ret = timewait_index(st)) != TW_OK)
+        return ret;
+    if (row == TWROW_RETRACT) {
+        b.s = st->stmt[SS_DEL_TIMEWAIT];
+        b_int(&b, r->connection_id);
+        b_text(&b, r->side);
+        return insert_row(st, &b);
+    }
     b_int(&b, r->connection_id);
     b_text(&b, r->side);
     b_text(&b, r->ip);
@@ -685,14 +749,26 @@ int store_add_timewait(struct store *st, const struct rec_timewait *r)
     b_int(&b, (int64_t)r->start_frame);
     b_int(&b, r->start_file);
     b_real(&b, r->expected_end_ts);
-    b_real(&b, r->end_ts);
-    b_text(&b, r->end_reason);
+    if (row == TWROW_OPEN) {
+        b_null(&b);
+        b_text(&b, "open");
+    } else {
+        b_real(&b, r->end_ts);
+        b_text(&b, r->end_reason);
+    }
     b_int(&b, r->inferred ? 1 : 0);
     b_text(&b, r->profile);
     b_text(&b, r->profile_reason);
     b_real(&b, r->duration_s);
     b_int(&b, r->answers);
-    return insert_row(st, &b);
+    ret = insert_row(st, &b);
+    if (ret == TW_OK && row == TWROW_END && sqlite3_changes(st->db) == 0) {
+        /* no open row (it was never written): insert the whole period */
+        struct rec_timewait full = *r;
+        full.row = TWROW_FULL;
+        return store_add_timewait(st, &full);
+    }
+    return ret;
 }
 
 int store_add_finding(struct store *st, const struct rec_finding *r)

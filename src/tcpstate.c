@@ -402,8 +402,11 @@ static void apply(struct tcp_engine *e, struct conn *c, const struct pkt_meta *m
                   const struct pkt_view *pv, struct tw_result *r, int64_t prior_id)
 {
     for (int side = 0; side < 2; side++)
-        if ((r->enter & (1u << side)) && tw_own(e, c, side) == TW_OK)
+        if ((r->enter & (1u << side)) && tw_own(e, c, side) == TW_OK) {
             tw_enter(&c->tcp, side, &e->o.tw, m); /* else out of memory: unrecorded */
+            if (e->s.tw_started)
+                e->s.tw_started(e->s.ctx, c, side);
+        }
     for (int i = 0; i < r->n; i++) {
         struct finding_ev f = {c, &r->v[i], m, pv};
         struct pkt_meta rm;
@@ -513,6 +516,12 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     }
     *dir_out = dir;
     return c;
+}
+
+void tcp_engine_visit(struct tcp_engine *e, void (*fn)(void *ctx, struct conn *c), void *ctx)
+{
+    for (struct conn *c = e->lru_head; c; c = c->lru_next)
+        fn(ctx, c);
 }
 
 /* Can c leave memory at packet time now? */

@@ -20,7 +20,7 @@
 #include "twscope/rowtext.h"
 #include "twscope/ring.h"
 
-enum wmsg_type { WM_CONN = 1, WM_TW, WM_VERDICT, WM_COMMIT };
+enum wmsg_type { WM_CONN = 1, WM_TW, WM_VERDICT, WM_COMMIT, WM_CAPTURE };
 
 struct wmsg {
     uint32_t type;                      /* enum wmsg_type */
@@ -40,6 +40,8 @@ struct wmsg {
             struct rec_finding f;
             struct tw_verdict v;
         } fv;                           /* WM_VERDICT: its kind and detail made here */
+        struct rec_capture cap;         /* WM_CAPTURE: counters so far (its strings
+                                           live as long as the run) */
     } u;
     /* the record's string follows, NUL-terminated */
 };
@@ -51,6 +53,8 @@ struct writer {
     pthread_mutex_t lock;
     pthread_t thread;
     atomic_int failed;
+    uint64_t rows_in;                   /* rows queued (producer only) */
+    atomic_uint_least64_t rows_out;     /* rows the writer is done with */
     int rc;                             /* first error */
     char err[256];
 };
@@ -82,6 +86,8 @@ static int process(struct writer *w, struct wmsg *m)
     }
     case WM_COMMIT:
         return store_commit(w->st);
+    case WM_CAPTURE:
+        return store_update_capture(w->st, &m->u.cap);
     }
     return TW_OK;
 }
@@ -98,6 +104,8 @@ static void *writer_main(void *arg)
         if (atomic_load(&w->failed))
             continue; /* drain: the producer must never wait for a dead writer */
         rc = process(w, (struct wmsg *)(uintptr_t)p);
+        if (((struct wmsg *)(uintptr_t)p)->type <= WM_VERDICT)
+            atomic_fetch_add_explicit(&w->rows_out, 1, memory_order_relaxed);
         if (rc) {
             w->rc = rc;
             snprintf(w->err, sizeof(w->err), "%s", store_errmsg(w->st));
@@ -121,6 +129,7 @@ int writer_start(struct store *st, struct writer **out)
     w->st = st;
     pthread_mutex_init(&w->lock, NULL);
     atomic_init(&w->failed, 0);
+    atomic_init(&w->rows_out, 0);
     if (pthread_create(&w->thread, NULL, writer_main, w)) {
         ring_destroy(w->ring);
         free(w);
@@ -171,6 +180,7 @@ int writer_add_connection(struct writer *w, const struct rec_connection *r,
     if (!m)
         return TW_ERR_NOMEM;
     m->u.c.c = *r;
+    w->rows_in++;
     memcpy(m->u.c.client, client, alen);
     memcpy(m->u.c.server, server, alen);
     return push(w, 0);
@@ -183,6 +193,7 @@ int writer_add_timewait(struct writer *w, const struct rec_timewait *r, const ui
     if (!m)
         return TW_ERR_NOMEM;
     m->u.t.t = *r;
+    w->rows_in++;
     memcpy(m->u.t.addr, addr, ip_version == 6 ? 16 : 4);
     m->u.t.ip_version = (uint8_t)ip_version;
     m->u.t.why = *why;
@@ -195,6 +206,7 @@ int writer_add_verdict(struct writer *w, const struct rec_finding *r, const stru
     if (!m)
         return TW_ERR_NOMEM;
     m->u.fv.f = *r;
+    w->rows_in++;
     m->u.fv.v = *v;
     return push(w, 0);
 }
@@ -207,6 +219,19 @@ int writer_commit(struct writer *w)
 }
 
 void writer_share(struct writer *w) { w->shared = 1; }
+int writer_update_capture(struct writer *w, const struct rec_capture *c)
+{
+    struct wmsg *m = msg(w, WM_CAPTURE, NULL);
+    if (!m)
+        return TW_ERR_NOMEM;
+    m->u.cap = *c;
+    return push(w, 0);
+}
+
+uint64_t writer_queued(struct writer *w)
+{
+    return w->rows_in - atomic_load_explicit(&w->rows_out, memory_order_relaxed);
+}
 
 int writer_failed(struct writer *w) { return atomic_load(&w->failed); }
 

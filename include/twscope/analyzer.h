@@ -41,6 +41,11 @@ struct analyze_opts {
     /* live */
     double duration_s;         /* stop after this much wall time, 0 = no limit */
     uint64_t count;            /* stop after this many packets, 0 = no limit */
+    const char *write_path;    /* -w: every captured packet to this pcapng file, or NULL */
+    const char *metrics;       /* --metrics [ADDR]:PORT, or NULL */
+    unsigned metrics_top;      /* --metrics-top K, 0 = default */
+    double alert_port_use;     /* --alert-port-use PCT, 0 = none */
+    unsigned port_lo, port_hi; /* --port-range (metrics, alert), 0,0 = 32768-60999 */
     struct capture_opts cap;
 };
 

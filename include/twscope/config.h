@@ -31,6 +31,8 @@
                                          (a frame is at most 256 KiB: a quarter of the ring) */
 #define LANE_WAKE_BYTES (64u << 10)   /* bytes of packets queued before a sleeping lane is woken */
 #define ANALYZE_MAX_JOBS 64           /* analyze -j N: at most */
+#define LIVE_PENDING_MAX 65536      /* live: TIME_WAIT starts kept per second for their open
+                                        rows; beyond, that pass visits every connection */
 
 #define TW_DEFAULT_PROFILE TWP_LINUX  /* --tw-profile default, and for an unknown profile id */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */

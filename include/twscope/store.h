@@ -132,6 +132,7 @@ struct rec_timewait {
     const char *profile_reason;      /* why this profile (auto) or "option" */
     double duration_s;               /* 2*MSL used */
     uint32_t answers;                /* segments the endpoint answered in TIME_WAIT */
+    int row;                         /* enum tw_row: what store_add_timewait() does */
 };
 
 /*
@@ -148,6 +149,14 @@ struct store_kv {
     const char *s;                   /* KV_TEXT */
 };
 #define STORE_MAX_KV 16              /* keys of one detail object */
+/*
+ * Live capture writes a period when it starts (TWROW_OPEN: end_ts NULL,
+ * end_reason 'open'), then its end over that row (TWROW_END: an UPDATE of the
+ * open row of (connection_id, side); an insert if there is none), or takes it
+ * back (TWROW_RETRACT: the endpoint turned out not to enter TIME_WAIT, R10).
+ * Offline analysis writes each period once, ended (TWROW_FULL).
+ */
+enum tw_row { TWROW_FULL = 0, TWROW_OPEN, TWROW_END, TWROW_RETRACT };
 
 struct rec_finding {
     int64_t connection_id;
@@ -184,6 +193,11 @@ int64_t store_next_connection_id(struct store *st);
 
 /* Insert the captures row (complete = 0) and start a transaction; sets c->id. */
 int store_begin_capture(struct store *st, struct rec_capture *c);
+/*
+ * Live: the counters of c so far (packets, drops...) into its captures row,
+ * complete = 0, in the open transaction (store_commit() makes them visible).
+ */
+int store_update_capture(struct store *st, const struct rec_capture *c);
 
 /* One input file of a capture (files table); size, mtime, fingerprint valid if known. */
 struct rec_file {

@@ -93,6 +93,12 @@ struct tcp_sinks {
      */
     void (*conn_closed)(void *ctx, struct conn *c);
     void (*finding)(void *ctx, const struct finding_ev *f);
+    /*
+     * Optional (live): side `side` of c has just entered TIME_WAIT. c stays
+     * valid during the call only (its memory, pooled, stays a struct conn
+     * until tcp_engine_destroy(); c->id tells whether it is still the same).
+     */
+    void (*tw_started)(void *ctx, struct conn *c, int side);
 };
 
 struct tcp_engine_opts {
@@ -150,6 +156,15 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
 
 /* Expire what is due at packet time now (called about once a second). */
 void tcp_engine_sweep(struct tcp_engine *e, tw_time now);
+
+/*
+ * Call fn for every connection in memory (current incarnations, oldest
+ * activity first), e.g. to count the TIME_WAIT periods running now. fn may
+ * change the sinks' bookkeeping of c (row_pkts, closed_reported, a period's
+ * row_open), not its TCP state, and must not call the engine. O(connections
+ * in memory): about once a second.
+ */
+void tcp_engine_visit(struct tcp_engine *e, void (*fn)(void *ctx, struct conn *c), void *ctx);
 
 struct tcp_engine_stats {
     uint64_t conns_created, conns_done, evicted, tracked, late_segments;

@@ -68,6 +68,8 @@ struct tw_state {
     uint8_t profile;           /* enum tw_profile_id actually used */
     uint8_t rst_pending;       /* R7: an in-window RST came; whether it killed the period is
                                   not known yet (the RST's packet is below) */
+    uint8_t row_open;          /* bookkeeping (live, the analyzer's): its row was written
+                                  open, not ended yet */
     uint32_t rst_seq, rst_ack;
     uint16_t rst_file;
     uint8_t rst_flags;

@@ -43,8 +43,16 @@ int writer_add_verdict(struct writer *w, const struct rec_finding *r, const stru
  * message is copied into the ring (and while the ring is full).
  */
 void writer_share(struct writer *w);
+/*
+ * Live: queue the counters of the capture so far (store_update_capture()).
+ * c is copied, its strings are not: they must live until writer_stop().
+ */
+int writer_update_capture(struct writer *w, const struct rec_capture *c);
 /* Queue a commit (what was queued before it becomes visible to readers). */
 int writer_commit(struct writer *w);
+
+/* Rows queued and not yet written (the producer's view; the write lag). */
+uint64_t writer_queued(struct writer *w);
 
 /* 1 once an insert failed; writer_error() then names the problem. */
 int writer_failed(struct writer *w);
