@@ -543,6 +543,10 @@ static void db_timewaits(struct xl *x)
                 ev_note(e, "%s enters TIME_WAIT (inferred, no frame)", who);
             }
         }
+        if (strcmp(why, "open") == 0 || sqlite3_column_type(s, 5) == SQLITE_NULL) {
+            ev_note(e, "still open (a live capture is writing it)");
+            continue;
+        }
         if (strcmp(why, "reused") == 0 && sqlite3_column_type(s, 9) != SQLITE_NULL) {
             int ni = inc_of_id(x, sqlite3_column_int64(s, 9));
             if (ni >= 0) {
@@ -782,6 +786,13 @@ static void print_story(FILE *out, struct xl *x)
             tmp.file = (uint32_t)sqlite3_column_int(t, 7);
             tmp.frame = (uint64_t)sqlite3_column_int64(t, 2);
             fmt_frame(x, &tmp, fr, sizeof fr);
+            if (sqlite3_column_type(t, 4) == SQLITE_NULL) {
+                fprintf(out, "- the %s is in TIME_WAIT since %s%s (+%.6f s): still open (a live"
+                             " capture is writing it).\n", who,
+                        sqlite3_column_int(t, 6) ? "about frame " : "frame ", fr,
+                        sqlite3_column_double(t, 3) - t0);
+                continue;
+            }
             fprintf(out, "- the %s was in TIME_WAIT from %s%s (+%.6f s) for %.6f s: %s.\n", who,
                     sqlite3_column_int(t, 6) ? "about frame " : "frame ", fr,
                     sqlite3_column_double(t, 3) - t0,
