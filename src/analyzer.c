@@ -122,6 +122,8 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
     rc.rst_frame = c->tcp.rst_frame;
     rc.prev_connection_id = conn_prev_id(c);
     rc.after_close = c->after_close;
+    rc.capture_dups = c->capture_dups;
+    rc.vantage_dups = c->vantage_dups;
     rc.renumber = c->renumber;
     *out = rc;
 }
@@ -133,6 +135,12 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
  * row would come at once). nDPI's verdict is taken now: no new payload comes
  * after a close. conn_done() writes the row again only if packets came since.
  */
+/* What changes the row after it was written: packets, and the copies of them dropped (R15). */
+static uint32_t row_pkts(const struct conn *c)
+{
+    return c->tcp.d[0].pkts + c->tcp.d[1].pkts + c->capture_dups + c->vantage_dups;
+}
+
 static void sink_conn_closed(void *ctx, struct conn *c)
 {
     struct run *r = ctx;
@@ -141,7 +149,7 @@ static void sink_conn_closed(void *ctx, struct conn *c)
 
     conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep], c->key.addr[!c->client_ep]));
-    c->row_pkts = c->tcp.d[0].pkts + c->tcp.d[1].pkts;
+    c->row_pkts = row_pkts(c);
 }
 
 static void sink_conn_done(void *ctx, struct conn *c)
@@ -151,7 +159,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
     char proto[64];
 
     conn_record(r, c, &rc, proto, sizeof(proto));
-    if (!c->closed_reported || c->row_pkts != c->tcp.d[0].pkts + c->tcp.d[1].pkts)
+    if (!c->closed_reported || c->row_pkts != row_pkts(c))
         db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep],
                                          c->key.addr[!c->client_ep]));
     r->n_conns++;

@@ -259,6 +259,7 @@ static enum decode_result decode_tcp(const uint8_t *ip, uint32_t ip_cap, uint32_
     pv->ack = rd_be32(t + 8);
     pv->flags = t[13];
     pv->window = rd_be16(t + 14);
+    pv->tcp_csum = rd_be16(t + 16);
     pv->tcp_hdr_len = (uint8_t)hdr_len;
 
     pv->payload_len = ip_payload - hdr_len;
@@ -345,6 +346,7 @@ static enum decode_result decode_ipv4(const uint8_t *d, uint32_t caplen, uint32_
 
     pv->ip_version = 4;
     pv->ttl = ip[8];
+    pv->ip_id = rd_be16(ip + 4);
     pv->src = ip + 12;
     pv->dst = ip + 16;
     pv->l3 = ip;

@@ -262,7 +262,11 @@ static const char sql_ports[] =
     ") ORDER BY o1, o2, o3, o4"
 static const char sql_summary[] = SUMMARY_SQL(
     " UNION ALL SELECT 2, 0, 5, '', 'connections', 'after_close_segments',"
-    "  coalesce(sum(after_close), 0) FROM connections");
+    "  coalesce(sum(after_close), 0) FROM connections"
+    " UNION ALL SELECT 2, 0, 6, '', 'connections', 'capture_duplicates',"
+    "  coalesce(sum(capture_dups), 0) FROM connections"
+    " UNION ALL SELECT 2, 0, 7, '', 'connections', 'vantage_copies',"
+    "  coalesce(sum(vantage_dups), 0) FROM connections");
 static const char sql_summary_v2[] = SUMMARY_SQL("");
 
 enum report_kind {

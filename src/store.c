@@ -84,8 +84,8 @@ static const char *const stmt_sql[SS_COUNT] = {
         " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"
         " server_pkts, client_bytes, server_bytes, rtt_ms, app_protocol,"
         " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id,"
-        " app_guessed, after_close)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " app_guessed, after_close, capture_dups, vantage_dups)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_INS_TIMEWAIT] =
         "INSERT INTO time_waits (connection_id, side, ip, port, start_ts,"
         " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
@@ -575,6 +575,8 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     b_int_or_null(&b, r->prev_connection_id != 0, r->prev_connection_id);
     b_int_or_null(&b, r->app_protocol != NULL, r->app_guessed);
     b_int(&b, (int64_t)r->after_close);
+    b_int(&b, (int64_t)r->capture_dups);
+    b_int(&b, (int64_t)r->vantage_dups);
     return insert_row(st, &b);
 }
 

@@ -69,6 +69,8 @@ static const char schema_sql[] =
 #define STORE_OLD_SCHEMA_VERSION 2
 static const char schema_v3_sql[] =
     "ALTER TABLE connections ADD COLUMN after_close INTEGER;"
+    "ALTER TABLE connections ADD COLUMN capture_dups INTEGER;"
+    "ALTER TABLE connections ADD COLUMN vantage_dups INTEGER;"
     "CREATE TABLE IF NOT EXISTS files ("
     " id INTEGER PRIMARY KEY, capture_id INTEGER, file_index INTEGER, path TEXT,"
     " size INTEGER, mtime REAL, fingerprint TEXT, error TEXT);"

@@ -89,6 +89,18 @@
  *     retries its SYN (usually the same ISN) after its retransmission timer;
  *     the RST cleared the server's old state, so the retried SYN starts a new
  *     incarnation: finding stale_state_rst, on the new incarnation.
+ *  R15 Copies: the same segment twice (same tuple, direction, seq, ack,
+ *     length, flags, window, TCP timestamps, IPv4 ID and TCP checksum) is
+ *     not two segments. Within TW_TAP_COPY_USEC in the same file, it is a
+ *     copy made by the tap (tcpdump -i any sees a packet on each interface it
+ *     crosses, a SPAN of both ports mirrors it twice); within
+ *     TW_VANTAGE_COPY_USEC in another file, the same segment at a second
+ *     capture point (a client-side and a server-side capture merged). A
+ *     sender's own retransmission waits at least an RTO (Linux TCP_RTO_MIN
+ *     200 ms) and nearly always differs in the IPv4 ID or TSval. Copies are
+ *     counted (connections.capture_dups, vantage_dups), never judged: no
+ *     FIN retransmission, no late segment from them (editcap -d does the same
+ *     by frame hash over a window of frames).
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -186,6 +198,43 @@ const char *tw_finding_name(enum tw_finding k)
     case TWF_COUNT: break;
     }
     return NULL;
+}
+
+/* ---- copies (R15) ------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 29);
+}
+
+uint64_t tw_copy_fp(const struct pkt_view *pv, uint64_t tuple_hash, int ep)
+{
+    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);
+    h = mix64(h, (uint64_t)pv->seq << 32 | pv->ack);
+    h = mix64(h, (uint64_t)pv->payload_len << 32 | (uint32_t)pv->flags << 16 | pv->window);
+    h = mix64(h, pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL);
+    h = mix64(h, (uint64_t)pv->ip_id << 16 | pv->tcp_csum);
+    return h ? h : 1;
+}
+
+enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint32_t file)
+{
+    struct tw_copy_slot *s = &tab->slot[fp & ((1u << TW_COPY_SLOTS_LOG2) - 1)];
+    int32_t dt = (int32_t)((uint32_t)ts - s->ts_lo); /* timestamps may step back */
+    uint32_t since = dt < 0 ? (uint32_t)-(int64_t)dt : (uint32_t)dt;
+    if (s->fp == fp) {
+        if (s->file == file && since < TW_TAP_COPY_USEC)
+            return TWC_TAP;
+        if (s->file != file && since < TW_VANTAGE_COPY_USEC)
+            return TWC_VANTAGE;
+    }
+    s->fp = fp;
+    s->ts_lo = (uint32_t)ts;
+    s->file = file;
+    return TWC_NONE;
 }
 
 /* ---- profiles (R3) ------------------------------------------------------------ */

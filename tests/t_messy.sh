@@ -51,5 +51,56 @@ case_ late_after_fin1s server_close "--from 9" "half|unknown||"
 # the capture ended before the final ACK: the period starts at the peer's FIN,
 # inferred
 case_ no_final_ack    client_close "--drop 10" "fin|client|client|1"
+
+# caseq NAME SAMPLE EDIT SQL WANT: the answer of SQL on the derived capture's
+# database (files: one or more samples, "+"-separated, each with EDIT applied
+# and any per-file edit after a "|" in its name: sample|--shift 40)
+caseq() {
+    local name=$1 samples=$2 edit=$3 sql=$4 want=$5 got files=() i=0 s e
+    n=$((n + 1))
+    IFS=+ read -ra parts <<<"$samples"
+    for s in "${parts[@]}"; do
+        e=${s#*|}; [ "$e" = "$s" ] && e=""
+        s=${s%%|*}; i=$((i + 1))
+        # shellcheck disable=SC2086
+        python3 "$src/tests/lib/pcapedit.py" "$src/samples/$s.pcap" "$work/$name.$i.pcap" $edit $e ||
+            { echo "FAIL $name: pcapedit"; fails=$((fails + 1)); return; }
+        files+=("$work/$name.$i.pcap")
+    done
+    rm -f "$work/$name.db"*
+    "$tw" analyze -q --no-dpi -o "$work/$name.db" $analyze_opts "${files[@]}" >/dev/null 2>&1
+    got=$(sqlite3 "$work/$name.db" "$sql" | tr '\n' ' ' | sed 's/ $//')
+    if [ "$got" != "$want" ]; then
+        echo "FAIL $name ($samples, $edit): got '$got', want '$want'"
+        fails=$((fails + 1))
+    else
+        echo "ok $name"
+    fi
+}
+analyze_opts=
+# what twscope says of a connection: close|closer|TIME_WAIT side:inferred:end|findings by kind|copies
+says="select c.close_kind || '|' || coalesce(c.active_closer, 'none') || '|' ||
+    coalesce((select group_concat(side || ':' || inferred || ':' || end_reason) from time_waits t
+              where t.connection_id = c.id), '') || '|' ||
+    coalesce((select group_concat(k, ' ') from (select kind || '=' || count(*) as k from findings f
+              where f.connection_id = c.id group by kind order by kind)), '') || '|' ||
+    c.capture_dups || '/' || c.vantage_dups from connections c order by c.id"
+
+# 1. duplicates at the tap (#13 item 4): every frame twice, as -i any or a SPAN
+# of both ports gives; the answer is the clean capture's (final_ack_lost: 5 FIN
+# retransmissions, 1 final-ACK retransmission), every copy counted (R15)
+caseq dup_final_ack_lost final_ack_lost "--dup" "$says" \
+    "fin|client|client:1:capture_end|fin_retransmission=5 final_ack_retransmission=1|16/0"
+# ... copies 0.2 ms later, each after the next frame (slight reordering)
+caseq dup_lag_final_ack_lost final_ack_lost "--dup --dup-lag 1 --dup-delay 200" "$says" \
+    "fin|client|client:1:capture_end|fin_retransmission=5 final_ack_retransmission=1|16/0"
+# ... copies 5 ms later, two frames on
+caseq dup_lag2_client client_close "--dup --dup-lag 2 --dup-delay 5000" "$says" \
+    "fin|client|client:0:capture_end||10/0"
+caseq dup_server server_close "--dup" "$says" "fin|server|server:0:capture_end||10/0"
+caseq dup_rst_in_tw rst_in_tw "--dup --dup-lag 1" \
+    "select group_concat(kind) from findings; select sum(capture_dups) from connections" \
+    "tw_rst 11"
+
 echo "messy: $n cases, $fails wrong"
 exit $((fails > 0))

@@ -58,6 +58,13 @@ R14 unknown closer	        return TWW_UNKNOWN; /* R14: the peer may have closed 
 R14 the peer's FIN resolves it	            if (fseq + 1 == p->fin_ack) {	            if (0) {
 R14 first FIN unseen	        fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */	        (void)0;
 R14 second FIN unseen	        fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */	        (void)0;
+R15 tap copy	        if (s->file == file && since < TW_TAP_COPY_USEC)	        if (0)
+R15 tap copy window	        if (s->file == file && since < TW_TAP_COPY_USEC)	        if (s->file == file)
+R15 vantage copy	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (0)
+R15 vantage copy window	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (s->file != file)
+R15 IP ID and checksum	    h = mix64(h, (uint64_t)pv->ip_id << 16 | pv->tcp_csum);	    (void)0;
+R15 timestamps	    h = mix64(h, pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL);	    (void)0;
+R15 direction	    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);	    uint64_t h = mix64(tuple_hash, 0);
 LIST
 
 build_test() { # TIMEWAIT_C -> $work/t

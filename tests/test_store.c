@@ -469,6 +469,8 @@ static int test_older_twscope(void)
     /* what the previous twscope made: schema version 2, no application_id */
     FAIL_IF(exec_sql(path, "PRAGMA application_id = 0; PRAGMA user_version = 2;"
                            " ALTER TABLE connections DROP COLUMN after_close;"
+                           " ALTER TABLE connections DROP COLUMN capture_dups;"
+                           " ALTER TABLE connections DROP COLUMN vantage_dups;"
                            " INSERT INTO captures (source) VALUES ('old.pcap');") != SQLITE_OK);
     before = slurp(path, &nb);
     FAIL_IF(before == NULL);

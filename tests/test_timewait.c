@@ -852,6 +852,65 @@ static int test_r14_the_peer_closes_later(void)
     PASS;
 }
 
+/* ---- R15: copies ------------------------------------------------------------ */
+
+static struct tw_copies copies;
+
+static uint64_t fp_of(uint32_t seq, uint16_t ip_id, uint8_t ttl, uint32_t tsval, int ep)
+{
+    struct seg s = {C, ACK, seq, 7, 0, tsval, ttl};
+    struct pkt_view pv;
+    view(&s, &pv);
+    pv.ip_id = ip_id;
+    pv.tcp_csum = 0xbeef;
+    return tw_copy_fp(&pv, 0x1234567, ep);
+}
+
+static int test_r15_what_makes_a_segment(void)
+{
+    uint64_t a = fp_of(100, 5, 64, 9, 0);
+    FAIL_UNLESS(a == fp_of(100, 5, 64, 9, 0));
+    FAIL_UNLESS(a == fp_of(100, 5, 63, 9, 0));   /* a router between two capture points */
+    FAIL_IF(a == fp_of(101, 5, 64, 9, 0));
+    FAIL_IF(a == fp_of(100, 6, 64, 9, 0));       /* the sender's retransmission: new IP ID */
+    FAIL_IF(a == fp_of(100, 5, 64, 10, 0));      /* ... or a new TSval */
+    FAIL_IF(a == fp_of(100, 5, 64, 0, 0));
+    FAIL_IF(a == fp_of(100, 5, 64, 9, 1));       /* the other direction */
+    FAIL_IF(a == 0);
+    PASS;
+}
+
+static int test_r15_tap_copy(void)
+{
+    uint64_t a = fp_of(100, 5, 64, 9, 0), b = fp_of(200, 6, 64, 9, 0);
+    tw_time t = 5000 * TW_USEC;
+    memset(&copies, 0, sizeof(copies));
+    FAIL_UNLESS(tw_copy_check(&copies, a, t, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, b, t + 10, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 20, 0) == TWC_TAP);   /* after another: reordered */
+    FAIL_UNLESS(tw_copy_check(&copies, b, t - 30, 0) == TWC_TAP);   /* time stepped back */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_TAP_COPY_USEC - 1, 0) == TWC_TAP);
+    /* an RTO later: the sender's own retransmission */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_TAP_COPY_USEC, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 200 * MS, 0) == TWC_NONE);
+    PASS;
+}
+
+static int test_r15_vantage_copy(void)
+{
+    uint64_t a = fp_of(100, 5, 64, 9, 0);
+    tw_time t = 5000 * TW_USEC;
+    memset(&copies, 0, sizeof(copies));
+    FAIL_UNLESS(tw_copy_check(&copies, a, t, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 30 * MS, 1) == TWC_VANTAGE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC - 1, 1) == TWC_VANTAGE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC, 1) == TWC_NONE);
+    /* the slot is file 1's now: file 1 again 30 ms on is no tap copy, file 0 is the other point */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC + 30 * MS, 1) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC + 40 * MS, 0) == TWC_VANTAGE);
+    PASS;
+}
+
 int main(void)
 {
     RUN(test_r1_client_closes);
@@ -896,5 +955,8 @@ int main(void)
     RUN(test_r14_second_fin_missed);
     RUN(test_r14_capture_started_after_the_first_fin);
     RUN(test_r14_the_peer_closes_later);
+    RUN(test_r15_what_makes_a_segment);
+    RUN(test_r15_tap_copy);
+    RUN(test_r15_vantage_copy);
     TEST_EXIT();
 }

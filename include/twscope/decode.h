@@ -84,6 +84,8 @@ struct pkt_view {
     uint32_t seq, ack;                /* host order */
     uint8_t flags;                    /* TCPF_* bits */
     uint16_t window;                  /* raw (unscaled) window field */
+    uint16_t ip_id;                   /* IPv4 identification (0 for IPv6) */
+    uint16_t tcp_csum;                /* TCP checksum field, as captured (not verified) */
     uint8_t tcp_hdr_len;              /* bytes, from the data offset */
     uint32_t payload_len;             /* from IP length minus headers (true length) */
     const uint8_t *payload;           /* first payload byte in the buffer, or NULL */

@@ -29,7 +29,10 @@
  *            rst_frame, prev_connection_id, app_guessed (1: nDPI guessed the
  *            protocol from ports after giving up, 0: detected from payload),
  *            after_close (segments seen after it was over: after its RST, or
- *            once every TIME_WAIT period ended; counted, not findings))
+ *            once every TIME_WAIT period ended; counted, not findings),
+ *            capture_dups (copies of its segments made at the tap: -i any,
+ *            SPAN; dropped, counted), vantage_dups (its segments seen again in
+ *            another file: a second capture point; dropped, counted))
  *   time_waits(id INTEGER PRIMARY KEY, connection_id, side, ip, port, start_ts,
  *            start_frame, start_file, expected_end_ts, end_ts, end_reason,
  *            inferred, profile, profile_reason, duration_s, answers)
@@ -105,6 +108,8 @@ struct rec_connection {
     int64_t prev_connection_id;      /* previous incarnation, 0: NULL */
     int app_guessed;                 /* app_protocol is nDPI's guess, not a detection */
     uint32_t after_close;            /* segments after it was over, counted not judged */
+    uint32_t capture_dups;           /* copies of its segments made at the tap, dropped */
+    uint32_t vantage_dups;           /* its segments seen again at another capture point */
     int renumber;                    /* incarnation/prev_connection_id are not certain:
                                         store_number_incarnations() recomputes its tuple */
 };

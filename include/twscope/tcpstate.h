@@ -61,6 +61,8 @@ struct conn {
     uint32_t after_close;      /* segments after it was over (RST, or every TIME_WAIT ended):
                                   no TCP had to judge them, so they are counted, not findings */
     uint32_t sweep_epoch;
+    uint32_t capture_dups;     /* R15: copies of its segments made at the tap, dropped */
+    uint32_t vantage_dups;     /* R15: its segments seen again at another capture point (file) */
     struct conn_dpi dpi;
     /* TCP state, read and written by the TIME_WAIT rules (timewait.h) */
     struct tcp_track tcp;
@@ -151,6 +153,7 @@ void tcp_engine_sweep(struct tcp_engine *e, tw_time now);
 
 struct tcp_engine_stats {
     uint64_t conns_created, conns_done, evicted, tracked, late_segments;
+    uint64_t capture_dups, vantage_dups; /* R15: copies dropped, by kind */
     size_t table_max_probe;
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st);

@@ -162,6 +162,36 @@ enum tw_route {
                                   FIN: account and count it; no TCP had to judge it, no finding */
 };
 
+/*
+ * R15: segments seen twice. A fixed table of the fingerprints of recent
+ * segments (direct-mapped, no allocation per packet): a segment identical to
+ * one seen shortly before is a copy -- at the tap (same file: -i any, a SPAN
+ * of both ports) or at a second capture point (another file of the same run).
+ * The engine drops copies before any rule sees them and counts them.
+ */
+struct tw_copy_slot {
+    uint64_t fp;               /* tw_copy_fp() of the segment, 0 = empty */
+    uint32_t ts_lo;            /* low 32 bits of its time, microseconds (wraps in 71 min) */
+    uint32_t file;             /* input file it was in */
+};
+struct tw_copies {
+    struct tw_copy_slot slot[1u << TW_COPY_SLOTS_LOG2];
+};
+enum tw_copy { TWC_NONE = 0, TWC_TAP, TWC_VANTAGE };
+
+/*
+ * What makes a segment itself: its tuple and direction (tuple_hash, ep: as the
+ * flow table keys it), sequence and ACK numbers, length, flags, window,
+ * timestamps, IPv4 ID and TCP checksum -- not the TTL, which a router between
+ * two capture points lowers.
+ */
+uint64_t tw_copy_fp(const struct pkt_view *pv, uint64_t tuple_hash, int ep);
+/*
+ * Is the segment with fingerprint fp, at ts in file `file`, a copy of one in
+ * the table? TWC_NONE remembers it (in place of what its slot held).
+ */
+enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint32_t file);
+
 /* ---- profiles ------------------------------------------------------------------ */
 
 const char *tw_profile_name(enum tw_profile_id p);
