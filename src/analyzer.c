@@ -247,8 +247,10 @@ static void prepare(void *ctx, const struct capture_pkt *p, void *out)
     const struct tcp_keyer *ky = ctx;
     struct prepared *x = out;
     x->dr = decode_packet(p->linktype, p->data, p->caplen, &x->pv);
-    if (x->dr == DECODE_OK)
+    if (x->dr == DECODE_OK) {
+        decode_wire_len(&x->pv, p->caplen, p->wirelen);
         tcp_key_of(ky, &x->pv, &x->key);
+    }
 }
 
 static int run_loop(struct run *r, char *err, size_t errlen)
@@ -295,8 +297,10 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             } else {
                 prep = &own;
                 own.dr = decode_packet(p.linktype, p.data, p.caplen, &own.pv);
-                if (own.dr == DECODE_OK)
+                if (own.dr == DECODE_OK) {
+                    decode_wire_len(&own.pv, p.caplen, p.wirelen);
                     tcp_key_of(r->keyer, &own.pv, &own.key);
+                }
             }
             dr = prep->dr;
             if (dr != DECODE_OK) {

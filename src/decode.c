@@ -340,6 +340,7 @@ static enum decode_result decode_ipv4(const uint8_t *d, uint32_t caplen, uint32_
     if (tot_len == 0) { /* TSO/GSO segment seen before segmentation */
         tot_len = cap;
         len_from_cap = 1;
+        pv->ip_len0 = 1;
     } else if (tot_len < hdr_len) {
         return DECODE_BAD_IP_TOTLEN;
     }
@@ -380,6 +381,7 @@ static enum decode_result decode_ipv6(const uint8_t *d, uint32_t caplen, uint32_
     NEED(cap, 0, IPV6_HDR_LEN, DECODE_TRUNC_IP);
     ip_len = rd_be16(ip + 4);
     len_from_cap = ip_len == 0; /* jumbogram: real length in hop-by-hop, use capture */
+    pv->ip_len0 = (uint8_t)len_from_cap;
     ip_len = len_from_cap ? cap : ip_len + IPV6_HDR_LEN;
     ip_cap = min_u32(cap, ip_len);
 

@@ -517,7 +517,8 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     {
         int was_closed = c->tcp.closed;
         tw_segment(&c->tcp, dir, m, pv, &r);
-        if (was_closed && r.n == 0)
+        c->capture_dups += r.copies;
+        if (was_closed && r.n == 0 && !r.copies)
             c->after_close++; /* a FIN after the close that is no retransmission */
     }
     if (r.n || r.enter)

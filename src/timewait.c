@@ -26,7 +26,8 @@
  *     ACK and for the re-ACK of an out-of-window segment). expected_end =
  *     last answer + 2*MSL.
  *  R5 FIN retransmission: a FIN with the sequence number of an earlier FIN of
- *     the same endpoint. From the passive closer it means X's final ACK did
+ *     the same endpoint -- but within FIN_DUP_USEC with the same ACK, a copy
+ *     at the capture point (counted in capture_dups, no finding). From the passive closer it means X's final ACK did
  *     not reach it in time.
  *  R6 Final-ACK retransmission: X ACKs Y's FIN again after Y retransmitted
  *     it. original_seen says whether the first final ACK passed the capture
@@ -518,6 +519,13 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         d->fin_last_ts = m->ts;
         return 0;
     }
+    if (m->ts - d->fin_last_ts < FIN_DUP_USEC && pv->ack == d->fin_ack) {
+        /* R5: the same FIN within a millisecond: a copy at the capture point that
+         * R15 could not match byte for byte (an offloaded super-segment beside
+         * its wire segments, tcpdump -i any), no retransmission: counted */
+        r->copies++;
+        return 1;
+    }
     {
         struct tw_verdict *v = verdict(r, TWF_FIN_REXMIT, dir);
         tw_time since = m->ts - d->fin_last_ts;
@@ -527,8 +535,7 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         v->t1 = since;
         v->first_frame = d->fin_frame;
         v->phase = d->fin_first ? (p->fin && p->fin_first ? 2 : 0) : 1;
-        v->bits = (uint32_t)((p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? TWV_PEER_ACKED : 0) |
-                             (since < FIN_DUP_USEC && pv->ack == d->fin_ack ? TWV_CAPTURE_DUP : 0));
+        v->bits = (uint32_t)(p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? TWV_PEER_ACKED : 0);
         d->fin_ack = pv->ack;
     }
     return 1;
@@ -805,6 +812,7 @@ void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const st
 
     r->n = 0;
     r->enter = 0;
+    r->copies = 0;
     if (t->stale < 2)
         stale_state(t, dir, m, pv);
     if (sender_in_tw && t->tw[dir]->rst_pending) {

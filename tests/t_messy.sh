@@ -102,5 +102,19 @@ caseq dup_rst_in_tw rst_in_tw "--dup --dup-lag 1" \
     "select group_concat(kind) from findings; select sum(capture_dups) from connections" \
     "tw_rst 11"
 
+# 2. offloaded segments (#13 item 5): TSO/GRO super-segments, checksums wrong.
+# tcpdump -i any on a host with GRO shows the wire segments and the merged one
+# (data + FIN): the FIN twice within a millisecond is a copy, not a
+# retransmission (R5, counted as a capture duplicate)
+caseq tso_keep_server server_close "--coalesce 6 --coalesce-keep --zero-csum" "$says" \
+    "fin|server|server:0:capture_end||1/0"
+caseq tso_keep_final_ack_lost final_ack_lost "--coalesce 4 --coalesce-keep --tso-len0 --zero-csum" "$says" \
+    "fin|client|client:1:capture_end|fin_retransmission=5 final_ack_retransmission=1|1/0"
+# one super-segment (data + FIN) with IP total length 0, cut by a 70-byte
+# snaplen: its length is the frame's wire length (64 bytes of data, not 4)
+caseq tso_len0_snap client_close "--coalesce 4 --tso-len0 --snap 70 --zero-csum" \
+    "select client_bytes, server_bytes from connections; $says" \
+    "64|256 fin|client|client:0:capture_end||0/0"
+
 echo "messy: $n cases, $fails wrong"
 exit $((fails > 0))

@@ -23,7 +23,7 @@ R3 profile durations	static const int profile_seconds[TWP_COUNT] = {60, 60, 30, 
 R4 restart	    s->last_answer_ts = m->ts; /* R4: every answer restarts the 2*MSL timer */	    (void)0;
 R4 expiry	        if (!s->active || now <= tw_expected_end(s))	        if (!s->active || now < tw_expected_end(s))
 R5 FIN retransmission	    if (fseq != d->fin_seq) {	    if (1) {
-R5 capture duplicate	                             (since < FIN_DUP_USEC && pv->ack == d->fin_ack ? TWV_CAPTURE_DUP : 0));	                             0);
+R5 capture copy	    if (m->ts - d->fin_last_ts < FIN_DUP_USEC && pv->ack == d->fin_ack) {	    if (0) {
 R6 final-ACK retransmission	    if (final_ack && peer->fin_copies > 1 && peer->fin_last_ts >= s->last_ack_ts) {	    if (0) {
 R6 original seen	                             (s->final_ack_seen ? TWV_ORIGINAL_SEEN : 0));	                             TWV_ORIGINAL_SEEN);
 R7 in-window RST	    if (pv->seq == rcv_nxt) {	    if (1) {

@@ -100,6 +100,9 @@ struct pkt_view {
     uint8_t opt_count;                /* kinds stored in opt_sig */
     uint8_t truncated;                /* options or payload cut by the snaplen */
     uint8_t tunnel;                   /* DECODE_TUNNEL_*: the IP packet above came out of it */
+    uint8_t ip_len0;                  /* IPv4 total length 0 (TSO/GSO super-segment seen before
+                                         segmentation): lengths taken from the captured bytes;
+                                         decode_wire_len() corrects them when the frame was cut */
 };
 
 /* Sequence numbers a segment occupies: its payload, plus one for SYN and one for FIN. */
@@ -119,6 +122,17 @@ static inline uint32_t seg_len(const struct pkt_view *pv)
  */
 enum decode_result decode_packet(int linktype, const uint8_t *data, uint32_t caplen,
                                  struct pkt_view *pv);
+
+/*
+ * A TSO/GSO super-segment has no IP total length (0): its payload length came
+ * from the captured bytes. When the snaplen cut the frame, the bytes not
+ * captured (wirelen - caplen) are payload too: add them.
+ */
+static inline void decode_wire_len(struct pkt_view *pv, uint32_t caplen, uint32_t wirelen)
+{
+    if (pv->ip_len0 && wirelen > caplen)
+        pv->payload_len += wirelen - caplen;
+}
 
 /* Short stable name of a result, used as a counter name in the database. */
 const char *decode_result_name(enum decode_result r);

@@ -104,7 +104,8 @@ enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3, TWW_UN
 #define TWV_ORIGINAL_SEEN    0x0004 /* final ACK: the first final ACK passed the capture point */
 #define TWV_FROM_PREV_ACK    0x0008 /* final ACK: interval from the previous ACK copy */
 #define TWV_PEER_ACKED       0x0010 /* FIN: the peer had acknowledged it */
-#define TWV_CAPTURE_DUP      0x0020 /* FIN: a copy at the capture point, not a retransmission */
+#define TWV_CAPTURE_DUP      0x0020 /* FIN: a copy at the capture point (no longer set: such
+                                       copies are counted, not findings; the key stays) */
 #define TWV_ACK_OK           0x0040 /* late: its ACK is acceptable to the new connection */
 #define TWV_PAWS_APPLICABLE  0x0080 /* both carry timestamps */
 #define TWV_PAWS_REJECT      0x0100 /* RFC 7323 PAWS would drop it */
@@ -150,6 +151,7 @@ struct tw_verdict {
 struct tw_result {
     uint8_t n;                 /* verdicts in v */
     uint8_t enter;             /* bit s: side s entered TIME_WAIT: give it a tw_state, tw_enter() */
+    uint8_t copies;            /* R5: the segment was a copy at the capture point: count it */
     struct tw_verdict v[4];
 };
 

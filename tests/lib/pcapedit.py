@@ -9,11 +9,16 @@ as Wireshark counts them; the edits apply in the order listed here.
                      sender of the first SYN, else of the first frame): a
                      capture that sees one direction
   --coalesce N       merge frame N with the next frame of the same direction
-                     whose sequence number follows it (TSO/GRO): one segment
+                     whose sequence number follows it, with data or a FIN
+                     (TSO/GRO): one segment
                      with both payloads, at the later frame's place, with its
                      ACK, window and timestamps; IPv4 total length 0 with
                      --tso-len0 (as a capture before segmentation shows it),
-                     checksums left stale (wrong)
+                     checksums left stale (wrong); with --coalesce-keep the
+                     two segments stay and the merged one follows the later
+                     (tcpdump -i any on a host with GRO/TSO: the super-segment
+                     on one interface, the wire segments on another)
+  --snap N           frames cut to N bytes (a capture's snaplen)
   --zero-csum        IPv4 header and TCP checksums set to 0 (offloaded)
   --jump N:USEC      add USEC (may be negative) to the time of frames N on
   --shift USEC       add USEC to the time of every frame (a second capture
@@ -95,7 +100,7 @@ def set_ip_len(pkt, ip, n):
         pkt[ip + 4:ip + 6] = struct.pack(">H", n - ip - 40)
 
 
-def coalesce(link, fr, n, len0):
+def coalesce(link, fr, n, len0, keep):
     a = tcp_of(link, fr[n - 1][1])
     if not a:
         sys.exit("pcapedit: --coalesce %d: not a TCP frame" % n)
@@ -103,7 +108,7 @@ def coalesce(link, fr, n, len0):
     want = seq + (end - p)
     for j in range(n, len(fr)):
         b = tcp_of(link, fr[j][1])
-        if b and b[4] == key and b[5] == want:
+        if b and b[4] == key and b[5] == want and (b[3] > b[2] or fr[j][1][b[1] + 13] & 1):
             bip, bt, bp, bend = b[:4]
             pkt = fr[j][1]
             merged = pkt[:bp] + fr[n - 1][1][p:end] + pkt[bp:bend]
@@ -112,8 +117,11 @@ def coalesce(link, fr, n, len0):
             set_ip_len(merged, bip, len(merged))
             if len0 and merged[bip] >> 4 == 4:
                 merged[bip + 2:bip + 4] = b"\0\0"
-            fr[j][1] = merged
-            del fr[n - 1]
+            if keep:
+                fr.insert(j + 1, [fr[j][0], merged, 0])
+            else:
+                fr[j][1] = merged
+                del fr[n - 1]
             return
     sys.exit("pcapedit: --coalesce %d: no later segment follows it" % n)
 
@@ -127,6 +135,8 @@ def main():
     ap.add_argument("--only", choices=("client", "server"))
     ap.add_argument("--coalesce", type=int, action="append", default=[])
     ap.add_argument("--tso-len0", action="store_true")
+    ap.add_argument("--coalesce-keep", action="store_true")
+    ap.add_argument("--snap", type=int, default=0)
     ap.add_argument("--zero-csum", action="store_true")
     ap.add_argument("--jump", default="")
     ap.add_argument("--shift", type=int, default=0)
@@ -150,7 +160,7 @@ def main():
         fr = [f for f in fr if tcp_of(link, f[1]) and
               (tcp_of(link, f[1])[4][:2] == client) == (a.only == "client")]
     for n in sorted(a.coalesce, reverse=True):
-        coalesce(link, fr, n, a.tso_len0)
+        coalesce(link, fr, n, a.tso_len0, a.coalesce_keep)
     if a.zero_csum:
         for f in fr:
             x = tcp_of(link, f[1])
@@ -158,6 +168,11 @@ def main():
                 if f[1][x[0]] >> 4 == 4:
                     f[1][x[0] + 10:x[0] + 12] = b"\0\0"
                 f[1][x[1] + 16:x[1] + 18] = b"\0\0"
+    if a.snap:
+        for f in fr:
+            if len(f[1]) > a.snap:
+                f[2] += len(f[1]) - a.snap
+                f[1] = f[1][:a.snap]
     if a.jump:
         at, _, d = a.jump.partition(":")
         for f in fr[int(at) - 1:]:
