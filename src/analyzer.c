@@ -555,6 +555,11 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
         struct tcp_engine_stats es;
         tcp_engine_stats(r.eng, &es);
         r.rec.evicted = es.evicted;
+        if (es.vantage_far)
+            fprintf(errf, "twscope: warning: %llu segments are in two files more than %d ms "
+                          "apart: capture points whose clocks differ? Merged, their copies count "
+                          "as retransmissions; analyze them with --per-file\n",
+                    (unsigned long long)es.vantage_far, TW_VANTAGE_COPY_USEC / 1000);
     }
     t[3] = now_wall();
     for (uint32_t i = 0; r.file_err && i < capture_count(cap) && !r.db_failed; i++)
@@ -624,7 +629,31 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     return (g_stop && !live) ? TW_ERR_IO : TW_OK;
 }
 
+static int analyze_set(const struct analyze_opts *o, const char *const *files, int nfiles,
+                       FILE *err);
+
 int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err)
+{
+    struct analyze_opts one;
+    int rc = TW_OK;
+
+    if (!o->per_file || nfiles < 2)
+        return analyze_set(o, files, nfiles, err);
+    /* --per-file: each file its own capture, one after the other into the database */
+    one = *o;
+    for (int i = 0; i < nfiles; i++) {
+        int frc = analyze_set(&one, files + i, 1, err);
+        one.overwrite = 0;
+        if (frc && !rc)
+            rc = frc;
+        if (frc == TW_ERR_DB || frc == TW_ERR_SCHEMA || frc == TW_ERR_NOMEM || frc == TW_ERR_USAGE)
+            break; /* the database or the options, not the file: the next would fail alike */
+    }
+    return rc;
+}
+
+static int analyze_set(const struct analyze_opts *o, const char *const *files, int nfiles,
+                       FILE *err)
 {
     struct capture *cap;
     struct run_files in = {files, NULL, nfiles};

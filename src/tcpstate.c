@@ -37,7 +37,7 @@ struct tcp_engine {
     uint32_t sweep_epoch;
     uint64_t created, done, evicted, late_segments;
     struct tw_copies *copies;        /* R15: recent segments' fingerprints (NULL: out of memory) */
-    uint64_t copies_seen[3];         /* by enum tw_copy */
+    uint64_t copies_seen[4];         /* by enum tw_copy */
     tw_time min_tw;                  /* shortest 2*MSL any profile may give */
     uint64_t *gone;                  /* Bloom filter of tuples that left the table, or NULL */
     int gone_lost;                   /* the filter could not be allocated */
@@ -315,6 +315,7 @@ void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st)
     st->late_segments = e->late_segments;
     st->capture_dups = e->copies_seen[TWC_TAP];
     st->vantage_dups = e->copies_seen[TWC_VANTAGE];
+    st->vantage_far = e->copies_seen[TWC_FAR];
     st->table_max_probe = flowtab_max_probe(e->ft);
 }
 
@@ -469,7 +470,9 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     int dir;
     enum tw_copy copy = tw_copy_check(e->copies, tw_copy_fp(pv, key->hash, key->ep), m->ts, m->file);
 
-    if (copy != TWC_NONE) { /* R15: a copy of a segment already accounted: count it only */
+    if (copy == TWC_FAR)
+        e->copies_seen[copy]++; /* a segment of its own, but the clocks may differ */
+    else if (copy != TWC_NONE) { /* R15: a copy of a segment already accounted: count it only */
         e->copies_seen[copy]++;
         if (c && copy == TWC_TAP)
             c->capture_dups++;

@@ -226,16 +226,18 @@ enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint3
     struct tw_copy_slot *s = &tab->slot[fp & ((1u << TW_COPY_SLOTS_LOG2) - 1)];
     int32_t dt = (int32_t)((uint32_t)ts - s->ts_lo); /* timestamps may step back */
     uint32_t since = dt < 0 ? (uint32_t)-(int64_t)dt : (uint32_t)dt;
+    int far;
     if (s->fp == fp) {
         if (s->file == file && since < TW_TAP_COPY_USEC)
             return TWC_TAP;
         if (s->file != file && since < TW_VANTAGE_COPY_USEC)
             return TWC_VANTAGE;
     }
+    far = s->fp == fp && s->file != file;
     s->fp = fp;
     s->ts_lo = (uint32_t)ts;
     s->file = file;
-    return TWC_NONE;
+    return far ? TWC_FAR : TWC_NONE;
 }
 
 /* ---- profiles (R3) ------------------------------------------------------------ */

@@ -154,6 +154,7 @@ void tcp_engine_sweep(struct tcp_engine *e, tw_time now);
 struct tcp_engine_stats {
     uint64_t conns_created, conns_done, evicted, tracked, late_segments;
     uint64_t capture_dups, vantage_dups; /* R15: copies dropped, by kind */
+    uint64_t vantage_far;      /* R15: segments also in another file, too far apart to be one */
     size_t table_max_probe;
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st);

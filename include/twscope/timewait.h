@@ -179,7 +179,13 @@ struct tw_copy_slot {
 struct tw_copies {
     struct tw_copy_slot slot[1u << TW_COPY_SLOTS_LOG2];
 };
-enum tw_copy { TWC_NONE = 0, TWC_TAP, TWC_VANTAGE };
+enum tw_copy {
+    TWC_NONE = 0,              /* a segment of its own (remembered) */
+    TWC_TAP,                   /* a copy at the tap: drop, count */
+    TWC_VANTAGE,               /* the same segment at another capture point: drop, count */
+    TWC_FAR,                   /* the same segment in another file, too far apart in time to be
+                                  taken as one (clocks that differ?): a segment of its own */
+};
 
 /*
  * What makes a segment itself: its tuple and direction (tuple_hash, ep: as the
@@ -190,7 +196,7 @@ enum tw_copy { TWC_NONE = 0, TWC_TAP, TWC_VANTAGE };
 uint64_t tw_copy_fp(const struct pkt_view *pv, uint64_t tuple_hash, int ep);
 /*
  * Is the segment with fingerprint fp, at ts in file `file`, a copy of one in
- * the table? TWC_NONE remembers it (in place of what its slot held).
+ * the table? TWC_NONE and TWC_FAR remember it (in place of what its slot held).
  */
 enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint32_t file);
 
