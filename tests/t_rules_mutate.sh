@@ -64,6 +64,7 @@ R15 vantage copy	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	  
 R15 vantage copy window	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (s->file != file)
 R15 IP ID and checksum	    h = mix64(h, (uint64_t)pv->ip_id << 16 | pv->tcp_csum);	    (void)0;
 R15 timestamps	    h = mix64(h, pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL);	    (void)0;
+R15 far apart in another file	    return far ? TWC_FAR : TWC_NONE;	    return TWC_NONE;
 R15 direction	    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);	    uint64_t h = mix64(tuple_hash, 0);
 LIST
 
