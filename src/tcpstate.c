@@ -370,7 +370,8 @@ static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
 
     if ((fl & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN && !c->tcp.d[dir].syn)
         c->syn_ts = m->ts;
-    c->last_ts = m->ts;
+    if (m->ts > c->last_ts)
+        c->last_ts = m->ts; /* the clock may step back: last_ts >= first_ts */
     c->last_frame = m->frame;
     c->last_file = m->file;
     tcp_track_account(&c->tcp, dir, pv);

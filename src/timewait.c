@@ -102,6 +102,11 @@
  *     counted (connections.capture_dups, vantage_dups), never judged: no
  *     FIN retransmission, no late segment from them (editcap -d does the same
  *     by frame hash over a window of frames).
+ *  R16 Time that steps back (a clock set back during the capture, files
+ *     merged out of order): frames are taken in capture order, and a period
+ *     that the order says ended before its start in time ends at its start
+ *     (held 0 s), never with a negative duration; hours between two
+ *     incarnations end the first period as expired, at start + 2*MSL.
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -312,6 +317,8 @@ enum tw_who tw_active_closer(const struct tcp_track *t)
 static void tw_end(struct tcp_track *t, int side, tw_time at, enum tw_end_reason why)
 {
     struct tw_state *s = t->tw[side];
+    if (at < s->start_ts)
+        at = s->start_ts; /* R16: the clock stepped back: never a negative period */
     s->active = 0;
     s->end_reason = (uint8_t)why;
     s->end_ts = at;
@@ -715,7 +722,7 @@ void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const st
         v->new_isn = pv->seq;
         v->old_tsval = snd->ts_last;
         v->new_tsval = pv->tsval;
-        v->t1 = m->ts - s->start_ts;
+        v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */
         v->t2 = tw_expected_end(s) - m->ts;
         v->bits = (uint32_t)((receiver ? TWV_RECEIVER : 0) | (isn_above ? TWV_ISN_ABOVE : 0) |
                              (ts_newer ? TWV_TS_NEWER : 0) | (paws_reject ? TWV_PAWS_REJECT : 0) |

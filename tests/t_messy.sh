@@ -116,5 +116,30 @@ caseq tso_len0_snap client_close "--coalesce 4 --tso-len0 --snap 70 --zero-csum"
     "select client_bytes, server_bytes from connections; $says" \
     "64|256 fin|client|client:0:capture_end||0/0"
 
+# 4. timestamps (#13 item 8), on reuse_bound (the server closes, its TIME_WAIT
+# starts at frame 10; the client reconnects from the same port at frame 11,
+# 0.2 s later, and again at frame 21): incarnation:end reason:held s:connection s
+tl="select group_concat(c.incarnation || ':' || coalesce(t.end_reason, '-') || ':' ||
+    printf('%.1f', t.end_ts - t.start_ts) || ':' || printf('%.1f', c.last_ts - c.first_ts), ' ')
+    from connections c left join time_waits t on t.connection_id = c.id"
+# the reconnect 2*MSL - 1 s after the period began: it ends the period (R8)
+caseq reuse_msl_minus_1 reuse_bound "--jump 11:58799783" "$tl" \
+    "1:reused:59.0:0.0 2:reused:0.2:0.0 3:capture_end:0.0:0.0"
+# ... 2*MSL + 1 s: the period had expired, at start + 60 s (R4)
+caseq reuse_msl_plus_1 reuse_bound "--jump 11:60799783" "$tl" \
+    "1:expired:60.0:0.0 2:reused:0.2:0.0 3:capture_end:0.0:0.0"
+# ... two hours later: expired, and the next connection still incarnation 2
+caseq reuse_hours_later reuse_bound "--jump 11:7200000000" "$tl" \
+    "1:expired:60.0:0.0 2:reused:0.2:0.0 3:capture_end:0.0:0.0"
+# the clock steps back an hour before the reconnect: frames in capture order,
+# the period ends at its start, held 0 s, never negative (R16)
+caseq clock_back_hour reuse_bound "--jump 11:-3600000000" "$tl" \
+    "1:reused:0.0:0.0 2:reused:0.2:0.0 3:expired:60.0:0.0"
+# ... 0.3 s back before the third connection; and 1 s back mid-connection
+caseq clock_back_short reuse_bound "--jump 21:-300000" "$tl" \
+    "1:reused:0.2:0.0 2:reused:0.0:0.0 3:capture_end:0.1:0.0"
+caseq clock_back_mid reuse_bound "--jump 5:-1000000" "$tl" \
+    "1:reused:0.2:0.0 2:reused:0.2:0.0 3:capture_end:0.6:0.0"
+
 echo "messy: $n cases, $fails wrong"
 exit $((fails > 0))

@@ -65,6 +65,8 @@ R15 vantage copy window	        if (s->file != file && since < TW_VANTAGE_COPY_U
 R15 IP ID and checksum	    h = mix64(h, (uint64_t)pv->ip_id << 16 | pv->tcp_csum);	    (void)0;
 R15 timestamps	    h = mix64(h, pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL);	    (void)0;
 R15 far apart in another file	    return far ? TWC_FAR : TWC_NONE;	    return TWC_NONE;
+R16 never a negative period	        at = s->start_ts; /* R16: the clock stepped back: never a negative period */	        (void)0;
+R16 reuse since close	        v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */	        v->t1 = m->ts - s->start_ts;
 R15 direction	    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);	    uint64_t h = mix64(tuple_hash, 0);
 LIST
 

@@ -853,6 +853,39 @@ static int test_r14_the_peer_closes_later(void)
     PASS;
 }
 
+/* ---- R16: time that steps back ------------------------------------------------- */
+
+static int test_r16_clock_steps_back(void)
+{
+    struct pkt_view pv;
+    struct pkt_meta m;
+    struct seg syn = {C, SYN, 90000, 0, 0, 0, 0};
+    const struct tw_verdict *v;
+    tw_time start;
+    setup();
+    server_tw(0);
+    start = tr[0].tw[S]->start_ts;
+    view(&syn, &pv);
+    m = meta(-3600 * TW_USEC); /* the next SYN is stamped an hour before */
+    tw_reuse(&tr[0], C, &m, &pv, &res);
+    v = only(&res, TWF_TW_REUSE);
+    FAIL_UNLESS(v && v->t1 == 0);
+    FAIL_UNLESS(tr[0].tw[S]->end_reason == TWE_REUSED && tr[0].tw[S]->end_ts == start);
+    PASS;
+}
+
+static int test_r16_hours_between_incarnations(void)
+{
+    tw_time start;
+    setup();
+    server_tw(0);
+    start = tr[0].tw[S]->start_ts;
+    ended.n = 0;
+    tw_expire(&tr[0], start + 7200 * TW_USEC, &ended);
+    FAIL_UNLESS(tr[0].tw[S]->end_reason == TWE_EXPIRED && tr[0].tw[S]->end_ts == start + 60 * TW_USEC);
+    PASS;
+}
+
 /* ---- R15: copies ------------------------------------------------------------ */
 
 static struct tw_copies copies;
@@ -957,6 +990,8 @@ int main(void)
     RUN(test_r14_second_fin_missed);
     RUN(test_r14_capture_started_after_the_first_fin);
     RUN(test_r14_the_peer_closes_later);
+    RUN(test_r16_clock_steps_back);
+    RUN(test_r16_hours_between_incarnations);
     RUN(test_r15_what_makes_a_segment);
     RUN(test_r15_tap_copy);
     RUN(test_r15_vantage_copy);
