@@ -107,6 +107,16 @@
  *     that the order says ended before its start in time ends at its start
  *     (held 0 s), never with a negative duration; hours between two
  *     incarnations end the first period as expired, at start + 2*MSL.
+ *  R17 One direction only (a capture that sees one endpoint's segments): of
+ *     the peer, never seen, what is known is what the visible side
+ *     acknowledges (ack_view: its next_seq from the ACKs). A first FIN that
+ *     acknowledges no more than that, when the last rise was not by exactly
+ *     one, did not answer a peer FIN: its sender closed first (R1). One that
+ *     acknowledges exactly one number more, or as much after a rise by
+ *     exactly one, answers the peer's FIN, sent first (unseen, R14). After its own
+ *     FIN, an ACK one number beyond is the peer's answering FIN (R14 c). The
+ *     TIME_WAIT it implies is inferred. Anything else stays unknown. (A
+ *     one-byte segment of the peer would look like a FIN, as in R14.)
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -476,6 +486,9 @@ static void tw_answer(struct tcp_track *t, int dir, const struct pkt_meta *m,
         s->last_ack_ts = m->ts;
 }
 
+static void fin_unseen(struct tcp_track *t, int side, uint32_t seq, uint32_t ack, int first,
+                       const struct pkt_meta *m, struct tw_result *r);
+
 /* R1, R5: FIN bookkeeping. Returns 1 when the segment is a retransmitted FIN. */
 static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
                   const struct pkt_view *pv, struct tw_result *r)
@@ -495,10 +508,20 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         d->fin_first = !(p->fin && (pv->flags & TCPF_ACK) && seq_geq(pv->ack, p->fin_seq + 1));
         /* R14: it acknowledges peer sequence numbers the capture never saw: the
          * peer's FIN may be among them, so who closed first is not known yet */
-        if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) &&
-            (!p->seen || seq_gt(pv->ack, p->next_seq))) {
+        if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) && !p->seen && p->ack_view &&
+            p->ack_step1 && pv->ack == p->next_seq) {
+            /* R17: the ACK number rose by one before this FIN: the peer's FIN, sent
+             * first and acknowledged already */
+            fin_unseen(t, !dir, p->next_seq - 1, 0, 1, m, r);
+        } else if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) &&
+                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {
             d->fin_unsure = 1;
-            d->fin_gap1 = p->seen && pv->ack == p->next_seq + 1;
+            d->fin_gap1 = (p->seen || p->ack_view) && pv->ack == p->next_seq + 1;
+            /* R17: a peer never seen acknowledged up to next_seq: a FIN that
+             * acknowledges exactly one more number answers the peer's FIN,
+             * sent first; no segment of the peer will ever tell more */
+            if (d->fin_gap1 && !p->seen)
+                fin_unseen(t, !dir, p->next_seq, 0, 1, m, r);
         }
         if (p->fin_unsure) {
             /* R14: a FIN of the peer after its own: one beyond what it acknowledged
@@ -805,15 +828,33 @@ static void fin_missed(struct tcp_track *t, int dir, const struct pkt_meta *m,
     if (!d->fin && p->fin && p->fin_unsure && p->fin_gap1 && pv->seq == p->fin_ack &&
         pv->ack == p->fin_seq + 1)
         fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */
-    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && p->seen &&
+    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && (p->seen || p->ack_view) &&
              pv->ack == p->next_seq + 1)
         fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */
 }
 
 /* ---- one segment of the current incarnation ------------------------------------------ */
 
+static void segment_rules(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                          const struct pkt_view *pv, struct tw_result *r);
+
 void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
                 struct tw_result *r)
+{
+    struct tcp_dir *p = &t->d[!dir];
+    segment_rules(t, dir, m, pv, r);
+    /* R17: of a peer the capture never saw (one direction only), what is
+     * known is what this side acknowledges: its sequence space, from the ACKs */
+    if (!p->seen && (pv->flags & TCPF_ACK) && !(pv->flags & TCPF_RST) &&
+        (!p->ack_view || seq_gt(pv->ack, p->next_seq))) {
+        p->ack_step1 = p->ack_view && pv->ack == p->next_seq + 1;
+        p->ack_view = 1;
+        p->next_seq = pv->ack;
+    }
+}
+
+static void segment_rules(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                          const struct pkt_view *pv, struct tw_result *r)
 {
     uint8_t fl = pv->flags;
     int sender_in_tw = t->tw[dir]->active, peer_in_tw = t->tw[!dir]->active;

@@ -141,5 +141,23 @@ caseq clock_back_short reuse_bound "--jump 21:-300000" "$tl" \
 caseq clock_back_mid reuse_bound "--jump 5:-1000000" "$tl" \
     "1:reused:0.2:0.0 2:reused:0.2:0.0 3:capture_end:0.6:0.0"
 
+# 5. one direction only (#13 item 1): of the peer, only what the visible side
+# acknowledges is known (R17). The closer's side: its FIN acknowledges nothing
+# new (it closed first), its ACK one number beyond is the peer's FIN
+caseq only_closer_c client_close "--only client" "$says" "fin|client|client:1:capture_end||0/0"
+caseq only_closer_s server_close "--only server" "$says" "fin|server|server:1:capture_end||0/0"
+# the passive side: its FIN acknowledges one number more (the closer's FIN, first)
+caseq only_passive_c client_close "--only server" "$says" "fin|client|client:1:capture_end||0/0"
+caseq only_passive_s server_close "--only client" "$says" "fin|server|server:1:capture_end||0/0"
+# ... after ACKing that FIN on its own (the ACK rose by one): final_ack_lost's
+# server, whose five FIN retransmissions still say the final ACK did not come
+caseq only_passive_retx final_ack_lost "--only server" "$says" \
+    "fin|client|client:1:capture_end|fin_retransmission=5|0/0"
+caseq only_closer_retx final_ack_lost "--only client" "$says" "fin|client|client:1:capture_end||0/0"
+# the TIME_WAIT side's segments only, its RST-provoking peer unseen
+caseq only_rst_in_tw rst_in_tw "--only client" "$says" "fin|client|client:1:capture_end||0/0"
+# one direction and a late start after the first FIN: nothing proves who closed
+caseq only_late server_close "--only client --from 9" "$says" "half|unknown|||0/0"
+
 echo "messy: $n cases, $fails wrong"
 exit $((fails > 0))

@@ -53,7 +53,7 @@ R13 foreign ACK	        !(fl & (TCPF_SYN | TCPF_RST)) && pv->ack != cl->isn + 1 
 R13 RST at the foreign ACK	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST) && pv->seq == sv->max_ack) {	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST)) {
 R13 the retry is a new incarnation	        return 1; /* R13: the retry after a stale-state RST */	        (void)0;
 R5 FIN copies after the close	    if (t->closed && !pure_syn && !(pv->flags & TCPF_FIN))	    if (t->closed && !pure_syn)
-R14 unsure first FIN	            (!p->seen || seq_gt(pv->ack, p->next_seq))) {	            0) {
+R14 unsure first FIN	                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {	                   0) {
 R14 unknown closer	        return TWW_UNKNOWN; /* R14: the peer may have closed before the capture saw it */	        (void)0;
 R14 the peer's FIN resolves it	            if (fseq + 1 == p->fin_ack) {	            if (0) {
 R14 first FIN unseen	        fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */	        (void)0;
@@ -67,6 +67,11 @@ R15 timestamps	    h = mix64(h, pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->ts
 R15 far apart in another file	    return far ? TWC_FAR : TWC_NONE;	    return TWC_NONE;
 R16 never a negative period	        at = s->start_ts; /* R16: the clock stepped back: never a negative period */	        (void)0;
 R16 reuse since close	        v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */	        v->t1 = m->ts - s->start_ts;
+R17 the FIN answers the peer's	            if (d->fin_gap1 && !p->seen)	            if (0)
+R17 the ACK rose by one before	            p->ack_step1 && pv->ack == p->next_seq) {	            0) {
+R17 sequence space from the ACKs	        p->next_seq = pv->ack;	        (void)0;
+R17 certain first FIN	                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {	                   (!p->seen || seq_gt(pv->ack, p->next_seq))) {
+R17 the answering FIN	    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && (p->seen || p->ack_view) &&	    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && p->seen &&
 R15 direction	    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);	    uint64_t h = mix64(tuple_hash, 0);
 LIST
 

@@ -853,6 +853,62 @@ static int test_r14_the_peer_closes_later(void)
     PASS;
 }
 
+/* ---- R17: one direction only ------------------------------------------------------ */
+
+/* The server's segments only: SYN-ACK, then 200 bytes acking the client's 100. */
+static void server_only_open(void)
+{
+    feed(MS, (struct seg){S, SYN | ACK, 5000, 1001, 0, 0, 0});
+    feed(MS, (struct seg){S, ACK | TCPF_PSH, 5001, 1101, 200, 0, 0});
+}
+
+static int test_r17_passive_side_only(void)
+{
+    const struct tw_result *r;
+    setup();
+    server_only_open();
+    /* its FIN acknowledges one number more than it had: the client's FIN, first */
+    r = feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    FAIL_UNLESS(r->enter == (1u << C));
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_CLIENT && tr[0].d[C].fin_missed);
+    PASS;
+}
+
+static int test_r17_passive_side_acked_the_fin_before(void)
+{
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, ACK, 5201, 1102, 0, 0, 0});      /* the ACK rises by one */
+    FAIL_UNLESS(feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0})->enter == (1u << C));
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_CLIENT);
+    PASS;
+}
+
+static int test_r17_closing_side_only(void)
+{
+    const struct tw_result *r;
+    setup();
+    server_only_open();
+    /* its FIN acknowledges what it had: it closed first */
+    r = feed(MS, (struct seg){S, FIN, 5201, 1101, 0, 0, 0});
+    FAIL_UNLESS(r->enter == 0 && tw_active_closer(&tr[0]) == TWW_SERVER);
+    /* then it ACKs one number more: the client's answering FIN */
+    r = feed(MS, (struct seg){S, ACK, 5202, 1102, 0, 0, 0});
+    FAIL_UNLESS(r->enter == (1u << S) && tr[0].close_kind == CK_FIN);
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_SERVER);
+    PASS;
+}
+
+static int test_r17_unseen_data_stays_unknown(void)
+{
+    setup();
+    server_only_open();
+    /* it acknowledges 50 numbers never acknowledged before: who closed first is unknown */
+    FAIL_UNLESS(feed(MS, (struct seg){S, FIN, 5201, 1151, 0, 0, 0})->enter == 0);
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_UNKNOWN);
+    PASS;
+}
+
 /* ---- R16: time that steps back ------------------------------------------------- */
 
 static int test_r16_clock_steps_back(void)
@@ -990,6 +1046,10 @@ int main(void)
     RUN(test_r14_second_fin_missed);
     RUN(test_r14_capture_started_after_the_first_fin);
     RUN(test_r14_the_peer_closes_later);
+    RUN(test_r17_passive_side_only);
+    RUN(test_r17_passive_side_acked_the_fin_before);
+    RUN(test_r17_closing_side_only);
+    RUN(test_r17_unseen_data_stays_unknown);
     RUN(test_r16_clock_steps_back);
     RUN(test_r16_hours_between_incarnations);
     RUN(test_r15_what_makes_a_segment);
