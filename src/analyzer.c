@@ -124,6 +124,21 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
     rc.after_close = c->after_close;
     rc.capture_dups = c->capture_dups;
     rc.vantage_dups = c->vantage_dups;
+    {
+        struct tw_evidence ev;
+        tw_closer_evidence(&c->tcp, &ev);
+        rc.closer_evidence = ev.how;
+        rc.closer_rule = ev.rule;
+        /* the frames: the FINs seen, and for a FIN unseen (R14, R17) the segment
+         * whose numbers showed it, where the TIME_WAIT it implies began */
+        for (int s = 0; ev.how && s < 2; s++) {
+            const struct tcp_dir *d = &c->tcp.d[s];
+            const struct tw_state *w = c->tcp.tw[c->tcp.tw[0]->entered ? 0 : 1];
+            rc.closer_frames[s] = d->fin ? d->fin_frame : 0;
+            if (d->fin_missed && w->entered)
+                rc.closer_frames[s] = w->start_frame;
+        }
+    }
     rc.renumber = c->renumber;
     *out = rc;
 }
@@ -186,6 +201,16 @@ static void sink_conn_done(void *ctx, struct conn *c)
         tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], &why);
         tw.duration_s = tw_time_to_sec(t->dur);
         tw.answers = t->answers;
+        {
+            struct tw_evidence side, start, end;
+            tw_closer_evidence(&c->tcp, &side);
+            tw_period_evidence(&c->tcp, s, &start, &end);
+            tw.side_evidence = side.how;
+            tw.start_evidence = start.how;
+            tw.start_rule = start.rule;
+            tw.end_evidence = end.how;
+            tw.end_rule = end.rule;
+        }
         db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
         r->n_tw++;
     }

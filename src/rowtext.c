@@ -23,9 +23,16 @@ int rowtext_finding(const struct tw_verdict *v, char *buf, size_t n)
     case TWF_FIN_REXMIT:
         k = snprintf(buf, n,
                      "{\"copy\":%u,\"interval_ms\":%.3f,\"first_frame\":%llu,\"closer\":\"%s\","
-                     "\"peer_acked_fin\":%s,\"capture_duplicate\":%s}",
+                     "\"peer_acked_fin\":%s,\"capture_duplicate\":%s,\"loss\":\"%s\"}",
                      v->copy, usec_to_ms(v->t1), (unsigned long long)v->first_frame,
-                     roles[v->phase % 3], tf(b & TWV_PEER_ACKED), tf(b & TWV_CAPTURE_DUP));
+                     roles[v->phase % 3], tf(b & TWV_PEER_ACKED), tf(b & TWV_CAPTURE_DUP),
+                     /* where the peer's ACK of this FIN was lost: it passed the capture
+                      * point (lost after it), or not (before it: had the tap only missed
+                      * it, the FIN would not have been sent again); a peer never seen
+                      * (one direction only) tells nothing */
+                     b & TWV_PEER_UNSEEN  ? "unknown"
+                     : b & TWV_PEER_ACKED ? "after_capture_point"
+                                          : "before_capture_point");
         break;
     case TWF_FINAL_ACK_REXMIT:
         k = snprintf(buf, n,

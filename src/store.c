@@ -84,13 +84,15 @@ static const char *const stmt_sql[SS_COUNT] = {
         " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"
         " server_pkts, client_bytes, server_bytes, rtt_ms, app_protocol,"
         " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id,"
-        " app_guessed, after_close, capture_dups, vantage_dups)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " app_guessed, after_close, capture_dups, vantage_dups, closer_evidence,"
+        " closer_rule, closer_frames)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_INS_TIMEWAIT] =
         "INSERT INTO time_waits (connection_id, side, ip, port, start_ts,"
         " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
-        " profile, profile_reason, duration_s, answers)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " profile, profile_reason, duration_s, answers, side_evidence, start_evidence,"
+        " start_rule, end_evidence, end_rule)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_INS_FINDING] = "INSERT INTO findings (connection_id, kind, frame, file, ts,"
                        " direction, seq, ack, payload_len, flags, detail)"
                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -529,6 +531,7 @@ static int note_renumber(struct store *st, int64_t id)
 int store_add_connection(struct store *st, const struct rec_connection *r)
 {
     struct binder b = {st->stmt[SS_INS_CONNECTION], 0, SQLITE_OK};
+    char fr[48] = "";
     int ret;
 
     ret = txn_begin(st);
@@ -577,6 +580,16 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     b_int(&b, (int64_t)r->after_close);
     b_int(&b, (int64_t)r->capture_dups);
     b_int(&b, (int64_t)r->vantage_dups);
+    b_text(&b, r->closer_evidence);
+    b_text(&b, r->closer_rule);
+    /* bound SQLITE_STATIC: fr lives until insert_row() has stepped */
+    if (r->closer_frames[0] && r->closer_frames[1])
+        snprintf(fr, sizeof fr, "%llu,%llu", (unsigned long long)r->closer_frames[0],
+                 (unsigned long long)r->closer_frames[1]);
+    else if (r->closer_frames[0] || r->closer_frames[1])
+        snprintf(fr, sizeof fr, "%llu",
+                 (unsigned long long)(r->closer_frames[0] | r->closer_frames[1]));
+    b_text(&b, fr[0] ? fr : NULL);
     return insert_row(st, &b);
 }
 
@@ -603,6 +616,11 @@ int store_add_timewait(struct store *st, const struct rec_timewait *r)
     b_text(&b, r->profile_reason);
     b_real(&b, r->duration_s);
     b_int(&b, r->answers);
+    b_text(&b, r->side_evidence);
+    b_text(&b, r->start_evidence);
+    b_text(&b, r->start_rule);
+    b_text(&b, r->end_evidence);
+    b_text(&b, r->end_rule);
     return insert_row(st, &b);
 }
 

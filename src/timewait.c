@@ -351,6 +351,7 @@ static void rst_decided(struct tcp_track *t, int side, uint64_t evidence, int ki
     if (!evidence)
         killed = tw_profile_rst_kills((enum tw_profile_id)s->profile);
     s->rst_pending = 0;
+    s->rst_by_profile = !evidence;
     v->who = (uint8_t)side;
     v->rcv_nxt = s->rst_seq;
     v->t1 = s->rst_ts - s->start_ts;
@@ -567,7 +568,8 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         v->t1 = since;
         v->first_frame = d->fin_frame;
         v->phase = d->fin_first ? (p->fin && p->fin_first ? 2 : 0) : 1;
-        v->bits = (uint32_t)(p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? TWV_PEER_ACKED : 0);
+        v->bits = (uint32_t)((p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? TWV_PEER_ACKED : 0) |
+                             (!p->seen ? TWV_PEER_UNSEEN : 0));
         d->fin_ack = pv->ack;
     }
     return 1;
@@ -831,6 +833,52 @@ static void fin_missed(struct tcp_track *t, int dir, const struct pkt_meta *m,
     else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && (p->seen || p->ack_view) &&
              pv->ack == p->next_seq + 1)
         fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */
+}
+
+/* ---- evidence ------------------------------------------------------------------------ */
+
+void tw_closer_evidence(const struct tcp_track *t, struct tw_evidence *e)
+{
+    enum tw_who who = tw_active_closer(t);
+    int both_seen = t->d[0].seen && t->d[1].seen;
+    e->how = e->rule = NULL;
+    if (who == TWW_NONE)
+        return;
+    if (who == TWW_UNKNOWN) {
+        e->how = "unknown";
+        e->rule = both_seen ? "R14" : "R17";
+    } else if (!both_seen) {
+        e->how = "inferred";     /* one direction only: from the visible side's ACK numbers */
+        e->rule = "R17";
+    } else if (t->d[0].fin_missed || t->d[1].fin_missed) {
+        e->how = "inferred";     /* a FIN the tap missed, shown by the numbers */
+        e->rule = "R14";
+    } else {
+        e->how = "observed";     /* both FINs (or the only one) passed the capture point */
+        e->rule = "R1";
+    }
+}
+
+void tw_period_evidence(const struct tcp_track *t, int side, struct tw_evidence *start,
+                        struct tw_evidence *end)
+{
+    const struct tw_state *s = t->tw[side];
+    struct tw_evidence closer;
+    tw_closer_evidence(t, &closer);
+    if (!s->inferred) {
+        start->how = "observed"; /* its final ACK */
+        start->rule = "R2";
+    } else {
+        start->how = "inferred"; /* from the second FIN, or the numbers that showed it */
+        start->rule = closer.how && strcmp(closer.how, "inferred") == 0 ? closer.rule : "R2";
+    }
+    end->rule = NULL;
+    switch ((enum tw_end_reason)s->end_reason) {
+    case TWE_REUSED: end->how = "observed"; end->rule = "R8"; break;
+    case TWE_RST: end->how = s->rst_by_profile ? "inferred" : "observed"; end->rule = "R7"; break;
+    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */
+    default: end->how = "unknown"; break;                             /* capture end, evicted */
+    }
 }
 
 /* ---- one segment of the current incarnation ------------------------------------------ */

@@ -159,5 +159,30 @@ caseq only_rst_in_tw rst_in_tw "--only client" "$says" "fin|client|client:1:capt
 # one direction and a late start after the first FIN: nothing proves who closed
 caseq only_late server_close "--only client --from 9" "$says" "half|unknown|||0/0"
 
+# 6. evidence, stored (#13): how the closer, the TIME_WAIT side, its start and
+# end were decided (observed / inferred / unknown, the rule, the frames), and
+# where a lost final ACK was lost: closer:rule:frames side:start:rule:end:rule loss
+ev="select c.closer_evidence || ':' || c.closer_rule || ':' || coalesce(c.closer_frames, '-') || ' ' ||
+    coalesce((select group_concat(side_evidence || ':' || start_evidence || ':' || start_rule || ':' ||
+              end_evidence || ':' || coalesce(end_rule, '-')) from time_waits t
+              where t.connection_id = c.id), '') || ' ' ||
+    coalesce((select group_concat(json_extract(detail, '$.loss')) from findings f
+              where f.connection_id = c.id and json_extract(detail, '$.loss') is not null), '')
+    from connections c order by c.id"
+caseq ev_clean client_close "--drop 0" "$ev" "observed:R1:8,9 observed:observed:R2:unknown:- "
+caseq ev_missed_fin1 client_close "--drop 8" "$ev" "inferred:R14:9,8 inferred:inferred:R14:unknown:- "
+caseq ev_late client_close "--from 9" "$ev" "unknown:R14:1  "
+caseq ev_no_final_ack client_close "--drop 10" "$ev" "observed:R1:8,9 observed:inferred:R2:unknown:- "
+# the final ACK never passed the capture point: lost before it (had the tap
+# only missed it, the server would not have sent its FIN again)
+caseq ev_final_ack_lost final_ack_lost "--drop 0" "$ev" \
+    "observed:R1:8,10 observed:inferred:R2:unknown:- $(printf 'before_capture_point,%.0s' 1 2 3 4 5)before_capture_point"
+# seen from the server only: where the client's ACKs were lost cannot be told
+caseq ev_only_server final_ack_lost "--only server" "$ev" \
+    "inferred:R17:5,5 inferred:inferred:R17:unknown:- unknown,unknown,unknown,unknown,unknown"
+caseq ev_reuse_rst reuse_bound+rst_in_tw "--drop 0" \
+    "select group_concat(end_evidence || ':' || end_rule) from time_waits where end_rule is not null" \
+    "observed:R8,observed:R8,inferred:R7"
+
 echo "messy: $n cases, $fails wrong"
 exit $((fails > 0))

@@ -72,6 +72,10 @@ R17 the ACK rose by one before	            p->ack_step1 && pv->ack == p->next_se
 R17 sequence space from the ACKs	        p->next_seq = pv->ack;	        (void)0;
 R17 certain first FIN	                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {	                   (!p->seen || seq_gt(pv->ack, p->next_seq))) {
 R17 the answering FIN	    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && (p->seen || p->ack_view) &&	    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && p->seen &&
+EV one direction	    } else if (!both_seen) {	    } else if (0) {
+EV missed FIN	    } else if (t->d[0].fin_missed || t->d[1].fin_missed) {	    } else if (0) {
+EV start observed	    if (!s->inferred) {	    if (1) {
+EV expiry inferred	    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */	    case TWE_EXPIRED: break;
 R15 direction	    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);	    uint64_t h = mix64(tuple_hash, 0);
 LIST
 

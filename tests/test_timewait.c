@@ -909,6 +909,62 @@ static int test_r17_unseen_data_stays_unknown(void)
     PASS;
 }
 
+/* ---- evidence: how each answer was decided ------------------------------------------- */
+
+static int ev_is(const struct tw_evidence *e, const char *how, const char *rule)
+{
+    return e->how && strcmp(e->how, how) == 0 && (rule ? e->rule && strcmp(e->rule, rule) == 0
+                                                       : e->rule == NULL);
+}
+
+static int test_evidence_observed_and_inferred(void)
+{
+    struct tw_evidence c, st, en;
+    setup();
+    open_conn();
+    client_close();
+    tw_closer_evidence(&tr[0], &c);
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&c, "observed", "R1") && ev_is(&st, "observed", "R2"));
+    FAIL_UNLESS(ev_is(&en, "unknown", NULL)); /* still running: censored */
+    ended.n = 0;
+    tw_expire(&tr[0], now + 61 * TW_USEC, &ended);
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&en, "inferred", "R4"));
+    /* the final ACK unseen: the start is inferred */
+    setup();
+    open_conn();
+    feed(MS, (struct seg){C, FIN, 1101, 5201, 0, 0, 0});
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&st, "inferred", "R2"));
+    PASS;
+}
+
+static int test_evidence_missed_and_one_direction(void)
+{
+    struct tw_evidence c, st, en;
+    setup();
+    open_conn();
+    /* the client's FIN missed: the server's FIN acknowledges it (R14) */
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0});
+    tw_closer_evidence(&tr[0], &c);
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&c, "inferred", "R14") && ev_is(&st, "inferred", "R14"));
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    tw_closer_evidence(&tr[0], &c);
+    FAIL_UNLESS(ev_is(&c, "inferred", "R17"));
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, FIN, 5201, 1151, 0, 0, 0});
+    tw_closer_evidence(&tr[0], &c);
+    FAIL_UNLESS(ev_is(&c, "unknown", "R17"));
+    PASS;
+}
+
 /* ---- R16: time that steps back ------------------------------------------------- */
 
 static int test_r16_clock_steps_back(void)
@@ -1050,6 +1106,8 @@ int main(void)
     RUN(test_r17_passive_side_acked_the_fin_before);
     RUN(test_r17_closing_side_only);
     RUN(test_r17_unseen_data_stays_unknown);
+    RUN(test_evidence_observed_and_inferred);
+    RUN(test_evidence_missed_and_one_direction);
     RUN(test_r16_clock_steps_back);
     RUN(test_r16_hours_between_incarnations);
     RUN(test_r15_what_makes_a_segment);

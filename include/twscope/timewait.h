@@ -71,6 +71,7 @@ struct tw_state {
     uint32_t rst_seq, rst_ack;
     uint16_t rst_file;
     uint8_t rst_flags;
+    uint8_t rst_by_profile;    /* R7: the RST's effect was the profile's assumption, not seen */
     tw_time rst_ts;
     uint64_t rst_frame;
 };
@@ -119,6 +120,7 @@ enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3, TWW_UN
 #define TWV_NEW_TS          0x10000 /* reuse: new_tsval known */
 #define TWV_KILL_SEEN       0x20000 /* tw_rst: killed or not, shown by a later segment (first_frame) */
 #define TWV_AT_RST          0x40000 /* the row is the RST kept in the TIME_WAIT state of side who */
+#define TWV_PEER_UNSEEN     0x80000 /* FIN: the peer never passed the capture point (one direction) */
 
 /*
  * One finding decided by the rules: what the engine hands to the sinks, and
@@ -274,6 +276,23 @@ static inline tw_time tw_expected_end(const struct tw_state *s)
 {
     return s->last_answer_ts + s->dur;
 }
+
+/* ---- evidence: how an answer was decided ----------------------------------------------- */
+
+/*
+ * how: "observed" (a segment shows it), "inferred" (rule from the numbers or
+ * the timers), "unknown"; NULL when there is nothing to decide (no FIN).
+ * rule: the rule of this file that decided it ("R1", "R14", ...), or NULL.
+ */
+struct tw_evidence {
+    const char *how;
+    const char *rule;
+};
+/* The active closer (tw_active_closer) and, alike, which side holds TIME_WAIT. */
+void tw_closer_evidence(const struct tcp_track *t, struct tw_evidence *e);
+/* The start and the end of side `side`'s period (t->tw[side] entered). */
+void tw_period_evidence(const struct tcp_track *t, int side, struct tw_evidence *start,
+                        struct tw_evidence *end);
 
 /* ---- names used in the database ----------------------------------------------------- */
 
