@@ -239,8 +239,7 @@ uint64_t tw_copy_fp(const struct pkt_view *pv, uint64_t tuple_hash, int ep)
 enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint32_t file)
 {
     struct tw_copy_slot *s = &tab->slot[fp & ((1u << TW_COPY_SLOTS_LOG2) - 1)];
-    int32_t dt = (int32_t)((uint32_t)ts - s->ts_lo); /* timestamps may step back */
-    uint32_t since = dt < 0 ? (uint32_t)-(int64_t)dt : (uint32_t)dt;
+    tw_time since = ts >= s->ts ? ts - s->ts : s->ts - ts; /* timestamps may step back */
     int far;
     if (s->fp == fp) {
         if (s->file == file && since < TW_TAP_COPY_USEC)
@@ -250,7 +249,7 @@ enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint3
     }
     far = s->fp == fp && s->file != file;
     s->fp = fp;
-    s->ts_lo = (uint32_t)ts;
+    s->ts = ts;
     s->file = file;
     return far ? TWC_FAR : TWC_NONE;
 }

@@ -1039,6 +1039,8 @@ static int test_r15_tap_copy(void)
     /* an RTO later: the sender's own retransmission */
     FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_TAP_COPY_USEC, 0) == TWC_NONE);
     FAIL_UNLESS(tw_copy_check(&copies, a, t + 200 * MS, 0) == TWC_NONE);
+    /* 2^32 us (71 min) later, as a keepalive might be: no copy (no wrap of the time) */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 200 * MS + ((tw_time)1 << 32) + 5, 0) == TWC_NONE);
     PASS;
 }
 

@@ -175,7 +175,7 @@ enum tw_route {
  */
 struct tw_copy_slot {
     uint64_t fp;               /* tw_copy_fp() of the segment, 0 = empty */
-    uint32_t ts_lo;            /* low 32 bits of its time, microseconds (wraps in 71 min) */
+    tw_time ts;                /* its time */
     uint32_t file;             /* input file it was in */
 };
 struct tw_copies {
