@@ -62,8 +62,8 @@ R15 tap copy	        if (s->file == file && since < TW_TAP_COPY_USEC)	        if
 R15 tap copy window	        if (s->file == file && since < TW_TAP_COPY_USEC)	        if (s->file == file)
 R15 vantage copy	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (0)
 R15 vantage copy window	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (s->file != file)
-R15 IP ID and checksum	    h = mix64(h, (uint64_t)pv->ip_id << 16 | pv->tcp_csum);	    (void)0;
-R15 timestamps	    h = mix64(h, pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL);	    (void)0;
+R15 IP ID and checksum	    h ^= ((uint64_t)pv->ip_id << 16 | pv->tcp_csum) * 0xd6e8feb86659fd93ULL;	    (void)0;
+R15 timestamps	    h ^= rotl64(pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL, 42) *	    h ^= 0 *
 R15 far apart in another file	    return far ? TWC_FAR : TWC_NONE;	    return TWC_NONE;
 R16 never a negative period	        at = s->start_ts; /* R16: the clock stepped back: never a negative period */	        (void)0;
 R16 reuse since close	        v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */	        v->t1 = m->ts - s->start_ts;
@@ -76,7 +76,7 @@ EV one direction	    } else if (!both_seen) {	    } else if (0) {
 EV missed FIN	    } else if (t->d[0].fin_missed || t->d[1].fin_missed) {	    } else if (0) {
 EV start observed	    if (!s->inferred) {	    if (1) {
 EV expiry inferred	    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */	    case TWE_EXPIRED: break;
-R15 direction	    uint64_t h = mix64(tuple_hash, (uint64_t)(unsigned)ep);	    uint64_t h = mix64(tuple_hash, 0);
+R15 direction	    uint64_t h = tuple_hash ^ ((uint64_t)(ep & 1) * 0x8f1bbcdc5a827999ULL);	    uint64_t h = tuple_hash;
 LIST
 
 build_test() { # TIMEWAIT_C -> $work/t
