@@ -501,7 +501,7 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
             c = reuse(e, c, key, dir, m, pv);
             if (!c)
                 return NULL;
-            dir = 0;
+            dir = key->ep == c->client_ep ? 0 : 1; /* a SYN: the client; a SYN-ACK (R17) */
             break;
         case TWR_PREV:
             tw_late_prev(&c->tcp, dir, prev_dir, pv, &r);

@@ -116,7 +116,9 @@
  *     exactly one, answers the peer's FIN, sent first (unseen, R14). After its own
  *     FIN, an ACK one number beyond is the peer's answering FIN (R14 c). The
  *     TIME_WAIT it implies is inferred. Anything else stays unknown. (A
- *     one-byte segment of the peer would look like a FIN, as in R14.)
+ *     one-byte segment of the peer would look like a FIN, as in R14.) The
+ *     server's side only: a SYN-ACK with a new ISN on a closing tuple answers
+ *     a new SYN (ISN = its ACK - 1), accepted: the next incarnation (R8).
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -704,10 +706,24 @@ static int belongs_to_prev(const struct tcp_track *t, const struct tcp_track *pr
     return !fits_cur;
 }
 
+/*
+ * R17: one direction only, the server's: a SYN-ACK with a new ISN on a tuple
+ * that was closing, whose client was never seen, answers a new SYN (unseen).
+ */
+static int synack_starts_incarnation(const struct tcp_track *t, int dir, const struct pkt_view *pv)
+{
+    const struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
+    int closing = t->closed || t->close_kind != CK_OPEN || tw_any_active(t);
+    return (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == (TCPF_SYN | TCPF_ACK) && !p->seen &&
+           d->syn && pv->seq != d->isn && closing;
+}
+
 enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, int dir,
                        int prev_dir, const struct pkt_view *pv, int idle_expired)
 {
     int pure_syn = (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN;
+    if (synack_starts_incarnation(t, dir, pv))
+        return TWR_REUSE;
     if (pure_syn && syn_starts_incarnation(t, prev, dir, pv, idle_expired))
         return TWR_REUSE;
     if (prev && belongs_to_prev(t, prev, dir, prev_dir, pv))
@@ -721,37 +737,44 @@ enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, 
 void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
               struct tw_result *r)
 {
-    const struct tcp_dir *snd = &old->d[dir];
-    int isn_above = snd->seen && seq_gt(pv->seq, snd->next_seq);
-    int ts_both = pv->has_ts && snd->ts;
+    /* R17: a SYN-ACK (the server's side only): the SYN it answers, unseen, came
+     * from the peer with the ISN it acknowledges, and was accepted */
+    int synack = (pv->flags & TCPF_ACK) != 0;
+    int sdir = synack ? !dir : dir;
+    uint32_t new_isn = synack ? pv->ack - 1 : pv->seq;
+    const struct tcp_dir *snd = &old->d[sdir];
+    int isn_above = (snd->seen || snd->ack_view) && seq_gt(new_isn, snd->next_seq);
+    int ts_both = !synack && pv->has_ts && snd->ts;
     int ts_newer = ts_both && ts_older(snd->ts_last, pv->tsval);
     int paws_reject = ts_both && ts_older(pv->tsval, snd->ts_last);
 
     for (int side = 0; side < 2; side++) {
         struct tw_state *s = old->tw[side];
         struct tw_verdict *v;
-        int receiver = side != dir, accept;
+        int receiver = side != sdir, accept;
         if (s->active && s->rst_pending)
             rst_decided(old, side, 0, 0, r); /* no evidence came: the profile says */
         if (!s->active)
             continue;
-        if (receiver) /* syn_to_timewait: tcp_timewait_state_process() TCP_TW_SYN */
+        if (synack)   /* the SYN-ACK shows it was accepted */
+            accept = 1;
+        else if (receiver) /* syn_to_timewait: tcp_timewait_state_process() TCP_TW_SYN */
             accept = !paws_reject && (isn_above || ts_newer);
         else          /* tcp_tw_reuse: the TIME_WAIT endpoint reconnects */
             accept = pv->has_ts && m->ts - s->last_answer_ts >= TW_USEC;
-        v = verdict(r, TWF_TW_REUSE, 0);
+        v = verdict(r, TWF_TW_REUSE, synack);
         v->who = (uint8_t)side;
         v->old_isn = snd->isn;
         v->old_next_seq = snd->next_seq;
-        v->new_isn = pv->seq;
+        v->new_isn = new_isn;
         v->old_tsval = snd->ts_last;
-        v->new_tsval = pv->tsval;
+        v->new_tsval = synack ? 0 : pv->tsval;
         v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */
         v->t2 = tw_expected_end(s) - m->ts;
         v->bits = (uint32_t)((receiver ? TWV_RECEIVER : 0) | (isn_above ? TWV_ISN_ABOVE : 0) |
                              (ts_newer ? TWV_TS_NEWER : 0) | (paws_reject ? TWV_PAWS_REJECT : 0) |
                              (accept ? TWV_LINUX_ACCEPT : 0) | (snd->syn ? TWV_OLD_ISN : 0) |
-                             (snd->ts ? TWV_OLD_TS : 0) | (pv->has_ts ? TWV_NEW_TS : 0));
+                             (snd->ts ? TWV_OLD_TS : 0) | (pv->has_ts && !synack ? TWV_NEW_TS : 0));
         tw_end(old, side, m->ts, TWE_REUSED);
     }
 }

@@ -156,6 +156,14 @@ caseq only_passive_retx final_ack_lost "--only server" "$says" \
 caseq only_closer_retx final_ack_lost "--only client" "$says" "fin|client|client:1:capture_end||0/0"
 # the TIME_WAIT side's segments only, its RST-provoking peer unseen
 caseq only_rst_in_tw rst_in_tw "--only client" "$says" "fin|client|client:1:capture_end||0/0"
+# the server's side of three incarnations: each new SYN-ACK answers a SYN it
+# accepted in TIME_WAIT (the client's ISN is its ACK - 1): inc:end:reuse rule
+caseq only_server_reuse reuse_bound "--only server" \
+    "select group_concat(c.incarnation || ':' || t.end_reason || ':' ||
+       coalesce((select json_extract(detail, '$.new_isn') || '/' || json_extract(detail, '$.rule')
+                 from findings f where f.connection_id = c.id and kind = 'tw_reuse'), '-'), ' ')
+     from connections c join time_waits t on t.connection_id = c.id" \
+    "1:reused:- 2:reused:1916113303/syn_to_timewait 3:capture_end:1919247905/syn_to_timewait"
 # one direction and a late start after the first FIN: nothing proves who closed
 caseq only_late server_close "--only client --from 9" "$says" "half|unknown|||0/0"
 

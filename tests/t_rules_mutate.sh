@@ -76,6 +76,8 @@ EV one direction	    } else if (!both_seen) {	    } else if (0) {
 EV missed FIN	    } else if (t->d[0].fin_missed || t->d[1].fin_missed) {	    } else if (0) {
 EV start observed	    if (!s->inferred) {	    if (1) {
 EV expiry inferred	    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */	    case TWE_EXPIRED: break;
+R17 SYN-ACK with a new ISN	    if (synack_starts_incarnation(t, dir, pv))	    if (0)
+R17 the SYN it answers	    uint32_t new_isn = synack ? pv->ack - 1 : pv->seq;	    uint32_t new_isn = pv->seq;
 R15 direction	    uint64_t h = tuple_hash ^ ((uint64_t)(ep & 1) * 0x8f1bbcdc5a827999ULL);	    uint64_t h = tuple_hash;
 LIST
 

@@ -909,6 +909,31 @@ static int test_r17_unseen_data_stays_unknown(void)
     PASS;
 }
 
+static int test_r17_server_side_only_reuse(void)
+{
+    struct pkt_view pv;
+    struct pkt_meta m;
+    struct seg synack = {S, SYN | ACK, 9000, 90001, 0, 0, 0};
+    const struct tw_verdict *v;
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, FIN, 5201, 1101, 0, 0, 0});
+    feed(MS, (struct seg){S, ACK, 5202, 1102, 0, 0, 0});      /* the client's FIN: server in TIME_WAIT */
+    FAIL_UNLESS(tr[0].tw[S]->active);
+    /* the same SYN-ACK again is no new incarnation; one with a new ISN is */
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 5000, 1001, 0, 0, 0}, 0, 0) != TWR_REUSE);
+    FAIL_UNLESS(route(synack, 0, 0) == TWR_REUSE);
+    view(&synack, &pv);
+    m = meta(2 * TW_USEC);
+    tw_reuse(&tr[0], S, &m, &pv, &res);
+    v = only(&res, TWF_TW_REUSE);
+    /* the SYN it answers: the client's, ISN 90000, accepted by the TIME_WAIT server */
+    FAIL_UNLESS(v && v->who == TWW_SERVER && (v->bits & TWV_RECEIVER) && v->new_isn == 90000);
+    FAIL_UNLESS((v->bits & TWV_LINUX_ACCEPT) && (v->bits & TWV_ISN_ABOVE) && v->old_next_seq == 1102);
+    FAIL_UNLESS(tr[0].tw[S]->end_reason == TWE_REUSED);
+    PASS;
+}
+
 /* ---- evidence: how each answer was decided ------------------------------------------- */
 
 static int ev_is(const struct tw_evidence *e, const char *how, const char *rule)
@@ -1108,6 +1133,7 @@ int main(void)
     RUN(test_r17_passive_side_acked_the_fin_before);
     RUN(test_r17_closing_side_only);
     RUN(test_r17_unseen_data_stays_unknown);
+    RUN(test_r17_server_side_only_reuse);
     RUN(test_evidence_observed_and_inferred);
     RUN(test_evidence_missed_and_one_direction);
     RUN(test_r16_clock_steps_back);
