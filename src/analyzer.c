@@ -144,6 +144,23 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
     rc.rst_frame = c->tcp.rst_frame;
     rc.prev_connection_id = conn_prev_id(c);
     rc.after_close = c->after_close;
+    rc.capture_dups = c->capture_dups;
+    rc.vantage_dups = c->vantage_dups;
+    {
+        struct tw_evidence ev;
+        tw_closer_evidence(&c->tcp, &ev);
+        rc.closer_evidence = ev.how;
+        rc.closer_rule = ev.rule;
+        /* the frames: the FINs seen, and for a FIN unseen (R14, R17) the segment
+         * whose numbers showed it, where the TIME_WAIT it implies began */
+        for (int s = 0; ev.how && s < 2; s++) {
+            const struct tcp_dir *d = &c->tcp.d[s];
+            const struct tw_state *w = c->tcp.tw[c->tcp.tw[0]->entered ? 0 : 1];
+            rc.closer_frames[s] = d->fin ? d->fin_frame : 0;
+            if (d->fin_missed && w->entered)
+                rc.closer_frames[s] = w->start_frame;
+        }
+    }
     rc.renumber = c->renumber;
     *out = rc;
 }
@@ -155,6 +172,12 @@ static void conn_record(struct run *r, struct conn *c, struct rec_connection *ou
  * row would come at once). nDPI's verdict is taken now: no new payload comes
  * after a close. conn_done() writes the row again only if packets came since.
  */
+/* What changes the row after it was written: packets, and the copies of them dropped (R15). */
+static uint32_t row_pkts(const struct conn *c)
+{
+    return c->tcp.d[0].pkts + c->tcp.d[1].pkts + c->capture_dups + c->vantage_dups;
+}
+
 static void sink_conn_closed(void *ctx, struct conn *c)
 {
     struct run *r = ctx;
@@ -163,7 +186,7 @@ static void sink_conn_closed(void *ctx, struct conn *c)
 
     conn_record(r, c, &rc, proto, sizeof(proto));
     db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep], c->key.addr[!c->client_ep]));
-    c->row_pkts = c->tcp.d[0].pkts + c->tcp.d[1].pkts;
+    c->row_pkts = row_pkts(c);
 }
 
 /* The row of side s's TIME_WAIT period of c (entered), as it stands now. */
@@ -186,6 +209,17 @@ static void tw_record(struct run *r, const struct conn *c, int s, struct rec_tim
     tw_profile_seen_of(&r->o->tw, &c->tcp.d[s], why);
     tw->duration_s = tw_time_to_sec(t->dur);
     tw->answers = t->answers;
+    {
+        /* how each part was decided (timewait.c: observed, inferred by a rule, unknown) */
+        struct tw_evidence side, start, end;
+        tw_closer_evidence(&c->tcp, &side);
+        tw_period_evidence(&c->tcp, s, &start, &end);
+        tw->side_evidence = side.how;
+        tw->start_evidence = start.how;
+        tw->start_rule = start.rule;
+        tw->end_evidence = end.how;
+        tw->end_rule = end.rule;
+    }
 }
 
 static void sink_conn_done(void *ctx, struct conn *c)
@@ -195,7 +229,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
     char proto[64];
 
     conn_record(r, c, &rc, proto, sizeof(proto));
-    if (!c->closed_reported || c->row_pkts != c->tcp.d[0].pkts + c->tcp.d[1].pkts)
+    if (!c->closed_reported || c->row_pkts != row_pkts(c))
         db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep],
                                          c->key.addr[!c->client_ep]));
     r->n_conns++;
@@ -595,8 +629,10 @@ static void prepare(void *ctx, const struct capture_pkt *p, void *out)
     const struct tcp_keyer *ky = ctx;
     struct prepared *x = out;
     x->dr = decode_packet(p->linktype, p->data, p->caplen, &x->pv);
-    if (x->dr == DECODE_OK)
+    if (x->dr == DECODE_OK) {
+        decode_wire_len(&x->pv, p->caplen, p->wirelen);
         tcp_key_of(ky, &x->pv, &x->key);
+    }
 }
 
 static int run_loop(struct run *r, char *err, size_t errlen)
@@ -654,8 +690,10 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             } else {
                 prep = &own;
                 own.dr = decode_packet(p.linktype, p.data, p.caplen, &own.pv);
-                if (own.dr == DECODE_OK)
+                if (own.dr == DECODE_OK) {
+                    decode_wire_len(&own.pv, p.caplen, p.wirelen);
                     tcp_key_of(r->keyer, &own.pv, &own.key);
+                }
             }
             dr = prep->dr;
             /* --shard: a connection's packets go to the shard of its key; the others
@@ -971,6 +1009,11 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
         struct tcp_engine_stats es;
         tcp_engine_stats(r.eng, &es);
         r.rec.evicted += es.evicted;  /* lanes_stop() added the lanes' */
+        if (es.vantage_far)
+            fprintf(errf, "twscope: warning: %llu segments are in two files more than %d ms "
+                          "apart: capture points whose clocks differ? Merged, their copies count "
+                          "as retransmissions; analyze them with --per-file\n",
+                    (unsigned long long)es.vantage_far, TW_VANTAGE_COPY_USEC / 1000);
     }
     t[3] = now_wall();
     for (uint32_t i = 0; r.file_err && i < capture_count(cap) && !r.db_failed; i++)
@@ -1052,8 +1095,31 @@ static int run_analysis(const struct analyze_opts *o, struct capture *cap, const
     metrics_destroy(metrics);
     return rc;
 }
+static int analyze_set(const struct analyze_opts *o, const char *const *files, int nfiles,
+                       FILE *err);
 
 int analyze_files(const struct analyze_opts *o, const char *const *files, int nfiles, FILE *err)
+{
+    struct analyze_opts one;
+    int rc = TW_OK;
+
+    if (!o->per_file || nfiles < 2)
+        return analyze_set(o, files, nfiles, err);
+    /* --per-file: each file its own capture, one after the other into the database */
+    one = *o;
+    for (int i = 0; i < nfiles; i++) {
+        int frc = analyze_set(&one, files + i, 1, err);
+        one.overwrite = 0;
+        if (frc && !rc)
+            rc = frc;
+        if (frc == TW_ERR_DB || frc == TW_ERR_SCHEMA || frc == TW_ERR_NOMEM || frc == TW_ERR_USAGE)
+            break; /* the database or the options, not the file: the next would fail alike */
+    }
+    return rc;
+}
+
+static int analyze_set(const struct analyze_opts *o, const char *const *files, int nfiles,
+                       FILE *err)
 {
     struct capture *cap;
     struct run_files in = {files, NULL, nfiles};

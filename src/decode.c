@@ -259,6 +259,7 @@ static enum decode_result decode_tcp(const uint8_t *ip, uint32_t ip_cap, uint32_
     pv->ack = rd_be32(t + 8);
     pv->flags = t[13];
     pv->window = rd_be16(t + 14);
+    pv->tcp_csum = rd_be16(t + 16);
     pv->tcp_hdr_len = (uint8_t)hdr_len;
 
     pv->payload_len = ip_payload - hdr_len;
@@ -339,12 +340,14 @@ static enum decode_result decode_ipv4(const uint8_t *d, uint32_t caplen, uint32_
     if (tot_len == 0) { /* TSO/GSO segment seen before segmentation */
         tot_len = cap;
         len_from_cap = 1;
+        pv->ip_len0 = 1;
     } else if (tot_len < hdr_len) {
         return DECODE_BAD_IP_TOTLEN;
     }
 
     pv->ip_version = 4;
     pv->ttl = ip[8];
+    pv->ip_id = rd_be16(ip + 4);
     pv->src = ip + 12;
     pv->dst = ip + 16;
     pv->l3 = ip;
@@ -378,6 +381,7 @@ static enum decode_result decode_ipv6(const uint8_t *d, uint32_t caplen, uint32_
     NEED(cap, 0, IPV6_HDR_LEN, DECODE_TRUNC_IP);
     ip_len = rd_be16(ip + 4);
     len_from_cap = ip_len == 0; /* jumbogram: real length in hop-by-hop, use capture */
+    pv->ip_len0 = (uint8_t)len_from_cap;
     ip_len = len_from_cap ? cap : ip_len + IPV6_HDR_LEN;
     ip_cap = min_u32(cap, ip_len);
 

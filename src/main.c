@@ -125,7 +125,11 @@ static void usage_analyze(FILE *f, int live)
                         "  -j, --jobs N           N analysis threads, each with its own flow table,\n"
                         "                         TIME_WAIT engine and nDPI (by a hash of the\n"
                         "                         connection key); the rows are those of -j 1 (the\n"
-                        "                         default, one thread) but for the ids\n",
+                        "                         default, one thread) but for the ids\n"
+                        "      --per-file         each file is a capture of its own (capture points\n"
+                        "                         whose clocks differ); by default the files are one\n"
+                        "                         capture, and a segment seen in two of them within\n"
+                        "                         100 ms counts once (vantage_dups)\n",
             FLOW_DEFAULT_MAX, FLOW_IDLE_TIMEOUT_SEC);
 }
 
@@ -256,7 +260,7 @@ static void bad_option(const char *cmd, int opt, char **argv)
 enum {
     OPT_OVERWRITE = 256, OPT_NO_DPI, OPT_IGNORE_VLAN, OPT_TW_PROFILE, OPT_TW_SECONDS,
     OPT_MAX_FLOWS, OPT_IDLE, OPT_DURATION, OPT_COUNT, OPT_SNAPLEN, OPT_BUFFER, OPT_PROMISC,
-    OPT_APPEND, OPT_SHARD, OPT_METRICS, OPT_METRICS_TOP, OPT_ALERT_PORT_USE, OPT_CAP_PORT_RANGE,
+    OPT_APPEND, OPT_SHARD, OPT_METRICS, OPT_METRICS_TOP, OPT_ALERT_PORT_USE, OPT_CAP_PORT_RANGE, OPT_PER_FILE,
 };
 
 /* --shard K/N: 1 <= K <= N <= 1024. Prints the error. */
@@ -289,6 +293,7 @@ static int cmd_analyze(int argc, char **argv, int live)
         {"append", no_argument, 0, OPT_APPEND},
         {"shard", required_argument, 0, OPT_SHARD},
         {"jobs", required_argument, 0, 'j'},
+        {"per-file", no_argument, 0, OPT_PER_FILE},
         {"filter", required_argument, 0, 'f'},
         {"no-dpi", no_argument, 0, OPT_NO_DPI},
         {"ignore-vlan", no_argument, 0, OPT_IGNORE_VLAN},
@@ -357,6 +362,13 @@ static int cmd_analyze(int argc, char **argv, int live)
             }
             if (parse_shard(optarg, &o.shard_k, &o.shard_n))
                 return EXIT_USAGE;
+            break;
+        case OPT_PER_FILE:
+            if (live) {
+                bad_option("capture", opt, argv);
+                return EXIT_USAGE;
+            }
+            o.per_file = 1;
             break;
         case 'f': o.bpf = optarg; break;
         case OPT_NO_DPI: o.dpi = 0; break;

@@ -262,7 +262,24 @@ static const char sql_ports[] =
     ") ORDER BY o1, o2, o3, o4"
 static const char sql_summary[] = SUMMARY_SQL(
     " UNION ALL SELECT 2, 0, 5, '', 'connections', 'after_close_segments',"
-    "  coalesce(sum(after_close), 0) FROM connections");
+    "  coalesce(sum(after_close), 0) FROM connections"
+    " UNION ALL SELECT 2, 0, 6, '', 'connections', 'capture_duplicates',"
+    "  coalesce(sum(capture_dups), 0) FROM connections"
+    " UNION ALL SELECT 2, 0, 7, '', 'connections', 'vantage_copies',"
+    "  coalesce(sum(vantage_dups), 0) FROM connections"
+    /* what the capture could not tell (closer_evidence, time_waits.*_evidence, findings' loss) */
+    " UNION ALL SELECT 11, 0, 1, '', 'unknown', 'active_closer',"
+    "  coalesce(sum(closer_evidence = 'unknown'), 0) FROM connections"
+    " UNION ALL SELECT 11, 0, 2, '', 'unknown', 'time_wait_end',"
+    "  coalesce(sum(end_evidence = 'unknown'), 0) FROM time_waits"
+    " UNION ALL SELECT 11, 0, 3, '', 'unknown', 'loss_location',"
+    "  count(*) FROM findings WHERE json_valid(detail) AND json_extract(detail, '$.loss') = 'unknown'"
+    " UNION ALL SELECT 12, 0, 1, '', 'inferred', 'active_closer',"
+    "  coalesce(sum(closer_evidence = 'inferred'), 0) FROM connections"
+    " UNION ALL SELECT 12, 0, 2, '', 'inferred', 'time_wait_start',"
+    "  coalesce(sum(start_evidence = 'inferred'), 0) FROM time_waits"
+    " UNION ALL SELECT 12, 0, 3, '', 'inferred', 'time_wait_end',"
+    "  coalesce(sum(end_evidence = 'inferred'), 0) FROM time_waits");
 static const char sql_summary_v2[] = SUMMARY_SQL("");
 
 enum report_kind {

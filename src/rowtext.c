@@ -69,6 +69,13 @@ int rowtext_finding(const struct tw_verdict *v, struct store_kv *kv)
         k_text(&o, "closer", roles[v->phase % 3]);
         k_bool(&o, "peer_acked_fin", b & TWV_PEER_ACKED);
         k_bool(&o, "capture_duplicate", b & TWV_CAPTURE_DUP);
+        /* where the peer's ACK of this FIN was lost: it passed the capture point
+         * (lost after it), or not (before it: had the tap only missed it, the FIN
+         * would not have been sent again); a peer never seen (one direction only)
+         * tells nothing */
+        k_text(&o, "loss", b & TWV_PEER_UNSEEN  ? "unknown"
+                           : b & TWV_PEER_ACKED ? "after_capture_point"
+                                                : "before_capture_point");
         break;
     case TWF_FINAL_ACK_REXMIT:
         k_int(&o, "copy", v->copy);

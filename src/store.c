@@ -91,18 +91,21 @@ static const char *const stmt_sql[SS_COUNT] = {
         " last_file, first_ts, last_ts, close_kind, active_closer, client_pkts,"
         " server_pkts, client_bytes, server_bytes, rtt_ms, app_protocol,"
         " client_fin_frame, server_fin_frame, rst_frame, prev_connection_id,"
-        " app_guessed, after_close)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " app_guessed, after_close, capture_dups, vantage_dups, closer_evidence,"
+        " closer_rule, closer_frames)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [SS_INS_TIMEWAIT] =
         "INSERT INTO time_waits (connection_id, side, ip, port, start_ts,"
         " start_frame, start_file, expected_end_ts, end_ts, end_reason, inferred,"
-        " profile, profile_reason, duration_s, answers)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " profile, profile_reason, duration_s, answers, side_evidence, start_evidence,"
+        " start_rule, end_evidence, end_rule)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     /* live: the row of a period written open (end_reason 'open') gets its end */
     [SS_UPD_TIMEWAIT] =
         "UPDATE time_waits SET ip=?3, port=?4, start_ts=?5, start_frame=?6, start_file=?7,"
         " expected_end_ts=?8, end_ts=?9, end_reason=?10, inferred=?11, profile=?12,"
-        " profile_reason=?13, duration_s=?14, answers=?15"
+        " profile_reason=?13, duration_s=?14, answers=?15, side_evidence=?16,"
+        " start_evidence=?17, start_rule=?18, end_evidence=?19, end_rule=?20"
         " WHERE connection_id=?1 AND side=?2 AND end_reason='open'",
     [SS_DEL_TIMEWAIT] = "DELETE FROM time_waits WHERE connection_id=?1 AND side=?2"
                         " AND end_reason='open'",
@@ -656,6 +659,7 @@ static int note_renumber(struct store *st, int64_t id)
 int store_add_connection(struct store *st, const struct rec_connection *r)
 {
     struct binder b = {st->stmt[SS_INS_CONNECTION], 0, SQLITE_OK};
+    char fr[48] = "";
     int ret;
 
     ret = txn_begin(st);
@@ -702,6 +706,18 @@ int store_add_connection(struct store *st, const struct rec_connection *r)
     b_int_or_null(&b, r->prev_connection_id != 0, r->prev_connection_id);
     b_int_or_null(&b, r->app_protocol != NULL, r->app_guessed);
     b_int(&b, (int64_t)r->after_close);
+    b_int(&b, (int64_t)r->capture_dups);
+    b_int(&b, (int64_t)r->vantage_dups);
+    b_text(&b, r->closer_evidence);
+    b_text(&b, r->closer_rule);
+    /* bound SQLITE_STATIC: fr lives until insert_row() has stepped */
+    if (r->closer_frames[0] && r->closer_frames[1])
+        snprintf(fr, sizeof fr, "%llu,%llu", (unsigned long long)r->closer_frames[0],
+                 (unsigned long long)r->closer_frames[1]);
+    else if (r->closer_frames[0] || r->closer_frames[1])
+        snprintf(fr, sizeof fr, "%llu",
+                 (unsigned long long)(r->closer_frames[0] | r->closer_frames[1]));
+    b_text(&b, fr[0] ? fr : NULL);
     return insert_row(st, &b);
 }
 
@@ -761,6 +777,11 @@ int store_add_timewait(struct store *st, const struct rec_timewait *r)
     b_text(&b, r->profile_reason);
     b_real(&b, r->duration_s);
     b_int(&b, r->answers);
+    b_text(&b, r->side_evidence);
+    b_text(&b, r->start_evidence);
+    b_text(&b, r->start_rule);
+    b_text(&b, r->end_evidence);
+    b_text(&b, r->end_rule);
     ret = insert_row(st, &b);
     if (ret == TW_OK && row == TWROW_END && sqlite3_changes(st->db) == 0) {
         /* no open row (it was never written): insert the whole period */

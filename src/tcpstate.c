@@ -36,6 +36,8 @@ struct tcp_engine {
     int64_t next_id;
     uint32_t sweep_epoch;
     uint64_t created, done, evicted, late_segments;
+    struct tw_copies *copies;        /* R15: recent segments' fingerprints (NULL: out of memory) */
+    uint64_t copies_seen[4];         /* by enum tw_copy */
     tw_time min_tw;                  /* shortest 2*MSL any profile may give */
     uint64_t *gone;                  /* Bloom filter of tuples that left the table, or NULL */
     int gone_lost;                   /* the filter could not be allocated */
@@ -269,7 +271,10 @@ struct tcp_engine *tcp_engine_create(const struct tcp_engine_opts *o, const stru
     e->next_id = o->first_id > 0 ? o->first_id : 1;
     e->min_tw = tw_min_duration(&o->tw);
     e->ft = flowtab_create(o->hash_seed);
-    if (!e->ft) {
+    e->copies = calloc(1, sizeof(*e->copies));
+    if (!e->ft || !e->copies) {
+        flowtab_destroy(e->ft);
+        free(e->copies);
         free(e);
         return NULL;
     }
@@ -297,6 +302,7 @@ void tcp_engine_destroy(struct tcp_engine *e)
     free(e->chunks);
     flowtab_destroy(e->ft);
     free(e->gone);
+    free(e->copies);
     free(e);
 }
 
@@ -307,6 +313,9 @@ void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st)
     st->evicted = e->evicted;
     st->tracked = flowtab_count(e->ft);
     st->late_segments = e->late_segments;
+    st->capture_dups = e->copies_seen[TWC_TAP];
+    st->vantage_dups = e->copies_seen[TWC_VANTAGE];
+    st->vantage_far = e->copies_seen[TWC_FAR];
     st->table_max_probe = flowtab_max_probe(e->ft);
 }
 
@@ -362,7 +371,8 @@ static void conn_account(struct conn *c, int dir, const struct pkt_meta *m,
 
     if ((fl & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN && !c->tcp.d[dir].syn)
         c->syn_ts = m->ts;
-    c->last_ts = m->ts;
+    if (m->ts > c->last_ts)
+        c->last_ts = m->ts; /* the clock may step back: last_ts >= first_ts */
     c->last_frame = m->frame;
     c->last_file = m->file;
     tcp_track_account(&c->tcp, dir, pv);
@@ -463,7 +473,18 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     struct conn *c = flowtab_find_hashed(e->ft, &key->k, key->hash);
     struct tw_result r;
     int dir;
+    enum tw_copy copy = tw_copy_check(e->copies, tw_copy_fp(pv, key->hash, key->ep), m->ts, m->file);
 
+    if (copy == TWC_FAR)
+        e->copies_seen[copy]++; /* a segment of its own, but the clocks may differ */
+    else if (copy != TWC_NONE) { /* R15: a copy of a segment already accounted: count it only */
+        e->copies_seen[copy]++;
+        if (c && copy == TWC_TAP)
+            c->capture_dups++;
+        else if (c)
+            c->vantage_dups++;
+        return NULL;
+    }
     if (!c) {
         c = conn_new(e, &key->k, key->hash, key->ep, pv, m, NULL);
         if (!c)
@@ -484,7 +505,7 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
             c = reuse(e, c, key, dir, m, pv);
             if (!c)
                 return NULL;
-            dir = 0;
+            dir = key->ep == c->client_ep ? 0 : 1; /* a SYN: the client; a SYN-ACK (R17) */
             break;
         case TWR_PREV:
             tw_late_prev(&c->tcp, dir, prev_dir, pv, &r);
@@ -504,7 +525,8 @@ struct conn *tcp_engine_packet_keyed(struct tcp_engine *e, const struct pkt_meta
     {
         int was_closed = c->tcp.closed;
         tw_segment(&c->tcp, dir, m, pv, &r);
-        if (was_closed && r.n == 0)
+        c->capture_dups += r.copies;
+        if (was_closed && r.n == 0 && !r.copies)
             c->after_close++; /* a FIN after the close that is no retransmission */
     }
     if (r.n || r.enter)

@@ -26,7 +26,8 @@
  *     ACK and for the re-ACK of an out-of-window segment). expected_end =
  *     last answer + 2*MSL.
  *  R5 FIN retransmission: a FIN with the sequence number of an earlier FIN of
- *     the same endpoint. From the passive closer it means X's final ACK did
+ *     the same endpoint -- but within FIN_DUP_USEC with the same ACK, a copy
+ *     at the capture point (counted in capture_dups, no finding). From the passive closer it means X's final ACK did
  *     not reach it in time.
  *  R6 Final-ACK retransmission: X ACKs Y's FIN again after Y retransmitted
  *     it. original_seen says whether the first final ACK passed the capture
@@ -89,6 +90,35 @@
  *     retries its SYN (usually the same ISN) after its retransmission timer;
  *     the RST cleared the server's old state, so the retried SYN starts a new
  *     incarnation: finding stale_state_rst, on the new incarnation.
+ *  R15 Copies: the same segment twice (same tuple, direction, seq, ack,
+ *     length, flags, window, TCP timestamps, IPv4 ID and TCP checksum) is
+ *     not two segments. Within TW_TAP_COPY_USEC in the same file, it is a
+ *     copy made by the tap (tcpdump -i any sees a packet on each interface it
+ *     crosses, a SPAN of both ports mirrors it twice); within
+ *     TW_VANTAGE_COPY_USEC in another file, the same segment at a second
+ *     capture point (a client-side and a server-side capture merged). A
+ *     sender's own retransmission waits at least an RTO (Linux TCP_RTO_MIN
+ *     200 ms) and nearly always differs in the IPv4 ID or TSval. Copies are
+ *     counted (connections.capture_dups, vantage_dups), never judged: no
+ *     FIN retransmission, no late segment from them (editcap -d does the same
+ *     by frame hash over a window of frames).
+ *  R16 Time that steps back (a clock set back during the capture, files
+ *     merged out of order): frames are taken in capture order, and a period
+ *     that the order says ended before its start in time ends at its start
+ *     (held 0 s), never with a negative duration; hours between two
+ *     incarnations end the first period as expired, at start + 2*MSL.
+ *  R17 One direction only (a capture that sees one endpoint's segments): of
+ *     the peer, never seen, what is known is what the visible side
+ *     acknowledges (ack_view: its next_seq from the ACKs). A first FIN that
+ *     acknowledges no more than that, when the last rise was not by exactly
+ *     one, did not answer a peer FIN: its sender closed first (R1). One that
+ *     acknowledges exactly one number more, or as much after a rise by
+ *     exactly one, answers the peer's FIN, sent first (unseen, R14). After its own
+ *     FIN, an ACK one number beyond is the peer's answering FIN (R14 c). The
+ *     TIME_WAIT it implies is inferred. Anything else stays unknown. (A
+ *     one-byte segment of the peer would look like a FIN, as in R14.) The
+ *     server's side only: a SYN-ACK with a new ISN on a closing tuple answers
+ *     a new SYN (ISN = its ACK - 1), accepted: the next incarnation (R8).
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -188,6 +218,44 @@ const char *tw_finding_name(enum tw_finding k)
     return NULL;
 }
 
+/* ---- copies (R15) ------------------------------------------------------------- */
+
+static inline uint64_t rotl64(uint64_t v, int r) { return v << r | v >> (64 - r); }
+
+/* Per packet: each field word multiplied by an odd constant, one final mix (about 20 instructions). */
+uint64_t tw_copy_fp(const struct pkt_view *pv, uint64_t tuple_hash, int ep)
+{
+    uint64_t h = tuple_hash ^ ((uint64_t)(ep & 1) * 0x8f1bbcdc5a827999ULL);
+    h ^= ((uint64_t)pv->seq << 32 | pv->ack) * 0x9e3779b97f4a7c15ULL;
+    h ^= rotl64((uint64_t)pv->payload_len << 32 | (uint32_t)pv->flags << 16 | pv->window, 21) *
+         0xc2b2ae3d27d4eb4fULL;
+    h ^= rotl64(pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL, 42) *
+         0x165667b19e3779f9ULL;
+    h ^= ((uint64_t)pv->ip_id << 16 | pv->tcp_csum) * 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+    return h ? h : 1;
+}
+
+enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint32_t file)
+{
+    struct tw_copy_slot *s = &tab->slot[fp & ((1u << TW_COPY_SLOTS_LOG2) - 1)];
+    tw_time since = ts >= s->ts ? ts - s->ts : s->ts - ts; /* timestamps may step back */
+    int far;
+    if (s->fp == fp) {
+        if (s->file == file && since < TW_TAP_COPY_USEC)
+            return TWC_TAP;
+        if (s->file != file && since < TW_VANTAGE_COPY_USEC)
+            return TWC_VANTAGE;
+    }
+    far = s->fp == fp && s->file != file;
+    s->fp = fp;
+    s->ts = ts;
+    s->file = file;
+    return far ? TWC_FAR : TWC_NONE;
+}
+
 /* ---- profiles (R3) ------------------------------------------------------------ */
 
 int tw_initial_ttl(uint8_t ttl)
@@ -260,6 +328,8 @@ enum tw_who tw_active_closer(const struct tcp_track *t)
 static void tw_end(struct tcp_track *t, int side, tw_time at, enum tw_end_reason why)
 {
     struct tw_state *s = t->tw[side];
+    if (at < s->start_ts)
+        at = s->start_ts; /* R16: the clock stepped back: never a negative period */
     s->active = 0;
     s->end_reason = (uint8_t)why;
     s->end_ts = at;
@@ -282,6 +352,7 @@ static void rst_decided(struct tcp_track *t, int side, uint64_t evidence, int ki
     if (!evidence)
         killed = tw_profile_rst_kills((enum tw_profile_id)s->profile);
     s->rst_pending = 0;
+    s->rst_by_profile = !evidence;
     v->who = (uint8_t)side;
     v->rcv_nxt = s->rst_seq;
     v->t1 = s->rst_ts - s->start_ts;
@@ -417,6 +488,9 @@ static void tw_answer(struct tcp_track *t, int dir, const struct pkt_meta *m,
         s->last_ack_ts = m->ts;
 }
 
+static void fin_unseen(struct tcp_track *t, int side, uint32_t seq, uint32_t ack, int first,
+                       const struct pkt_meta *m, struct tw_result *r);
+
 /* R1, R5: FIN bookkeeping. Returns 1 when the segment is a retransmitted FIN. */
 static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
                   const struct pkt_view *pv, struct tw_result *r)
@@ -436,10 +510,20 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         d->fin_first = !(p->fin && (pv->flags & TCPF_ACK) && seq_geq(pv->ack, p->fin_seq + 1));
         /* R14: it acknowledges peer sequence numbers the capture never saw: the
          * peer's FIN may be among them, so who closed first is not known yet */
-        if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) &&
-            (!p->seen || seq_gt(pv->ack, p->next_seq))) {
+        if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) && !p->seen && p->ack_view &&
+            p->ack_step1 && pv->ack == p->next_seq) {
+            /* R17: the ACK number rose by one before this FIN: the peer's FIN, sent
+             * first and acknowledged already */
+            fin_unseen(t, !dir, p->next_seq - 1, 0, 1, m, r);
+        } else if (d->fin_first && !p->fin && (pv->flags & TCPF_ACK) &&
+                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {
             d->fin_unsure = 1;
-            d->fin_gap1 = p->seen && pv->ack == p->next_seq + 1;
+            d->fin_gap1 = (p->seen || p->ack_view) && pv->ack == p->next_seq + 1;
+            /* R17: a peer never seen acknowledged up to next_seq: a FIN that
+             * acknowledges exactly one more number answers the peer's FIN,
+             * sent first; no segment of the peer will ever tell more */
+            if (d->fin_gap1 && !p->seen)
+                fin_unseen(t, !dir, p->next_seq, 0, 1, m, r);
         }
         if (p->fin_unsure) {
             /* R14: a FIN of the peer after its own: one beyond what it acknowledged
@@ -469,6 +553,13 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         d->fin_last_ts = m->ts;
         return 0;
     }
+    if (m->ts - d->fin_last_ts < FIN_DUP_USEC && pv->ack == d->fin_ack) {
+        /* R5: the same FIN within a millisecond: a copy at the capture point that
+         * R15 could not match byte for byte (an offloaded super-segment beside
+         * its wire segments, tcpdump -i any), no retransmission: counted */
+        r->copies++;
+        return 1;
+    }
     {
         struct tw_verdict *v = verdict(r, TWF_FIN_REXMIT, dir);
         tw_time since = m->ts - d->fin_last_ts;
@@ -479,7 +570,7 @@ static int tw_fin(struct tcp_track *t, int dir, const struct pkt_meta *m,
         v->first_frame = d->fin_frame;
         v->phase = d->fin_first ? (p->fin && p->fin_first ? 2 : 0) : 1;
         v->bits = (uint32_t)((p->acked && seq_geq(p->max_ack, d->fin_seq + 1) ? TWV_PEER_ACKED : 0) |
-                             (since < FIN_DUP_USEC && pv->ack == d->fin_ack ? TWV_CAPTURE_DUP : 0));
+                             (!p->seen ? TWV_PEER_UNSEEN : 0));
         d->fin_ack = pv->ack;
     }
     return 1;
@@ -615,10 +706,24 @@ static int belongs_to_prev(const struct tcp_track *t, const struct tcp_track *pr
     return !fits_cur;
 }
 
+/*
+ * R17: one direction only, the server's: a SYN-ACK with a new ISN on a tuple
+ * that was closing, whose client was never seen, answers a new SYN (unseen).
+ */
+static int synack_starts_incarnation(const struct tcp_track *t, int dir, const struct pkt_view *pv)
+{
+    const struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
+    int closing = t->closed || t->close_kind != CK_OPEN || tw_any_active(t);
+    return (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == (TCPF_SYN | TCPF_ACK) && !p->seen &&
+           d->syn && pv->seq != d->isn && closing;
+}
+
 enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, int dir,
                        int prev_dir, const struct pkt_view *pv, int idle_expired)
 {
     int pure_syn = (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN;
+    if (synack_starts_incarnation(t, dir, pv))
+        return TWR_REUSE;
     if (pure_syn && syn_starts_incarnation(t, prev, dir, pv, idle_expired))
         return TWR_REUSE;
     if (prev && belongs_to_prev(t, prev, dir, prev_dir, pv))
@@ -632,37 +737,44 @@ enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, 
 void tw_reuse(struct tcp_track *old, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
               struct tw_result *r)
 {
-    const struct tcp_dir *snd = &old->d[dir];
-    int isn_above = snd->seen && seq_gt(pv->seq, snd->next_seq);
-    int ts_both = pv->has_ts && snd->ts;
+    /* R17: a SYN-ACK (the server's side only): the SYN it answers, unseen, came
+     * from the peer with the ISN it acknowledges, and was accepted */
+    int synack = (pv->flags & TCPF_ACK) != 0;
+    int sdir = synack ? !dir : dir;
+    uint32_t new_isn = synack ? pv->ack - 1 : pv->seq;
+    const struct tcp_dir *snd = &old->d[sdir];
+    int isn_above = (snd->seen || snd->ack_view) && seq_gt(new_isn, snd->next_seq);
+    int ts_both = !synack && pv->has_ts && snd->ts;
     int ts_newer = ts_both && ts_older(snd->ts_last, pv->tsval);
     int paws_reject = ts_both && ts_older(pv->tsval, snd->ts_last);
 
     for (int side = 0; side < 2; side++) {
         struct tw_state *s = old->tw[side];
         struct tw_verdict *v;
-        int receiver = side != dir, accept;
+        int receiver = side != sdir, accept;
         if (s->active && s->rst_pending)
             rst_decided(old, side, 0, 0, r); /* no evidence came: the profile says */
         if (!s->active)
             continue;
-        if (receiver) /* syn_to_timewait: tcp_timewait_state_process() TCP_TW_SYN */
+        if (synack)   /* the SYN-ACK shows it was accepted */
+            accept = 1;
+        else if (receiver) /* syn_to_timewait: tcp_timewait_state_process() TCP_TW_SYN */
             accept = !paws_reject && (isn_above || ts_newer);
         else          /* tcp_tw_reuse: the TIME_WAIT endpoint reconnects */
             accept = pv->has_ts && m->ts - s->last_answer_ts >= TW_USEC;
-        v = verdict(r, TWF_TW_REUSE, 0);
+        v = verdict(r, TWF_TW_REUSE, synack);
         v->who = (uint8_t)side;
         v->old_isn = snd->isn;
         v->old_next_seq = snd->next_seq;
-        v->new_isn = pv->seq;
+        v->new_isn = new_isn;
         v->old_tsval = snd->ts_last;
-        v->new_tsval = pv->tsval;
-        v->t1 = m->ts - s->start_ts;
+        v->new_tsval = synack ? 0 : pv->tsval;
+        v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */
         v->t2 = tw_expected_end(s) - m->ts;
         v->bits = (uint32_t)((receiver ? TWV_RECEIVER : 0) | (isn_above ? TWV_ISN_ABOVE : 0) |
                              (ts_newer ? TWV_TS_NEWER : 0) | (paws_reject ? TWV_PAWS_REJECT : 0) |
                              (accept ? TWV_LINUX_ACCEPT : 0) | (snd->syn ? TWV_OLD_ISN : 0) |
-                             (snd->ts ? TWV_OLD_TS : 0) | (pv->has_ts ? TWV_NEW_TS : 0));
+                             (snd->ts ? TWV_OLD_TS : 0) | (pv->has_ts && !synack ? TWV_NEW_TS : 0));
         tw_end(old, side, m->ts, TWE_REUSED);
     }
 }
@@ -740,15 +852,79 @@ static void fin_missed(struct tcp_track *t, int dir, const struct pkt_meta *m,
     if (!d->fin && p->fin && p->fin_unsure && p->fin_gap1 && pv->seq == p->fin_ack &&
         pv->ack == p->fin_seq + 1)
         fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */
-    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && p->seen &&
+    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && (p->seen || p->ack_view) &&
              pv->ack == p->next_seq + 1)
         fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */
 }
 
+/* ---- evidence ------------------------------------------------------------------------ */
+
+void tw_closer_evidence(const struct tcp_track *t, struct tw_evidence *e)
+{
+    enum tw_who who = tw_active_closer(t);
+    int both_seen = t->d[0].seen && t->d[1].seen;
+    e->how = e->rule = NULL;
+    if (who == TWW_NONE)
+        return;
+    if (who == TWW_UNKNOWN) {
+        e->how = "unknown";
+        e->rule = both_seen ? "R14" : "R17";
+    } else if (!both_seen) {
+        e->how = "inferred";     /* one direction only: from the visible side's ACK numbers */
+        e->rule = "R17";
+    } else if (t->d[0].fin_missed || t->d[1].fin_missed) {
+        e->how = "inferred";     /* a FIN the tap missed, shown by the numbers */
+        e->rule = "R14";
+    } else {
+        e->how = "observed";     /* both FINs (or the only one) passed the capture point */
+        e->rule = "R1";
+    }
+}
+
+void tw_period_evidence(const struct tcp_track *t, int side, struct tw_evidence *start,
+                        struct tw_evidence *end)
+{
+    const struct tw_state *s = t->tw[side];
+    struct tw_evidence closer;
+    tw_closer_evidence(t, &closer);
+    if (!s->inferred) {
+        start->how = "observed"; /* its final ACK */
+        start->rule = "R2";
+    } else {
+        start->how = "inferred"; /* from the second FIN, or the numbers that showed it */
+        start->rule = closer.how && strcmp(closer.how, "inferred") == 0 ? closer.rule : "R2";
+    }
+    end->rule = NULL;
+    switch ((enum tw_end_reason)s->end_reason) {
+    case TWE_REUSED: end->how = "observed"; end->rule = "R8"; break;
+    case TWE_RST: end->how = s->rst_by_profile ? "inferred" : "observed"; end->rule = "R7"; break;
+    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */
+    default: end->how = "unknown"; break;                             /* capture end, evicted */
+    }
+}
+
 /* ---- one segment of the current incarnation ------------------------------------------ */
+
+static void segment_rules(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                          const struct pkt_view *pv, struct tw_result *r);
 
 void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const struct pkt_view *pv,
                 struct tw_result *r)
+{
+    struct tcp_dir *p = &t->d[!dir];
+    segment_rules(t, dir, m, pv, r);
+    /* R17: of a peer the capture never saw (one direction only), what is
+     * known is what this side acknowledges: its sequence space, from the ACKs */
+    if (!p->seen && (pv->flags & TCPF_ACK) && !(pv->flags & TCPF_RST) &&
+        (!p->ack_view || seq_gt(pv->ack, p->next_seq))) {
+        p->ack_step1 = p->ack_view && pv->ack == p->next_seq + 1;
+        p->ack_view = 1;
+        p->next_seq = pv->ack;
+    }
+}
+
+static void segment_rules(struct tcp_track *t, int dir, const struct pkt_meta *m,
+                          const struct pkt_view *pv, struct tw_result *r)
 {
     uint8_t fl = pv->flags;
     int sender_in_tw = t->tw[dir]->active, peer_in_tw = t->tw[!dir]->active;
@@ -756,6 +932,7 @@ void tw_segment(struct tcp_track *t, int dir, const struct pkt_meta *m, const st
 
     r->n = 0;
     r->enter = 0;
+    r->copies = 0;
     if (t->stale < 2)
         stale_state(t, dir, m, pv);
     if (sender_in_tw && t->tw[dir]->rst_pending) {

@@ -64,7 +64,7 @@ db=$work/older.db
 "$tw" analyze -q -o "$db" "$s" || bad "analyze into a new database"
 [ "$(sqlite3 "$db" "PRAGMA application_id")" = 1953985379 ] || bad "new database without our application_id"
 # what the previous twscope made: schema version 2, no application_id
-sqlite3 "$db" "PRAGMA application_id = 0; PRAGMA user_version = 2; ALTER TABLE connections DROP COLUMN after_close; ALTER TABLE captures DROP COLUMN shard; ALTER TABLE connections DROP COLUMN merge_source" >/dev/null
+sqlite3 "$db" "PRAGMA application_id = 0; PRAGMA user_version = 2; ALTER TABLE connections DROP COLUMN after_close; ALTER TABLE connections DROP COLUMN capture_dups; ALTER TABLE connections DROP COLUMN vantage_dups; ALTER TABLE connections DROP COLUMN closer_evidence; ALTER TABLE connections DROP COLUMN closer_rule; ALTER TABLE connections DROP COLUMN closer_frames; ALTER TABLE time_waits DROP COLUMN side_evidence; ALTER TABLE time_waits DROP COLUMN start_evidence; ALTER TABLE time_waits DROP COLUMN start_rule; ALTER TABLE time_waits DROP COLUMN end_evidence; ALTER TABLE time_waits DROP COLUMN end_rule; ALTER TABLE captures DROP COLUMN shard; ALTER TABLE connections DROP COLUMN merge_source" >/dev/null
 before=$(sum "$db")
 refused "made by an older twscope (no application_id); delete it or use another -o" \
     "$tw" analyze -q --overwrite -o "$db" "$s"

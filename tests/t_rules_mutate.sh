@@ -23,7 +23,7 @@ R3 profile durations	static const int profile_seconds[TWP_COUNT] = {60, 60, 30, 
 R4 restart	    s->last_answer_ts = m->ts; /* R4: every answer restarts the 2*MSL timer */	    (void)0;
 R4 expiry	        if (!s->active || now <= tw_expected_end(s))	        if (!s->active || now < tw_expected_end(s))
 R5 FIN retransmission	    if (fseq != d->fin_seq) {	    if (1) {
-R5 capture duplicate	                             (since < FIN_DUP_USEC && pv->ack == d->fin_ack ? TWV_CAPTURE_DUP : 0));	                             0);
+R5 capture copy	    if (m->ts - d->fin_last_ts < FIN_DUP_USEC && pv->ack == d->fin_ack) {	    if (0) {
 R6 final-ACK retransmission	    if (final_ack && peer->fin_copies > 1 && peer->fin_last_ts >= s->last_ack_ts) {	    if (0) {
 R6 original seen	                             (s->final_ack_seen ? TWV_ORIGINAL_SEEN : 0));	                             TWV_ORIGINAL_SEEN);
 R7 in-window RST	    if (pv->seq == rcv_nxt) {	    if (1) {
@@ -53,11 +53,32 @@ R13 foreign ACK	        !(fl & (TCPF_SYN | TCPF_RST)) && pv->ack != cl->isn + 1 
 R13 RST at the foreign ACK	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST) && pv->seq == sv->max_ack) {	    } else if (t->stale == 1 && dir == 0 && (fl & TCPF_RST)) {
 R13 the retry is a new incarnation	        return 1; /* R13: the retry after a stale-state RST */	        (void)0;
 R5 FIN copies after the close	    if (t->closed && !pure_syn && !(pv->flags & TCPF_FIN))	    if (t->closed && !pure_syn)
-R14 unsure first FIN	            (!p->seen || seq_gt(pv->ack, p->next_seq))) {	            0) {
+R14 unsure first FIN	                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {	                   0) {
 R14 unknown closer	        return TWW_UNKNOWN; /* R14: the peer may have closed before the capture saw it */	        (void)0;
 R14 the peer's FIN resolves it	            if (fseq + 1 == p->fin_ack) {	            if (0) {
 R14 first FIN unseen	        fin_unseen(t, dir, p->fin_ack - 1, 0, 1, m, r);                     /* (b) */	        (void)0;
 R14 second FIN unseen	        fin_unseen(t, !dir, p->next_seq, d->fin_seq + 1, 0, m, r);          /* (c) */	        (void)0;
+R15 tap copy	        if (s->file == file && since < TW_TAP_COPY_USEC)	        if (0)
+R15 tap copy window	        if (s->file == file && since < TW_TAP_COPY_USEC)	        if (s->file == file)
+R15 vantage copy	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (0)
+R15 vantage copy window	        if (s->file != file && since < TW_VANTAGE_COPY_USEC)	        if (s->file != file)
+R15 IP ID and checksum	    h ^= ((uint64_t)pv->ip_id << 16 | pv->tcp_csum) * 0xd6e8feb86659fd93ULL;	    (void)0;
+R15 timestamps	    h ^= rotl64(pv->has_ts ? ((uint64_t)pv->tsval << 32 | pv->tsecr) : 0x5a5a5a5aULL, 42) *	    h ^= 0 *
+R15 far apart in another file	    return far ? TWC_FAR : TWC_NONE;	    return TWC_NONE;
+R16 never a negative period	        at = s->start_ts; /* R16: the clock stepped back: never a negative period */	        (void)0;
+R16 reuse since close	        v->t1 = m->ts > s->start_ts ? m->ts - s->start_ts : 0; /* R16 */	        v->t1 = m->ts - s->start_ts;
+R17 the FIN answers the peer's	            if (d->fin_gap1 && !p->seen)	            if (0)
+R17 the ACK rose by one before	            p->ack_step1 && pv->ack == p->next_seq) {	            0) {
+R17 sequence space from the ACKs	        p->next_seq = pv->ack;	        (void)0;
+R17 certain first FIN	                   ((!p->seen && !p->ack_view) || seq_gt(pv->ack, p->next_seq))) {	                   (!p->seen || seq_gt(pv->ack, p->next_seq))) {
+R17 the answering FIN	    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && (p->seen || p->ack_view) &&	    else if (d->fin && !d->fin_missed && !d->fin_unsure && !p->fin && p->seen &&
+EV one direction	    } else if (!both_seen) {	    } else if (0) {
+EV missed FIN	    } else if (t->d[0].fin_missed || t->d[1].fin_missed) {	    } else if (0) {
+EV start observed	    if (!s->inferred) {	    if (1) {
+EV expiry inferred	    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */	    case TWE_EXPIRED: break;
+R17 SYN-ACK with a new ISN	    if (synack_starts_incarnation(t, dir, pv))	    if (0)
+R17 the SYN it answers	    uint32_t new_isn = synack ? pv->ack - 1 : pv->seq;	    uint32_t new_isn = pv->seq;
+R15 direction	    uint64_t h = tuple_hash ^ ((uint64_t)(ep & 1) * 0x8f1bbcdc5a827999ULL);	    uint64_t h = tuple_hash;
 LIST
 
 build_test() { # TIMEWAIT_C -> $work/t

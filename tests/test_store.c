@@ -471,6 +471,16 @@ static int test_older_twscope(void)
                            " ALTER TABLE connections DROP COLUMN after_close;"
                            " ALTER TABLE captures DROP COLUMN shard;"
                            " ALTER TABLE connections DROP COLUMN merge_source;"
+                           " ALTER TABLE connections DROP COLUMN capture_dups;"
+                           " ALTER TABLE connections DROP COLUMN vantage_dups;"
+                           " ALTER TABLE connections DROP COLUMN closer_evidence;"
+                           " ALTER TABLE connections DROP COLUMN closer_rule;"
+                           " ALTER TABLE connections DROP COLUMN closer_frames;"
+                           " ALTER TABLE time_waits DROP COLUMN side_evidence;"
+                           " ALTER TABLE time_waits DROP COLUMN start_evidence;"
+                           " ALTER TABLE time_waits DROP COLUMN start_rule;"
+                           " ALTER TABLE time_waits DROP COLUMN end_evidence;"
+                           " ALTER TABLE time_waits DROP COLUMN end_rule;"
                            " INSERT INTO captures (source) VALUES ('old.pcap');") != SQLITE_OK);
     before = slurp(path, &nb);
     FAIL_IF(before == NULL);

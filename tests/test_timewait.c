@@ -301,10 +301,11 @@ static int test_r5_fin_retransmission(void)
     v = only(feed(200 * MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0}), TWF_FIN_REXMIT);
     FAIL_UNLESS(v && v->dir == S && v->copy == 2 && v->first_frame == 7);
     FAIL_UNLESS(v->t1 == 200 * MS && v->phase == 1 /* passive */);
-    FAIL_UNLESS(!(v->bits & (TWV_PEER_ACKED | TWV_CAPTURE_DUP)));
-    /* the same bytes again within a millisecond: a copy at the capture point */
-    v = only(feed(100, (struct seg){S, FIN, 5201, 1102, 0, 0, 0}), TWF_FIN_REXMIT);
-    FAIL_UNLESS(v && v->copy == 3 && (v->bits & TWV_CAPTURE_DUP));
+    FAIL_UNLESS(!(v->bits & TWV_PEER_ACKED));
+    /* the same FIN again within a millisecond: a copy at the capture point, counted */
+    FAIL_UNLESS(feed(100, (struct seg){S, FIN, 5201, 1102, 0, 0, 0})->n == 0 && res.copies == 1);
+    v = only(feed(200 * MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0}), TWF_FIN_REXMIT);
+    FAIL_UNLESS(v && v->copy == 3 && res.copies == 0);
     PASS;
 }
 
@@ -852,6 +853,238 @@ static int test_r14_the_peer_closes_later(void)
     PASS;
 }
 
+/* ---- R17: one direction only ------------------------------------------------------ */
+
+/* The server's segments only: SYN-ACK, then 200 bytes acking the client's 100. */
+static void server_only_open(void)
+{
+    feed(MS, (struct seg){S, SYN | ACK, 5000, 1001, 0, 0, 0});
+    feed(MS, (struct seg){S, ACK | TCPF_PSH, 5001, 1101, 200, 0, 0});
+}
+
+static int test_r17_passive_side_only(void)
+{
+    const struct tw_result *r;
+    setup();
+    server_only_open();
+    /* its FIN acknowledges one number more than it had: the client's FIN, first */
+    r = feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    FAIL_UNLESS(r->enter == (1u << C));
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_CLIENT && tr[0].d[C].fin_missed);
+    PASS;
+}
+
+static int test_r17_passive_side_acked_the_fin_before(void)
+{
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, ACK, 5201, 1102, 0, 0, 0});      /* the ACK rises by one */
+    FAIL_UNLESS(feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0})->enter == (1u << C));
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_CLIENT);
+    PASS;
+}
+
+static int test_r17_closing_side_only(void)
+{
+    const struct tw_result *r;
+    setup();
+    server_only_open();
+    /* its FIN acknowledges what it had: it closed first */
+    r = feed(MS, (struct seg){S, FIN, 5201, 1101, 0, 0, 0});
+    FAIL_UNLESS(r->enter == 0 && tw_active_closer(&tr[0]) == TWW_SERVER);
+    /* then it ACKs one number more: the client's answering FIN */
+    r = feed(MS, (struct seg){S, ACK, 5202, 1102, 0, 0, 0});
+    FAIL_UNLESS(r->enter == (1u << S) && tr[0].close_kind == CK_FIN);
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_SERVER);
+    PASS;
+}
+
+static int test_r17_unseen_data_stays_unknown(void)
+{
+    setup();
+    server_only_open();
+    /* it acknowledges 50 numbers never acknowledged before: who closed first is unknown */
+    FAIL_UNLESS(feed(MS, (struct seg){S, FIN, 5201, 1151, 0, 0, 0})->enter == 0);
+    FAIL_UNLESS(tw_active_closer(&tr[0]) == TWW_UNKNOWN);
+    PASS;
+}
+
+static int test_r17_server_side_only_reuse(void)
+{
+    struct pkt_view pv;
+    struct pkt_meta m;
+    struct seg synack = {S, SYN | ACK, 9000, 90001, 0, 0, 0};
+    const struct tw_verdict *v;
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, FIN, 5201, 1101, 0, 0, 0});
+    feed(MS, (struct seg){S, ACK, 5202, 1102, 0, 0, 0});      /* the client's FIN: server in TIME_WAIT */
+    FAIL_UNLESS(tr[0].tw[S]->active);
+    /* the same SYN-ACK again is no new incarnation; one with a new ISN is */
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 5000, 1001, 0, 0, 0}, 0, 0) != TWR_REUSE);
+    FAIL_UNLESS(route(synack, 0, 0) == TWR_REUSE);
+    view(&synack, &pv);
+    m = meta(2 * TW_USEC);
+    tw_reuse(&tr[0], S, &m, &pv, &res);
+    v = only(&res, TWF_TW_REUSE);
+    /* the SYN it answers: the client's, ISN 90000, accepted by the TIME_WAIT server */
+    FAIL_UNLESS(v && v->who == TWW_SERVER && (v->bits & TWV_RECEIVER) && v->new_isn == 90000);
+    FAIL_UNLESS((v->bits & TWV_LINUX_ACCEPT) && (v->bits & TWV_ISN_ABOVE) && v->old_next_seq == 1102);
+    FAIL_UNLESS(tr[0].tw[S]->end_reason == TWE_REUSED);
+    PASS;
+}
+
+/* ---- evidence: how each answer was decided ------------------------------------------- */
+
+static int ev_is(const struct tw_evidence *e, const char *how, const char *rule)
+{
+    return e->how && strcmp(e->how, how) == 0 && (rule ? e->rule && strcmp(e->rule, rule) == 0
+                                                       : e->rule == NULL);
+}
+
+static int test_evidence_observed_and_inferred(void)
+{
+    struct tw_evidence c, st, en;
+    setup();
+    open_conn();
+    client_close();
+    tw_closer_evidence(&tr[0], &c);
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&c, "observed", "R1") && ev_is(&st, "observed", "R2"));
+    FAIL_UNLESS(ev_is(&en, "unknown", NULL)); /* still running: censored */
+    ended.n = 0;
+    tw_expire(&tr[0], now + 61 * TW_USEC, &ended);
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&en, "inferred", "R4"));
+    /* the final ACK unseen: the start is inferred */
+    setup();
+    open_conn();
+    feed(MS, (struct seg){C, FIN, 1101, 5201, 0, 0, 0});
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&st, "inferred", "R2"));
+    PASS;
+}
+
+static int test_evidence_missed_and_one_direction(void)
+{
+    struct tw_evidence c, st, en;
+    setup();
+    open_conn();
+    /* the client's FIN missed: the server's FIN acknowledges it (R14) */
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    feed(MS, (struct seg){C, ACK, 1102, 5202, 0, 0, 0});
+    tw_closer_evidence(&tr[0], &c);
+    tw_period_evidence(&tr[0], C, &st, &en);
+    FAIL_UNLESS(ev_is(&c, "inferred", "R14") && ev_is(&st, "inferred", "R14"));
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, FIN, 5201, 1102, 0, 0, 0});
+    tw_closer_evidence(&tr[0], &c);
+    FAIL_UNLESS(ev_is(&c, "inferred", "R17"));
+    setup();
+    server_only_open();
+    feed(MS, (struct seg){S, FIN, 5201, 1151, 0, 0, 0});
+    tw_closer_evidence(&tr[0], &c);
+    FAIL_UNLESS(ev_is(&c, "unknown", "R17"));
+    PASS;
+}
+
+/* ---- R16: time that steps back ------------------------------------------------- */
+
+static int test_r16_clock_steps_back(void)
+{
+    struct pkt_view pv;
+    struct pkt_meta m;
+    struct seg syn = {C, SYN, 90000, 0, 0, 0, 0};
+    const struct tw_verdict *v;
+    tw_time start;
+    setup();
+    server_tw(0);
+    start = tr[0].tw[S]->start_ts;
+    view(&syn, &pv);
+    m = meta(-3600 * TW_USEC); /* the next SYN is stamped an hour before */
+    tw_reuse(&tr[0], C, &m, &pv, &res);
+    v = only(&res, TWF_TW_REUSE);
+    FAIL_UNLESS(v && v->t1 == 0);
+    FAIL_UNLESS(tr[0].tw[S]->end_reason == TWE_REUSED && tr[0].tw[S]->end_ts == start);
+    PASS;
+}
+
+static int test_r16_hours_between_incarnations(void)
+{
+    tw_time start;
+    setup();
+    server_tw(0);
+    start = tr[0].tw[S]->start_ts;
+    ended.n = 0;
+    tw_expire(&tr[0], start + 7200 * TW_USEC, &ended);
+    FAIL_UNLESS(tr[0].tw[S]->end_reason == TWE_EXPIRED && tr[0].tw[S]->end_ts == start + 60 * TW_USEC);
+    PASS;
+}
+
+/* ---- R15: copies ------------------------------------------------------------ */
+
+static struct tw_copies copies;
+
+static uint64_t fp_of(uint32_t seq, uint16_t ip_id, uint8_t ttl, uint32_t tsval, int ep)
+{
+    struct seg s = {C, ACK, seq, 7, 0, tsval, ttl};
+    struct pkt_view pv;
+    view(&s, &pv);
+    pv.ip_id = ip_id;
+    pv.tcp_csum = 0xbeef;
+    return tw_copy_fp(&pv, 0x1234567, ep);
+}
+
+static int test_r15_what_makes_a_segment(void)
+{
+    uint64_t a = fp_of(100, 5, 64, 9, 0);
+    FAIL_UNLESS(a == fp_of(100, 5, 64, 9, 0));
+    FAIL_UNLESS(a == fp_of(100, 5, 63, 9, 0));   /* a router between two capture points */
+    FAIL_IF(a == fp_of(101, 5, 64, 9, 0));
+    FAIL_IF(a == fp_of(100, 6, 64, 9, 0));       /* the sender's retransmission: new IP ID */
+    FAIL_IF(a == fp_of(100, 5, 64, 10, 0));      /* ... or a new TSval */
+    FAIL_IF(a == fp_of(100, 5, 64, 0, 0));
+    FAIL_IF(a == fp_of(100, 5, 64, 9, 1));       /* the other direction */
+    FAIL_IF(a == 0);
+    PASS;
+}
+
+static int test_r15_tap_copy(void)
+{
+    uint64_t a = fp_of(100, 5, 64, 9, 0), b = fp_of(200, 6, 64, 9, 0);
+    tw_time t = 5000 * TW_USEC;
+    memset(&copies, 0, sizeof(copies));
+    FAIL_UNLESS(tw_copy_check(&copies, a, t, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, b, t + 10, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 20, 0) == TWC_TAP);   /* after another: reordered */
+    FAIL_UNLESS(tw_copy_check(&copies, b, t - 30, 0) == TWC_TAP);   /* time stepped back */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_TAP_COPY_USEC - 1, 0) == TWC_TAP);
+    /* an RTO later: the sender's own retransmission */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_TAP_COPY_USEC, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 200 * MS, 0) == TWC_NONE);
+    /* 2^32 us (71 min) later, as a keepalive might be: no copy (no wrap of the time) */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 200 * MS + ((tw_time)1 << 32) + 5, 0) == TWC_NONE);
+    PASS;
+}
+
+static int test_r15_vantage_copy(void)
+{
+    uint64_t a = fp_of(100, 5, 64, 9, 0);
+    tw_time t = 5000 * TW_USEC;
+    memset(&copies, 0, sizeof(copies));
+    FAIL_UNLESS(tw_copy_check(&copies, a, t, 0) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + 30 * MS, 1) == TWC_VANTAGE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC - 1, 1) == TWC_VANTAGE);
+    /* further apart: a segment of its own, but said (clocks that differ?) */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC, 1) == TWC_FAR);
+    /* the slot is file 1's now: file 1 again 30 ms on is no tap copy, file 0 is the other point */
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC + 30 * MS, 1) == TWC_NONE);
+    FAIL_UNLESS(tw_copy_check(&copies, a, t + TW_VANTAGE_COPY_USEC + 40 * MS, 0) == TWC_VANTAGE);
+    PASS;
+}
+
 int main(void)
 {
     RUN(test_r1_client_closes);
@@ -896,5 +1129,17 @@ int main(void)
     RUN(test_r14_second_fin_missed);
     RUN(test_r14_capture_started_after_the_first_fin);
     RUN(test_r14_the_peer_closes_later);
+    RUN(test_r17_passive_side_only);
+    RUN(test_r17_passive_side_acked_the_fin_before);
+    RUN(test_r17_closing_side_only);
+    RUN(test_r17_unseen_data_stays_unknown);
+    RUN(test_r17_server_side_only_reuse);
+    RUN(test_evidence_observed_and_inferred);
+    RUN(test_evidence_missed_and_one_direction);
+    RUN(test_r16_clock_steps_back);
+    RUN(test_r16_hours_between_incarnations);
+    RUN(test_r15_what_makes_a_segment);
+    RUN(test_r15_tap_copy);
+    RUN(test_r15_vantage_copy);
     TEST_EXIT();
 }

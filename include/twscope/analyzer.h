@@ -25,6 +25,7 @@ struct analyze_opts {
     const char *db_path;       /* database file */
     int overwrite;             /* start the database afresh */
     int append;                /* analyze a file the database already holds again */
+    int per_file;              /* each file its own capture (capture points apart) */
     int dpi;                   /* run nDPI */
     const char *bpf;           /* filter or NULL */
     int ignore_vlan;           /* merge the same 4-tuple across VLANs */

@@ -36,5 +36,11 @@
 
 #define TW_DEFAULT_PROFILE TWP_LINUX  /* --tw-profile default, and for an unknown profile id */
 #define FIN_DUP_USEC 1000             /* a FIN copy closer than this is a capture duplicate */
+#define TW_COPY_SLOTS_LOG2 16         /* R15: recent segments remembered (24 B each: 1.5 MB) */
+#define TW_TAP_COPY_USEC 10000        /* R15: the same segment again, same file, closer than
+                                         this: a copy at the tap (-i any, SPAN); a sender's
+                                         retransmission waits an RTO, 200 ms at least on Linux */
+#define TW_VANTAGE_COPY_USEC 100000   /* R15: ... from another file: the second capture point
+                                         (one-way delay plus the clocks' offset below this) */
 
 #endif /* TWSCOPE_CONFIG_H */

@@ -84,6 +84,8 @@ struct pkt_view {
     uint32_t seq, ack;                /* host order */
     uint8_t flags;                    /* TCPF_* bits */
     uint16_t window;                  /* raw (unscaled) window field */
+    uint16_t ip_id;                   /* IPv4 identification (0 for IPv6) */
+    uint16_t tcp_csum;                /* TCP checksum field, as captured (not verified) */
     uint8_t tcp_hdr_len;              /* bytes, from the data offset */
     uint32_t payload_len;             /* from IP length minus headers (true length) */
     const uint8_t *payload;           /* first payload byte in the buffer, or NULL */
@@ -98,6 +100,9 @@ struct pkt_view {
     uint8_t opt_count;                /* kinds stored in opt_sig */
     uint8_t truncated;                /* options or payload cut by the snaplen */
     uint8_t tunnel;                   /* DECODE_TUNNEL_*: the IP packet above came out of it */
+    uint8_t ip_len0;                  /* IPv4 total length 0 (TSO/GSO super-segment seen before
+                                         segmentation): lengths taken from the captured bytes;
+                                         decode_wire_len() corrects them when the frame was cut */
 };
 
 /* Sequence numbers a segment occupies: its payload, plus one for SYN and one for FIN. */
@@ -117,6 +122,17 @@ static inline uint32_t seg_len(const struct pkt_view *pv)
  */
 enum decode_result decode_packet(int linktype, const uint8_t *data, uint32_t caplen,
                                  struct pkt_view *pv);
+
+/*
+ * A TSO/GSO super-segment has no IP total length (0): its payload length came
+ * from the captured bytes. When the snaplen cut the frame, the bytes not
+ * captured (wirelen - caplen) are payload too: add them.
+ */
+static inline void decode_wire_len(struct pkt_view *pv, uint32_t caplen, uint32_t wirelen)
+{
+    if (pv->ip_len0 && wirelen > caplen)
+        pv->payload_len += wirelen - caplen;
+}
 
 /* Short stable name of a result, used as a counter name in the database. */
 const char *decode_result_name(enum decode_result r);

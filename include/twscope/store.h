@@ -31,10 +31,16 @@
  *            rst_frame, prev_connection_id, app_guessed (1: nDPI guessed the
  *            protocol from ports after giving up, 0: detected from payload),
  *            after_close (segments seen after it was over: after its RST, or
- *            once every TIME_WAIT period ended; counted, not findings))
+ *            once every TIME_WAIT period ended; counted, not findings),
+ *            capture_dups (copies of its segments made at the tap: -i any,
+ *            SPAN; dropped, counted), vantage_dups (its segments seen again in
+ *            another file: a second capture point; dropped, counted),
+ *            closer_evidence, closer_rule, closer_frames (how active_closer was
+ *            decided: observed / inferred / unknown, the rule, the frames))
  *   time_waits(id INTEGER PRIMARY KEY, connection_id, side, ip, port, start_ts,
  *            start_frame, start_file, expected_end_ts, end_ts, end_reason,
- *            inferred, profile, profile_reason, duration_s, answers)
+ *            inferred, profile, profile_reason, duration_s, answers,
+ *            side_evidence, start_evidence, start_rule, end_evidence, end_rule)
  *   findings(id INTEGER PRIMARY KEY, connection_id, kind, frame, file, ts,
  *            direction, seq, ack, payload_len, flags, detail)
  *   findings_named (view): every findings column, then flag_letters, wireshark
@@ -113,6 +119,11 @@ struct rec_connection {
     int64_t prev_connection_id;      /* previous incarnation, 0: NULL */
     int app_guessed;                 /* app_protocol is nDPI's guess, not a detection */
     uint32_t after_close;            /* segments after it was over, counted not judged */
+    uint32_t capture_dups;           /* copies of its segments made at the tap, dropped */
+    uint32_t vantage_dups;           /* its segments seen again at another capture point */
+    const char *closer_evidence;     /* "observed", "inferred", "unknown" or NULL (no FIN) */
+    const char *closer_rule;         /* "R1", "R14", "R17" or NULL */
+    uint64_t closer_frames[2];       /* frames that decided it (0: none); closer_frames text */
     int renumber;                    /* incarnation/prev_connection_id are not certain:
                                         store_number_incarnations() recomputes its tuple */
 };
@@ -133,6 +144,9 @@ struct rec_timewait {
     double duration_s;               /* 2*MSL used */
     uint32_t answers;                /* segments the endpoint answered in TIME_WAIT */
     int row;                         /* enum tw_row: what store_add_timewait() does */
+    const char *side_evidence;       /* how the TIME_WAIT side was decided (as the closer) */
+    const char *start_evidence, *start_rule; /* "observed"/"inferred", "R2", "R14", "R17" */
+    const char *end_evidence, *end_rule;     /* "observed"/"inferred"/"unknown", "R4", "R7", "R8" */
 };
 
 /*

@@ -61,6 +61,8 @@ struct conn {
     uint32_t after_close;      /* segments after it was over (RST, or every TIME_WAIT ended):
                                   no TCP had to judge them, so they are counted, not findings */
     uint32_t sweep_epoch;
+    uint32_t capture_dups;     /* R15: copies of its segments made at the tap, dropped */
+    uint32_t vantage_dups;     /* R15: its segments seen again at another capture point (file) */
     struct conn_dpi dpi;
     /* TCP state, read and written by the TIME_WAIT rules (timewait.h) */
     struct tcp_track tcp;
@@ -168,6 +170,8 @@ void tcp_engine_visit(struct tcp_engine *e, void (*fn)(void *ctx, struct conn *c
 
 struct tcp_engine_stats {
     uint64_t conns_created, conns_done, evicted, tracked, late_segments;
+    uint64_t capture_dups, vantage_dups; /* R15: copies dropped, by kind */
+    uint64_t vantage_far;      /* R15: segments also in another file, too far apart to be one */
     size_t table_max_probe;
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_engine_stats *st);

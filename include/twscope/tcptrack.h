@@ -57,6 +57,8 @@ struct tcp_dir {
                                   saw: the peer may have closed first (active closer unknown) */
     uint8_t fin_gap1 : 1;      /* ... exactly one sequence number more */
     uint8_t fin_missed : 1;    /* R14: a FIN the capture did not see, shown by the numbers */
+    uint8_t ack_view : 1;      /* R17: never seen itself: next_seq is what the peer's ACKs show */
+    uint8_t ack_step1 : 1;     /* R17: ... and their last rise was by exactly one (a FIN?) */
 };
 
 struct tw_state;

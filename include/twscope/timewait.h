@@ -73,6 +73,7 @@ struct tw_state {
     uint32_t rst_seq, rst_ack;
     uint16_t rst_file;
     uint8_t rst_flags;
+    uint8_t rst_by_profile;    /* R7: the RST's effect was the profile's assumption, not seen */
     tw_time rst_ts;
     uint64_t rst_frame;
 };
@@ -106,7 +107,8 @@ enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3, TWW_UN
 #define TWV_ORIGINAL_SEEN    0x0004 /* final ACK: the first final ACK passed the capture point */
 #define TWV_FROM_PREV_ACK    0x0008 /* final ACK: interval from the previous ACK copy */
 #define TWV_PEER_ACKED       0x0010 /* FIN: the peer had acknowledged it */
-#define TWV_CAPTURE_DUP      0x0020 /* FIN: a copy at the capture point, not a retransmission */
+#define TWV_CAPTURE_DUP      0x0020 /* FIN: a copy at the capture point (no longer set: such
+                                       copies are counted, not findings; the key stays) */
 #define TWV_ACK_OK           0x0040 /* late: its ACK is acceptable to the new connection */
 #define TWV_PAWS_APPLICABLE  0x0080 /* both carry timestamps */
 #define TWV_PAWS_REJECT      0x0100 /* RFC 7323 PAWS would drop it */
@@ -120,6 +122,7 @@ enum tw_who { TWW_CLIENT = 0, TWW_SERVER = 1, TWW_BOTH = 2, TWW_NONE = 3, TWW_UN
 #define TWV_NEW_TS          0x10000 /* reuse: new_tsval known */
 #define TWV_KILL_SEEN       0x20000 /* tw_rst: killed or not, shown by a later segment (first_frame) */
 #define TWV_AT_RST          0x40000 /* the row is the RST kept in the TIME_WAIT state of side who */
+#define TWV_PEER_UNSEEN     0x80000 /* FIN: the peer never passed the capture point (one direction) */
 
 /*
  * One finding decided by the rules: what the engine hands to the sinks, and
@@ -152,6 +155,7 @@ struct tw_verdict {
 struct tw_result {
     uint8_t n;                 /* verdicts in v */
     uint8_t enter;             /* bit s: side s entered TIME_WAIT: give it a tw_state, tw_enter() */
+    uint8_t copies;            /* R5: the segment was a copy at the capture point: count it */
     struct tw_verdict v[4];
 };
 
@@ -163,6 +167,42 @@ enum tw_route {
     TWR_CLOSED,                /* after the connection was over (RST, every period ended), not a
                                   FIN: account and count it; no TCP had to judge it, no finding */
 };
+
+/*
+ * R15: segments seen twice. A fixed table of the fingerprints of recent
+ * segments (direct-mapped, no allocation per packet): a segment identical to
+ * one seen shortly before is a copy -- at the tap (same file: -i any, a SPAN
+ * of both ports) or at a second capture point (another file of the same run).
+ * The engine drops copies before any rule sees them and counts them.
+ */
+struct tw_copy_slot {
+    uint64_t fp;               /* tw_copy_fp() of the segment, 0 = empty */
+    tw_time ts;                /* its time */
+    uint32_t file;             /* input file it was in */
+};
+struct tw_copies {
+    struct tw_copy_slot slot[1u << TW_COPY_SLOTS_LOG2];
+};
+enum tw_copy {
+    TWC_NONE = 0,              /* a segment of its own (remembered) */
+    TWC_TAP,                   /* a copy at the tap: drop, count */
+    TWC_VANTAGE,               /* the same segment at another capture point: drop, count */
+    TWC_FAR,                   /* the same segment in another file, too far apart in time to be
+                                  taken as one (clocks that differ?): a segment of its own */
+};
+
+/*
+ * What makes a segment itself: its tuple and direction (tuple_hash, ep: as the
+ * flow table keys it), sequence and ACK numbers, length, flags, window,
+ * timestamps, IPv4 ID and TCP checksum -- not the TTL, which a router between
+ * two capture points lowers.
+ */
+uint64_t tw_copy_fp(const struct pkt_view *pv, uint64_t tuple_hash, int ep);
+/*
+ * Is the segment with fingerprint fp, at ts in file `file`, a copy of one in
+ * the table? TWC_NONE and TWC_FAR remember it (in place of what its slot held).
+ */
+enum tw_copy tw_copy_check(struct tw_copies *tab, uint64_t fp, tw_time ts, uint32_t file);
 
 /* ---- profiles ------------------------------------------------------------------ */
 
@@ -238,6 +278,23 @@ static inline tw_time tw_expected_end(const struct tw_state *s)
 {
     return s->last_answer_ts + s->dur;
 }
+
+/* ---- evidence: how an answer was decided ----------------------------------------------- */
+
+/*
+ * how: "observed" (a segment shows it), "inferred" (rule from the numbers or
+ * the timers), "unknown"; NULL when there is nothing to decide (no FIN).
+ * rule: the rule of this file that decided it ("R1", "R14", ...), or NULL.
+ */
+struct tw_evidence {
+    const char *how;
+    const char *rule;
+};
+/* The active closer (tw_active_closer) and, alike, which side holds TIME_WAIT. */
+void tw_closer_evidence(const struct tcp_track *t, struct tw_evidence *e);
+/* The start and the end of side `side`'s period (t->tw[side] entered). */
+void tw_period_evidence(const struct tcp_track *t, int side, struct tw_evidence *start,
+                        struct tw_evidence *end);
 
 /* ---- names used in the database ----------------------------------------------------- */
 

@@ -28,7 +28,9 @@
     "  ELSE printf('the %s (%s closer) sent its FIN again (copy %d, %.3f ms after the"        \
     " previous one; first at frame %d): %s', " f ".direction, " WORDS_J(f, "closer") ", "      \
     WORDS_J(f, "copy") ", " WORDS_J(f, "interval_ms") ", " WORDS_J(f, "first_frame") ","      \
-    "  CASE WHEN " WORDS_YES(f, "peer_acked_fin") " THEN 'the peer''s ACK of it was seen"     \
+    "  CASE WHEN " WORDS_J(f, "loss") " = 'unknown' THEN 'the peer is not in this capture"   \
+    " (one direction only): where its ACK was lost is unknown'"                                \
+    "  WHEN " WORDS_YES(f, "peer_acked_fin") " THEN 'the peer''s ACK of it was seen"           \
     " here, so it was lost after this capture point'"                                          \
     "  ELSE 'no ACK of it had been seen: the final ACK was lost, or not sent yet' END) END"     \
     " WHEN 'final_ack_retransmission' THEN printf('the %s, in TIME_WAIT, ACKed the peer''s'"    \

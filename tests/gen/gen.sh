@@ -7,7 +7,8 @@
 # For each scenario: two fresh network namespaces (client side A, server
 # side B) joined by a veth pair, 10.77.0.1/24 + fd77::1/64 in A and
 # 10.77.0.2/24 + fd77::2/64 in B. tcpdump captures on A's veth into
-# OUTDIR/SCENARIO.pcap while tcpgen plays the scenario; OUTDIR/SCENARIO.truth
+# OUTDIR/SCENARIO.pcap (and with GEN_BOTH_ENDS=1 on B's too, into
+# OUTDIR/SCENARIO.server.pcap: a second capture point) while tcpgen plays the scenario; OUTDIR/SCENARIO.truth
 # then holds what the generator knows about it, one key=value per line (see
 # tests/gen/README.md for the keys). The counts in the truth file come from what
 # tcpgen did and from the kernels' own state (ss TIME_WAIT tables, the TCP
@@ -257,12 +258,25 @@ capture_start() {
         2> "$WORK/tcpdump.err" &
     CAP_PID=$!
     wait_line "$WORK/tcpdump.err" 'listening on' 5 || return 1
+    if [ -n "${GEN_BOTH_ENDS:-}" ]; then
+        # the same run seen at a second capture point: B's end of the veth
+        : > "$WORK/tcpdump_b.err"
+        ip netns exec "$NSB" tcpdump -i "$IFB" -s 0 -B 32768 -U --immediate-mode -n -Z root \
+            -w "$PCAP_TMP.b" 2> "$WORK/tcpdump_b.err" &
+        CAP_PID_B=$!
+        wait_line "$WORK/tcpdump_b.err" 'listening on' 5 || return 1
+    fi
     sleep 0.1
 }
 
 capture_stop() {
     [ -n "$CAP_PID" ] || return 0
     sleep 0.3                  # let the last segments reach the file
+    if [ -n "${CAP_PID_B:-}" ]; then
+        kill -INT "$CAP_PID_B" 2>/dev/null
+        wait "$CAP_PID_B" 2>/dev/null
+        CAP_PID_B=
+    fi
     kill -INT "$CAP_PID" 2>/dev/null
     local i
     for ((i = 0; i < 250; i++)); do
@@ -650,7 +664,7 @@ run_scenario() {
     [ "$SCEN" = simultaneous_close ] && MAX_ATTEMPTS=10
     PCAP_TMP=$WORK/capture.pcap
     for ((ATTEMPT = 1; ATTEMPT <= MAX_ATTEMPTS; ATTEMPT++)); do
-        rm -f "$WORK"/*.log "$WORK/truth" "$PCAP_TMP"
+        rm -f "$WORK"/*.log "$WORK/truth" "$PCAP_TMP" "$PCAP_TMP.b"
         BG_PIDS=
         if ! ns_setup; then
             ns_teardown
@@ -674,6 +688,9 @@ run_scenario() {
             truth attempts $ATTEMPT
             cp "$PCAP_TMP" "$OUTDIR/$SCEN.pcap" && cp "$WORK/truth" "$OUTDIR/$SCEN.truth" ||
                 return 1
+            if [ -n "${GEN_BOTH_ENDS:-}" ]; then
+                cp "$PCAP_TMP.b" "$OUTDIR/$SCEN.server.pcap" || return 1
+            fi
             log "$SCEN: ok (attempt $ATTEMPT)"
             return 0
         fi
