@@ -480,7 +480,7 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
         if (c->stop)
             return -1;
         if (in->map != NULL) {
-            r = capture_map_next(in, err, errlen);
+            r = in->ng ? capture_pcapng_next(in, err, errlen) : capture_map_next(in, err, errlen);
             if (r < 0) {
                 input_finish(in);
                 return r;
