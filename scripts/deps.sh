@@ -5,8 +5,9 @@ set -eu
 want="build-essential cmake pkg-config libpcap-dev libndpi-dev libsqlite3-dev zlib1g-dev sqlite3"
 if [ "${1:-build}" = test ]; then
     # end-to-end tests: namespaces, tcpdump, nftables; corpus agreement: tshark;
-    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind
-    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium"
+    # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind;
+    # t_pcapng_map.sh: editcap/mergecap (wireshark-common), strace (was the file mapped?)
+    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium wireshark-common strace"
 fi
 missing=
 for p in $want; do
