@@ -197,12 +197,6 @@ void capture_map_try(struct capture_input *in)
     if (in->gzc != NULL || in->fp == NULL || in->size < 24 || in->frame != 0 ||
         in->size > SIZE_MAX / 2)
         return;
-    if (pread(fileno(in->fp), &magic, 4, 0) != 4)
-        return;
-    ng = magic == 0x0a0d0d0a;  /* the SHB type reads the same in both byte orders */
-    if (!ng && lt != DLT_EN10MB && lt != DLT_RAW && lt != DLT_IPV4 && lt != DLT_IPV6 &&
-        lt != DLT_NULL && lt != DLT_LOOP)
-        return;
     p = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, fileno(in->fp), 0);
     if (p == MAP_FAILED)
         return;
@@ -214,8 +208,12 @@ void capture_map_try(struct capture_input *in)
         return;
     }
     m = p;
-    memcpy(&magic, m, 4);
+    memcpy(&magic, m, 4);       /* zeros if the file is now shorter: then read as pcap */
     in->map_shrunk = capture_map_faulted(in) || capture_input_shrank(in); /* before map is set */
+    ng = magic == 0x0a0d0d0a;   /* the SHB type reads the same in both byte orders */
+    if (!ng && lt != DLT_EN10MB && lt != DLT_RAW && lt != DLT_IPV4 && lt != DLT_IPV6 &&
+        lt != DLT_NULL && lt != DLT_LOOP)
+        goto refuse;
     in->map = m;                /* what capture_pcapng_setup() reads */
     in->map_len = (size_t)in->size;
     in->populated = 0;
