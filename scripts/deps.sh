@@ -7,8 +7,9 @@ if [ "${1:-build}" = test ]; then
     # end-to-end tests: namespaces, tcpdump, nftables; corpus agreement: tshark;
     # sanitizers and fuzzing: clang + compiler-rt; memcheck: valgrind; t_shard: GNU parallel;
     # capture --metrics: a real Prometheus (promtool too) and curl; the live status line:
-    # script(1) of bsdutils
-    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium parallel prometheus curl bsdutils"
+    # script(1) of bsdutils; t_pcapng_map.sh: editcap/mergecap (wireshark-common), strace
+    # (was the file mapped?)
+    want="$want tcpdump tshark iproute2 nftables clang libclang-rt-14-dev valgrind procps python3 chromium parallel prometheus curl bsdutils wireshark-common strace"
 fi
 missing=
 for p in $want; do

@@ -6,6 +6,7 @@
  *                     reading, merging the inputs by timestamp: the direct path
  *   capture_map.c     plain pcap files mapped and parsed in place (reader
  *                     thread only), and the SIGBUS registry covering them
+ *   capture_pcapng.c  the same for pcapng files (blocks parsed as libpcap does)
  *   capture_live.c    live interfaces, and the interface list
  *   capture_reader.c  the reader thread (capture_start_reader())
  * This file holds the rest of the public API: capture_next(), which takes

@@ -3,7 +3,8 @@
  * capture magic, gzip), reading them through libpcap, and merging the inputs
  * by timestamp (capture_next_direct(), the direct path, which hands a live
  * capture on to capture_live.c). With the reader thread, plain pcap files are
- * parsed by capture_map.c instead of libpcap, under the same merge.
+ * parsed by capture_map.c (pcapng ones by capture_pcapng.c) instead of
+ * libpcap, under the same merge.
  *
  * Opening a file. We open() it ourselves (so a missing file or a directory
  * gets a plain one-line error naming it) and look at its first bytes:
@@ -480,7 +481,7 @@ static int input_fill(struct capture *c, struct capture_input *in, char *err, si
         if (c->stop)
             return -1;
         if (in->map != NULL) {
-            r = capture_map_next(in, err, errlen);
+            r = in->ng ? capture_pcapng_next(in, err, errlen) : capture_map_next(in, err, errlen);
             if (r < 0) {
                 input_finish(in);
                 return r;

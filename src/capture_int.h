@@ -26,6 +26,7 @@
 #include "twscope/capture.h"
 
 struct ring;
+struct pcapng;
 
 enum input_state {
     IN_NEED,                    /* no pending packet: read one on the next call */
@@ -70,6 +71,7 @@ struct capture_input {
     size_t dropped;             /* bytes from 0 whose pages were given back (MADV_DONTNEED) */
     int swapped, nsec;          /* byte order, nanosecond timestamps */
     uint32_t snapshot;          /* snapshot length as libpcap adjusted it */
+    struct pcapng *ng;          /* pcapng state (capture_pcapng.c), NULL for classic pcap */
     struct pcap_pkthdr mhdr;    /* header of the pending packet */
     /* the analysis thread's, on a cache line of their own (the reader writes the rest) */
     _Alignas(64) atomic_size_t used_off; /* offset of the packet the analysis handles */
@@ -184,6 +186,18 @@ void capture_map_release(struct capture_input *in);
 int capture_map_next(struct capture_input *in, char *err, size_t errlen);
 int capture_map_faulted(const struct capture_input *in);
 int capture_input_shrank(const struct capture_input *in);
+/* Make [0, end) of the mapping present: 0, or -1 if the file shrank. */
+int capture_map_populate(struct capture_input *in, size_t end);
+/* Set err to "NAME: WHAT (at byte offset rec_off)"; returns TW_ERR_FORMAT. */
+int capture_map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* capture_pcapng.c: mapped pcapng files (capture_map_try() hands them over) */
+
+/* 0 and *start = offset of the block after the first IDB, or -1: libpcap reads it. */
+int capture_pcapng_setup(struct capture_input *in, size_t *start);
+int capture_pcapng_next(struct capture_input *in, char *err, size_t errlen);
+void capture_pcapng_free(struct capture_input *in);
 
 /* capture_live.c */
 

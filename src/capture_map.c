@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -37,7 +38,8 @@
  * libpcap's (sf-pcap.c), so a damaged file is reported the same way either
  * way. Only the common formats are mapped: version 2.4, microsecond or
  * nanosecond magic in either byte order, link types without pseudo-headers
- * that libpcap would byte-swap; anything else is read by libpcap.
+ * that libpcap would byte-swap; anything else is read by libpcap. pcapng
+ * files are mapped here too and parsed by capture_pcapng.c.
  */
 #define MAP_CHUNK (2u << 20)            /* pages mapped ahead at once */
 #define MAP_KEEP (16u << 20)            /* bytes kept mapped behind the analysis */
@@ -175,19 +177,25 @@ int capture_input_shrank(const struct capture_input *in)
     return fstat(fd, &st) != 0 || (uint64_t)st.st_size < in->size;
 }
 
-/* Map input in if it is a plain classic pcap file we parse the same as libpcap. */
+/*
+ * Map input in if it is a plain classic pcap file we parse the same as
+ * libpcap, or a pcapng file capture_pcapng_setup() takes. TWSCOPE_NO_MAP=1
+ * in the environment leaves every file to libpcap (the tests compare the two
+ * ways of reading).
+ */
 void capture_map_try(struct capture_input *in)
 {
+    const char *nomap = getenv("TWSCOPE_NO_MAP");
     const uint8_t *m;
     uint32_t magic;
-    int lt = in->linktype;
+    int lt = in->linktype, ng;
+    size_t start = 24;
     void *p;
 
+    if (nomap != NULL && nomap[0] != '\0' && strcmp(nomap, "0") != 0)
+        return;
     if (in->gzc != NULL || in->fp == NULL || in->size < 24 || in->frame != 0 ||
         in->size > SIZE_MAX / 2)
-        return;
-    if (lt != DLT_EN10MB && lt != DLT_RAW && lt != DLT_IPV4 && lt != DLT_IPV6 &&
-        lt != DLT_NULL && lt != DLT_LOOP)
         return;
     p = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, fileno(in->fp), 0);
     if (p == MAP_FAILED)
@@ -200,33 +208,44 @@ void capture_map_try(struct capture_input *in)
         return;
     }
     m = p;
-    memcpy(&magic, m, 4);
-    in->swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
-    in->nsec = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
-    in->map_shrunk = capture_map_faulted(in) || capture_input_shrank(in);
-    if (!in->map_shrunk &&
-        ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
-         (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
-         (rd32(m + 20, in->swapped) & 0xffff0000u) != 0 || pcap_snapshot(in->pcap) <= 0)) {
-        map_unregister(in->map_slot);
-        munmap(p, (size_t)in->size);
-        return;
-    }
-    in->map_fd = fcntl(fileno(in->fp), F_DUPFD_CLOEXEC, 0);
-    if (in->map_fd < 0) {
-        map_unregister(in->map_slot);
-        munmap(p, (size_t)in->size);
-        return;
-    }
-    madvise(p, (size_t)in->size, MADV_SEQUENTIAL);
-    in->map = m;
-    in->used_base = m;
+    memcpy(&magic, m, 4);       /* zeros if the file is now shorter: then read as pcap */
+    in->map_shrunk = capture_map_faulted(in) || capture_input_shrank(in); /* before map is set */
+    ng = magic == 0x0a0d0d0a;   /* the SHB type reads the same in both byte orders */
+    if (!ng && lt != DLT_EN10MB && lt != DLT_RAW && lt != DLT_IPV4 && lt != DLT_IPV6 &&
+        lt != DLT_NULL && lt != DLT_LOOP)
+        goto refuse;
+    in->map = m;                /* what capture_pcapng_setup() reads */
     in->map_len = (size_t)in->size;
-    in->moff = 24;
     in->populated = 0;
     in->dropped = 0;
     atomic_init(&in->used_off, 0);
+    if (ng) {
+        /* a file that shrank is left to libpcap, which reports it too */
+        if (in->map_shrunk || capture_pcapng_setup(in, &start) != 0)
+            goto refuse;
+    } else {
+        in->swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+        in->nsec = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
+        if (!in->map_shrunk &&
+            ((magic != 0xa1b2c3d4 && magic != 0xa1b23c4d && !in->swapped) ||
+             (rd32(m + 4, in->swapped) & 0xffff) != 2 || rd32(m + 4, in->swapped) >> 16 != 4 ||
+             (rd32(m + 20, in->swapped) & 0xffff0000u) != 0 || pcap_snapshot(in->pcap) <= 0))
+            goto refuse;
+    }
+    in->map_fd = fcntl(fileno(in->fp), F_DUPFD_CLOEXEC, 0);
+    if (in->map_fd < 0)
+        goto refuse;
+    madvise(p, (size_t)in->size, MADV_SEQUENTIAL);
+    in->used_base = m;
+    in->moff = start;
     in->snapshot = (uint32_t)pcap_snapshot(in->pcap);
+    return;
+refuse:
+    capture_pcapng_free(in);
+    map_unregister(in->map_slot);
+    munmap(p, (size_t)in->size);
+    in->map = NULL;
+    in->populated = 0;
 }
 
 /* Unmap input in (capture_close()): out of the registry before the munmap(). */
@@ -235,6 +254,7 @@ void capture_map_release(struct capture_input *in)
     map_unregister(in->map_slot);
     munmap((void *)(uintptr_t)in->map, in->map_len);
     close(in->map_fd);
+    capture_pcapng_free(in);
 }
 
 /*
@@ -243,7 +263,7 @@ void capture_map_release(struct capture_input *in)
  * analysis thread writes used_off for every packet, and reading it here as
  * often would bounce its cache line between the two cores.
  */
-static int map_populate(struct capture_input *in, size_t end)
+int capture_map_populate(struct capture_input *in, size_t end)
 {
     while (in->populated < end) {
         size_t n = in->map_len - in->populated < MAP_CHUNK ? in->map_len - in->populated : MAP_CHUNK;
@@ -267,9 +287,7 @@ static int map_populate(struct capture_input *in, size_t end)
 }
 
 /* capture_map_next() failed: the error names the file and the record's offset. */
-static int map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
+int capture_map_error(struct capture_input *in, char *err, size_t errlen, const char *fmt, ...)
 {
     char what[256];
     va_list ap;
@@ -293,29 +311,29 @@ int capture_map_next(struct capture_input *in, char *err, size_t errlen)
 
     in->rec_off = (int64_t)off;
     if (in->map_shrunk || capture_map_faulted(in))
-        return map_error(in, err, errlen, SHRANK);
+        return capture_map_error(in, err, errlen, SHRANK);
     if (left == 0)
-        return capture_input_shrank(in) ? map_error(in, err, errlen, SHRANK) : 0;
-    if (map_populate(in, off + (left < 16 ? left : 16)) != 0 ||
+        return capture_input_shrank(in) ? capture_map_error(in, err, errlen, SHRANK) : 0;
+    if (capture_map_populate(in, off + (left < 16 ? left : 16)) != 0 ||
         (left < 16 && capture_input_shrank(in)))
-        return map_error(in, err, errlen, SHRANK);
+        return capture_map_error(in, err, errlen, SHRANK);
     if (left < 16)
-        return map_error(in, err, errlen,
+        return capture_map_error(in, err, errlen,
                          "truncated dump file; tried to read 16 header bytes, only got %zu", left);
     sec = rd32(in->map + off, in->swapped);
     frac = rd32(in->map + off + 4, in->swapped);
     caplen = rd32(in->map + off + 8, in->swapped);
     len = rd32(in->map + off + 12, in->swapped);
     if (capture_map_faulted(in) || ((sec | frac | caplen | len) == 0 && capture_input_shrank(in)))
-        return map_error(in, err, errlen, SHRANK);
+        return capture_map_error(in, err, errlen, SHRANK);
     if (caplen > MAP_MAX_CAPLEN && capture_input_shrank(in))
-        return map_error(in, err, errlen, SHRANK);
+        return capture_map_error(in, err, errlen, SHRANK);
     if (caplen > MAP_MAX_CAPLEN) {
         if (caplen > in->snapshot)
-            return map_error(in, err, errlen,
+            return capture_map_error(in, err, errlen,
                              "invalid packet capture length %u, bigger than snaplen of %u", caplen,
                              in->snapshot);
-        return map_error(in, err, errlen,
+        return capture_map_error(in, err, errlen,
                          "invalid packet capture length %u, bigger than maximum of %u", caplen,
                          MAP_MAX_CAPLEN);
     }
@@ -323,13 +341,13 @@ int capture_map_next(struct capture_input *in, char *err, size_t errlen)
     if (caplen > in->snapshot)
         caplen = in->snapshot; /* libpcap hands out the snapshot length, skips the rest */
     if (left - 16 < full && capture_input_shrank(in))
-        return map_error(in, err, errlen, SHRANK);
+        return capture_map_error(in, err, errlen, SHRANK);
     if (left - 16 < full)
-        return map_error(in, err, errlen,
+        return capture_map_error(in, err, errlen,
                          "truncated dump file; tried to read %u captured bytes, only got %zu", full,
                          left - 16);
-    if (map_populate(in, off + 16 + full) != 0)
-        return map_error(in, err, errlen, SHRANK);
+    if (capture_map_populate(in, off + 16 + full) != 0)
+        return capture_map_error(in, err, errlen, SHRANK);
     in->mhdr.ts.tv_sec = (time_t)(int32_t)sec;
     in->mhdr.ts.tv_usec = (suseconds_t)(in->nsec ? frac / 1000 : frac);
     in->mhdr.caplen = caplen;

@@ -9,7 +9,9 @@
 #    the file when it fails), and leave a database that passes
 #    PRAGMA integrity_check when it made one;
 #  - every input is also run through its harness (fuzz_decode.c,
-#    fuzz_engine.c, fuzz_file.c with the checks of fuzz_common.h), compiled
+#    fuzz_engine.c, fuzz_file.c with the checks of fuzz_common.h, and
+#    fuzz_pcapng.c, the mapped pcapng reader against libpcap, which also
+#    replays the hand-built files of tests/fuzz/pcapng_seeds.py), compiled
 #    here with tests/fuzz/replay_main.c against BUILD_DIR/libtwscope_core.a with
 #    the build's compiler and sanitizer flags: it must not abort.
 # tests/fuzz/regress/KNOWN lists inputs of bugs not fixed yet ("HARNESS/NAME
@@ -23,7 +25,7 @@ build=$(realpath "${3:?usage: t_fuzz_regress.sh TWSCOPE SOURCE_DIR BUILD_DIR}")
 reg=$src/tests/fuzz/regress
 known=$reg/KNOWN
 shopt -s nullglob
-inputs=("$reg"/fuzz_decode/* "$reg"/fuzz_engine/* "$reg"/fuzz_file/*)
+inputs=("$reg"/fuzz_decode/* "$reg"/fuzz_engine/* "$reg"/fuzz_file/* "$reg"/fuzz_pcapng/*)
 [ ${#inputs[@]} -gt 0 ] || { echo "SKIP: no regression inputs under $reg"; exit 77; }
 work=$(mktemp -d /tmp/twscope-fuzzreg.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -57,8 +59,8 @@ verdict() {
 }
 
 # ---- capture files through the real command line ----
-for f in "$reg"/fuzz_file/*; do
-    id=fuzz_file/$(basename "$f")
+for f in "$reg"/fuzz_file/* "$reg"/fuzz_pcapng/*; do
+    id=$(basename "$(dirname "$f")")/$(basename "$f")
     rm -f "$work"/db*
     "$tw" analyze -q -o "$work/db" "$f" >"$work/out" 2>"$work/err"
     rc=$? why=
@@ -78,14 +80,17 @@ done
 
 # ---- every input through its harness ----
 cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$cache" 2>/dev/null)
-cflags=(-std=c11 -D_GNU_SOURCE -g -I"$src/include" -I"$src/tests/fuzz")
+cflags=(-std=c11 -D_GNU_SOURCE -g -I"$src/include" -I"$src/src" -I"$src/tests/fuzz")
 [ "$sanitized" = 1 ] && cflags+=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 libs=$(pkg-config --libs libpcap libndpi sqlite3 zlib 2>/dev/null)
 if [ -z "$cc" ] || [ ! -f "$build/libtwscope_core.a" ] || [ -z "$libs" ]; then
     echo "PARTIAL-SKIP: harness replay: no compiler, core library or pkg-config information in $build"
 else
-    for h in fuzz_decode fuzz_engine fuzz_file; do
+    mkdir -p "$work/ngseeds"
+    command -v python3 >/dev/null && python3 "$src/tests/fuzz/pcapng_seeds.py" "$work/ngseeds"
+    for h in fuzz_decode fuzz_engine fuzz_file fuzz_pcapng; do
         files=("$reg/$h"/*)
+        [ $h = fuzz_pcapng ] && files+=("$work"/ngseeds/*)
         [ ${#files[@]} -gt 0 ] || continue
         if ! "$cc" "${cflags[@]}" -o "$work/$h" "$src/tests/fuzz/$h.c" "$src/tests/fuzz/replay_main.c" \
             "$build/libtwscope_core.a" $libs -lm -lpthread 2>"$work/$h.cc"; then

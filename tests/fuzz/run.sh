@@ -3,7 +3,7 @@
 #
 # usage: tests/fuzz/run.sh [SECONDS] [HARNESS...]
 #   SECONDS   per harness (default 60)
-#   HARNESS   fuzz_decode fuzz_engine fuzz_file (default: all three)
+#   HARNESS   fuzz_decode fuzz_engine fuzz_file fuzz_pcapng (default: all four)
 # environment:
 #   FUZZ_BUILD       build directory (default SOURCE/build-fuzz), configured with
 #                    CC=clang -DTWSCOPE_FUZZ=ON
@@ -19,7 +19,11 @@
 # captures of SOURCE/samples and of the corpus (files with a pcap, pcapng or
 # gzip magic), as files for fuzz_file (files over 256 KiB cut to their first
 # 64 KiB), as frames for fuzz_decode and as segment records for fuzz_engine
-# (fuzz_seeds), plus tests/fuzz/regress/HARNESS/*.
+# (fuzz_seeds), plus tests/fuzz/regress/HARNESS/*. fuzz_pcapng starts from the
+# pcapng files among them (cut the same way), pcapng versions of samples/ made
+# by editcap (microsecond and nanosecond, when editcap is installed), and the
+# hand-built files of tests/fuzz/pcapng_seeds.py (every block type, both byte
+# orders, the cases libpcap refuses).
 # Exit: 0 no crash, 1 a harness crashed (inputs saved, paths printed), 2 usage
 # or build failure. Each harness's executions count is printed.
 set -u
@@ -28,21 +32,21 @@ src=$(cd "$here/../.." && pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 case $secs in ''|*[!0-9]*) echo "usage: run.sh [SECONDS] [HARNESS...]" >&2; exit 2 ;; esac
-harnesses=${*:-fuzz_decode fuzz_engine fuzz_file}
+harnesses=${*:-fuzz_decode fuzz_engine fuzz_file fuzz_pcapng}
 build=${FUZZ_BUILD:-$src/build-fuzz}
 corpus=${TWSCOPE_CORPUS:-$src/../shared/corpus}
 artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 
 command -v clang >/dev/null || { echo "run.sh: clang not found" >&2; exit 2; }
 for h in $harnesses; do
-    case $h in fuzz_decode|fuzz_engine|fuzz_file) ;; *) echo "run.sh: unknown harness $h" >&2; exit 2 ;; esac
+    case $h in fuzz_decode|fuzz_engine|fuzz_file|fuzz_pcapng) ;; *) echo "run.sh: unknown harness $h" >&2; exit 2 ;; esac
 done
 
 echo "== building in $build"
 CC=clang cmake -S "$src" -B "$build" -DTWSCOPE_FUZZ=ON >"$build.cmake.log" 2>&1 ||
     { cat "$build.cmake.log" >&2; exit 2; }
 rm -f "$build.cmake.log"
-cmake --build "$build" -j"${FUZZ_JOBS:-2}" --target fuzz_decode fuzz_engine fuzz_file fuzz_seeds \
+cmake --build "$build" -j"${FUZZ_JOBS:-2}" --target fuzz_decode fuzz_engine fuzz_file fuzz_pcapng fuzz_seeds \
     >/dev/null || { echo "run.sh: build failed" >&2; exit 2; }
 bin=$build/tests/fuzz
 
@@ -81,6 +85,22 @@ if [ ! -d "$work/seed_fuzz_file" ]; then
     "$bin/fuzz_seeds" decode "$work/seed_fuzz_decode" "${caps[@]}" || exit 2
     "$bin/fuzz_seeds" engine "$work/seed_fuzz_engine" "${caps[@]}" || exit 2
 fi
+if [ ! -d "$work/seed_fuzz_pcapng" ]; then
+    mkdir -p "$work/seed_fuzz_pcapng"
+    for f in "$work"/seed_fuzz_file/*; do
+        [ "$(head -c4 "$f" | od -An -tx1 | tr -d ' \n')" = 0a0d0d0a ] && cp "$f" "$work/seed_fuzz_pcapng/"
+    done
+    if command -v editcap >/dev/null; then
+        for f in "$src"/samples/*.pcap; do
+            b=$(basename "$f" .pcap)
+            editcap -F pcapng "$f" "$work/seed_fuzz_pcapng/$b.pcapng" 2>/dev/null
+            editcap -F nsecpcap "$f" "$work/$b.ns.pcap" 2>/dev/null &&
+                editcap -F pcapng "$work/$b.ns.pcap" "$work/seed_fuzz_pcapng/$b.ns.pcapng" 2>/dev/null
+            rm -f "$work/$b.ns.pcap"
+        done
+    fi
+    python3 "$here/pcapng_seeds.py" "$work/seed_fuzz_pcapng" || exit 2
+fi
 
 status=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -91,7 +111,7 @@ for h in $harnesses; do
     case $h in
         fuzz_decode) maxlen=4096 ;;
         fuzz_engine) maxlen=65536 ;;
-        fuzz_file) maxlen=262144 ;;
+        fuzz_file|fuzz_pcapng) maxlen=262144 ;;
     esac
     mkdir -p "$work/corpus_$h" "$artifacts/$h"
     seeds=("$work/seed_$h")
