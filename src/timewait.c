@@ -119,6 +119,14 @@
  *     one-byte segment of the peer would look like a FIN, as in R14.) The
  *     server's side only: a SYN-ACK with a new ISN on a closing tuple answers
  *     a new SYN (ISN = its ACK - 1), accepted: the next incarnation (R8).
+ *  R18 A SYN the tap missed, both directions seen: on a tuple that is closing
+ *     or closed, a SYN-ACK with a new ISN that does not acknowledge the old
+ *     SYN answers a new SYN the capture did not see (ISN = its ACK - 1): the
+ *     next incarnation, as in R17. A copy of the old SYN-ACK carries the old
+ *     ISN and ACK and stays in the old incarnation. (If the SYN-ACK is missed
+ *     too, the new incarnation's first segments are told as late ones.) On a
+ *     tuple still open as far as the capture shows (its FINs missed too), only
+ *     a SYN-ACK acknowledging what the peer never sent in it.
  *
  * The file is a leaf: it reads and writes the struct tcp_track it is given
  * and returns verdicts (struct tw_result); the engine (tcpstate.c) applies
@@ -714,8 +722,15 @@ static int synack_starts_incarnation(const struct tcp_track *t, int dir, const s
 {
     const struct tcp_dir *d = &t->d[dir], *p = &t->d[!dir];
     int closing = t->closed || t->close_kind != CK_OPEN || tw_any_active(t);
-    return (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == (TCPF_SYN | TCPF_ACK) && !p->seen &&
-           d->syn && pv->seq != d->isn && closing;
+    /* R17: the peer never seen; R18: the peer seen, its SYN missed by the tap (a
+     * SYN-ACK of the old incarnation again would carry the old ISN and ACK) */
+    int known = d->syn || (p->seen && p->syn);   /* an ISN to compare with */
+    /* open as far as the capture shows (its FINs missed too): only when the SYN-ACK
+     * acknowledges what the peer never sent in this incarnation */
+    int beyond = p->seen && p->syn && seq_gt(pv->ack, p->next_seq);
+    return (pv->flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == (TCPF_SYN | TCPF_ACK) && known &&
+           (closing || beyond) && (!d->syn || pv->seq != d->isn) &&
+           (!p->seen || !p->syn || pv->ack != p->isn + 1);
 }
 
 enum tw_route tw_route(const struct tcp_track *t, const struct tcp_track *prev, int dir,

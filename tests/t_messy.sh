@@ -164,6 +164,18 @@ caseq only_server_reuse reuse_bound "--only server" \
                  from findings f where f.connection_id = c.id and kind = 'tw_reuse'), '-'), ' ')
      from connections c join time_waits t on t.connection_id = c.id" \
     "1:reused:- 2:reused:1916113303/syn_to_timewait 3:capture_end:1919247905/syn_to_timewait"
+# a SYN the tap missed (R18), both directions seen: the SYN-ACK with a new ISN
+# starts the next incarnation (the previous binary made one connection of the
+# second and third, and called the third's segments late ones of the second)
+ri="select group_concat(c.incarnation || ':' || c.syn_seen || ':' || t.end_reason || ':' ||
+       coalesce((select json_extract(detail, '$.new_isn') from findings f
+                 where f.connection_id = c.id and kind = 'tw_reuse'), '-'), ' ') ||
+     ' late=' || (select count(*) from findings where kind = 'late_segment')
+     from connections c join time_waits t on t.connection_id = c.id"
+caseq missed_syn_3 reuse_bound "--drop 21" "$ri" \
+    "1:1:reused:- 2:1:reused:1916113303 3:0:capture_end:1919247905 late=0"
+caseq missed_syn_2_3 reuse_bound "--drop 11,21" "$ri" \
+    "1:1:reused:- 2:0:reused:1916113303 3:0:capture_end:1919247905 late=0"
 # one direction and a late start after the first FIN: nothing proves who closed
 caseq only_late server_close "--only client --from 9" "$says" "half|unknown|||0/0"
 

@@ -78,6 +78,9 @@ EV start observed	    if (!s->inferred) {	    if (1) {
 EV expiry inferred	    case TWE_EXPIRED: end->how = "inferred"; end->rule = "R4"; break; /* last answer + 2*MSL */	    case TWE_EXPIRED: break;
 R17 SYN-ACK with a new ISN	    if (synack_starts_incarnation(t, dir, pv))	    if (0)
 R17 the SYN it answers	    uint32_t new_isn = synack ? pv->ack - 1 : pv->seq;	    uint32_t new_isn = pv->seq;
+R18 a SYN the tap missed	           (!p->seen || !p->syn || pv->ack != p->isn + 1);	           !p->seen;
+R18 open tuple	    int beyond = p->seen && p->syn && seq_gt(pv->ack, p->next_seq);	    int beyond = 0;
+R18 its SYN-ACK missed too	           (closing || beyond) && (!d->syn || pv->seq != d->isn) &&	           (closing || beyond) && d->syn && pv->seq != d->isn &&
 R15 direction	    uint64_t h = tuple_hash ^ ((uint64_t)(ep & 1) * 0x8f1bbcdc5a827999ULL);	    uint64_t h = tuple_hash;
 LIST
 

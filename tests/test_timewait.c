@@ -934,6 +934,65 @@ static int test_r17_server_side_only_reuse(void)
     PASS;
 }
 
+/* ---- R18: a SYN the tap missed ----------------------------------------------------- */
+
+/*
+ * Both directions seen, the connection closed by the client (its TIME_WAIT
+ * running); the new incarnation's SYN missed: its SYN-ACK, a new server ISN
+ * acknowledging a new client ISN, starts the next incarnation. The old
+ * SYN-ACK again (old ISN, old ACK) does not.
+ */
+static int test_r18_synack_of_a_missed_syn(void)
+{
+    struct pkt_view pv;
+    struct pkt_meta m;
+    struct seg synack = {S, SYN | ACK, 9000, 70001, 0, 0, 0};
+    const struct tw_verdict *v;
+    setup();
+    open_conn();
+    client_close();
+    FAIL_UNLESS(tr[0].tw[C]->active);
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 5000, 1001, 0, 0, 0}, 0, 0) != TWR_REUSE);
+    /* a new ISN that still acknowledges the old client SYN: the old SYN-ACK's copy, mangled */
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 9000, 1001, 0, 0, 0}, 0, 0) != TWR_REUSE);
+    FAIL_UNLESS(route(synack, 0, 0) == TWR_REUSE);
+    view(&synack, &pv);
+    m = meta(2 * TW_USEC);
+    tw_reuse(&tr[0], S, &m, &pv, &res);
+    v = only(&res, TWF_TW_REUSE);
+    /* the SYN it answers: the client's, ISN 70000, from the TIME_WAIT endpoint (tcp_tw_reuse) */
+    FAIL_UNLESS(v && v->who == TWW_CLIENT && !(v->bits & TWV_RECEIVER) && v->new_isn == 70000);
+    FAIL_UNLESS(tr[0].tw[C]->end_reason == TWE_REUSED);
+    PASS;
+}
+
+/* ... and the old incarnation's SYN-ACK was missed too: the client's ISN tells. */
+static int test_r18_old_synack_missed_too(void)
+{
+    setup();
+    feed(MS, (struct seg){C, SYN, 1000, 0, 0, 0, 0});
+    feed(MS, (struct seg){C, ACK, 1001, 5001, 0, 0, 0});
+    feed(MS, (struct seg){C, ACK | TCPF_PSH, 1001, 5001, 100, 0, 0});
+    feed(MS, (struct seg){S, ACK | TCPF_PSH, 5001, 1101, 200, 0, 0});
+    client_close();
+    FAIL_UNLESS(tr[0].tw[C]->active && !tr[0].d[S].syn);
+    /* a late copy of that SYN-ACK acknowledges the old SYN: no new incarnation */
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 5000, 1001, 0, 0, 0}, 0, 0) != TWR_REUSE);
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 9000, 70001, 0, 0, 0}, 0, 0) == TWR_REUSE);
+    PASS;
+}
+
+/* ... and its FINs missed: open as far as the capture shows. Only a SYN-ACK that
+ * acknowledges what the client never sent in it is a new incarnation. */
+static int test_r18_open_tuple(void)
+{
+    setup();
+    open_conn();
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 9000, 1050, 0, 0, 0}, 0, 0) != TWR_REUSE);
+    FAIL_UNLESS(route((struct seg){S, SYN | ACK, 9000, 70001, 0, 0, 0}, 0, 0) == TWR_REUSE);
+    PASS;
+}
+
 /* ---- evidence: how each answer was decided ------------------------------------------- */
 
 static int ev_is(const struct tw_evidence *e, const char *how, const char *rule)
@@ -1134,6 +1193,9 @@ int main(void)
     RUN(test_r17_closing_side_only);
     RUN(test_r17_unseen_data_stays_unknown);
     RUN(test_r17_server_side_only_reuse);
+    RUN(test_r18_synack_of_a_missed_syn);
+    RUN(test_r18_old_synack_missed_too);
+    RUN(test_r18_open_tuple);
     RUN(test_evidence_observed_and_inferred);
     RUN(test_evidence_missed_and_one_direction);
     RUN(test_r16_clock_steps_back);
