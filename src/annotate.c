@@ -24,6 +24,7 @@
 
 #include "twscope/common.h"
 #include "twscope/fileid.h"
+#include "twscope/outfile.h"
 #include "twscope/pcapng_write.h"
 #include "twscope/store.h"
 
@@ -661,10 +662,11 @@ static int plan_outputs(struct annot *a)
     return 0;
 }
 
-/* Refuse an output that is one of the sources. */
+/* Refuse an output that is one of the sources, or any file twscope did not write (outfile.h). */
 static int not_a_source(struct annot *a, const char *out)
 {
     struct stat so, si;
+    char why[300];
     if (stat(out, &so) != 0)
         return 0;
     if (S_ISDIR(so.st_mode))
@@ -673,6 +675,8 @@ static int not_a_source(struct annot *a, const char *out)
         if (stat(a->files[i].path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
             return say(a, TW_ERR_USAGE, "-o: %s is the source file %u itself", out,
                        a->files[i].index);
+    if (outfile_check(out, pcapng_head_is_ours, "a pcapng file twscope wrote", why, sizeof why))
+        return say(a, TW_ERR_IO, "-o %s: %s; left as it is, use another -o", out, why);
     return 0;
 }
 
@@ -811,7 +815,7 @@ static int section_for(struct annot *a, struct pcapng_writer *w, int swapped, ui
         return 0;                      /* keep adding to the merged section */
     if (shb && !a->o->merge) {
         memset(shb + 16, 0xff, 8);     /* section length: not given any more */
-        rc = pcapng_write_block(w, shb, shb_len);
+        rc = pcapng_write_shb_marked(w, shb, shb_len); /* + a comment: a file of ours */
     } else {
         rc = pcapng_write_shb(w, a->o->merge ? "merged by twscope annotate" : NULL);
         swapped = 0;

@@ -16,6 +16,8 @@
 #include "twscope/config.h"
 #include "twscope/explain.h"
 #include "twscope/metrics.h"
+#include "twscope/outfile.h"
+#include "twscope/pcapng_write.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
 #include "twscope/store.h"
@@ -79,7 +81,9 @@ static void usage_analyze(FILE *f, int live)
                    "      --buffer MB        kernel capture buffer size\n"
                    "      --promisc          promiscuous mode\n"
                    "  -w, --write FILE       also write every captured packet to FILE (pcapng):\n"
-                   "                         the frame numbers of the database are its frames\n"
+                   "                         the frame numbers of the database are its frames;\n"
+                   "                         an existing FILE is replaced only if it is empty or\n"
+                   "                         a pcapng file twscope wrote\n"
                    "      --metrics [ADDR]:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
                    "                         (OpenMetrics if the Accept header asks; ':PORT' =\n"
                    "                         127.0.0.1; [IPV6]:PORT)\n"
@@ -520,6 +524,16 @@ static int cmd_analyze(int argc, char **argv, int live)
             o.bpf = filter_owned;
         }
         o.cap.bpf = o.bpf;
+        if (o.write_path) {
+            char why[300];
+            if (outfile_check(o.write_path, pcapng_head_is_ours, "a pcapng file twscope wrote",
+                              why, sizeof why)) {
+                fprintf(stderr, "twscope: capture: -w %s: %s; left as it is, use another -w\n",
+                        o.write_path, why);
+                free(filter_owned);
+                return 1;
+            }
+        }
         rc = analyze_live(&o, iface, stderr);
         free(filter_owned);
         return rc ? (rc == TW_ERR_USAGE ? EXIT_USAGE : 1) : 0;
@@ -775,7 +789,8 @@ static void usage_annotate(FILE *f)
                "packet comment starting with \"twscope: \" on every frame a finding, a\n"
                "TIME_WAIT start or end, or a new incarnation points at (Wireshark:\n"
                "frame.comment contains \"twscope\"). Every packet, timestamp, interface and\n"
-               "existing comment is kept. Outputs appear only once complete.\n\n"
+               "existing comment is kept. Outputs appear only once complete, and replace\n"
+               "only an empty file or a pcapng file twscope wrote.\n\n"
                "  -o, --output OUT     one input file: the output file; several: a directory\n"
                "                       (DIR/NAME.pcapng, NAME = the input's name without\n"
                "                       .gz and extension) or a pattern where %%f is that NAME,\n"

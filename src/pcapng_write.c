@@ -312,6 +312,89 @@ int pcapng_write_block(struct pcapng_writer *w, const uint8_t *block, size_t len
     return TW_OK;
 }
 
+int pcapng_write_shb_marked(struct pcapng_writer *w, const uint8_t *shb, size_t len)
+{
+    static const char mark[] = PCAPNG_OURS_COMMENT " " TWSCOPE_VERSION;
+    uint8_t *b = w->buf;
+    size_t at = 24, cap = sizeof(w->buf) - 8, o = 24;
+    uint32_t bom;
+    if (w->rc)
+        return w->rc;
+    if (len < 28 || (len & 3) || len - 4 > cap)
+        return pcapng_write_block(w, shb, len); /* its checks and error texts */
+    memcpy(&bom, shb + 8, 4);
+    if (bom != PCAPNG_BYTE_ORDER_MAGIC && bom != bswap32(PCAPNG_BYTE_ORDER_MAGIC))
+        return pcapng_write_block(w, shb, len);
+    w->swap = bom != PCAPNG_BYTE_ORDER_MAGIC;
+    memcpy(b, shb, 24);
+    /* its options up to opt_endofopt (or the end), then the mark, then opt_endofopt */
+    while (o + 4 <= len - 4) {
+        uint16_t code, olen;
+        size_t need;
+        memcpy(&code, shb + o, 2);
+        memcpy(&olen, shb + o + 2, 2);
+        if (w->swap) {
+            code = (uint16_t)((code >> 8) | (code << 8));
+            olen = (uint16_t)((olen >> 8) | (olen << 8));
+        }
+        need = 4 + (size_t)olen + pad4(olen);
+        if (code == PCAPNG_OPT_ENDOFOPT || o + need > len - 4)
+            break;
+        memcpy(b + at, shb + o, need);
+        at += need;
+        o += need;
+    }
+    if (add_opt(w, b, cap, &at, PCAPNG_OPT_COMMENT, mark, strlen(mark)) ||
+        add_opt(w, b, cap, &at, PCAPNG_OPT_ENDOFOPT, NULL, 0))
+        return fail(w, TW_ERR_USAGE, "section header options too long");
+    st32(w, b + 4, (uint32_t)(at + 4));
+    st32(w, b + at, (uint32_t)(at + 4));
+    if (put(w, b, at + 4))
+        return w->rc;
+    w->in_section = 1;
+    w->nif = 0;
+    return TW_OK;
+}
+
+int pcapng_head_is_ours(const uint8_t *head, size_t n)
+{
+    static const char appl[] = "twscope ", mark[] = PCAPNG_OURS_COMMENT;
+    uint32_t type, bom, blen;
+    int swap;
+    size_t o = 24, end;
+    if (n < 28)
+        return 0;
+    memcpy(&type, head, 4);
+    memcpy(&bom, head + 8, 4);
+    if (type != PCAPNG_BT_SHB ||
+        (bom != PCAPNG_BYTE_ORDER_MAGIC && bom != bswap32(PCAPNG_BYTE_ORDER_MAGIC)))
+        return 0;
+    swap = bom != PCAPNG_BYTE_ORDER_MAGIC;
+    memcpy(&blen, head + 4, 4);
+    if (swap)
+        blen = bswap32(blen);
+    end = blen < n ? blen : n;
+    while (end >= 4 && o + 4 <= end - 4) {
+        uint16_t code, olen;
+        memcpy(&code, head + o, 2);
+        memcpy(&olen, head + o + 2, 2);
+        if (swap) {
+            code = (uint16_t)((code >> 8) | (code << 8));
+            olen = (uint16_t)((olen >> 8) | (olen << 8));
+        }
+        if (code == PCAPNG_OPT_ENDOFOPT || o + 4 + olen > end)
+            break;
+        if (code == PCAPNG_OPT_SHB_USERAPPL && olen >= sizeof appl - 1 &&
+            memcmp(head + o + 4, appl, sizeof appl - 1) == 0)
+            return 1;
+        if (code == PCAPNG_OPT_COMMENT && olen >= sizeof mark - 1 &&
+            memcmp(head + o + 4, mark, sizeof mark - 1) == 0)
+            return 1;
+        o += 4 + (size_t)olen + pad4(olen);
+    }
+    return 0;
+}
+
 uint32_t pcapng_writer_interfaces(const struct pcapng_writer *w) { return w->nif; }
 
 int pcapng_writer_swapped(const struct pcapng_writer *w) { return w->swap; }

@@ -27,6 +27,7 @@
 #include "twscope/common.h"
 #include "twscope/config.h"
 #include "twscope/explain.h"
+#include "twscope/outfile.h"
 #include "twscope/report.h"
 #include "twscope/report_html.h"
 #include "twscope/store.h"
@@ -814,6 +815,14 @@ static int write_page(struct html *h, const char *db_path)
     return h->ret;
 }
 
+/* Is head (n bytes) the start of one of our reports, or one written before the marker? */
+static int report_is_ours(const uint8_t *head, size_t n)
+{
+    static const char ours[] = PAGE_DOCTYPE PAGE_MARK, older[] = PAGE_DOCTYPE PAGE_HEAD;
+    return (n >= sizeof ours - 1 && memcmp(head, ours, sizeof ours - 1) == 0) ||
+           (n >= sizeof older - 1 && memcmp(head, older, sizeof older - 1) == 0);
+}
+
 /*
  * 0 if out_path may be replaced: it does not exist, is empty, or is one of
  * our reports. Anything else (another file, a directory, a symbolic link, a
@@ -821,42 +830,9 @@ static int write_page(struct html *h, const char *db_path)
  */
 static int check_output(const char *out_path, FILE *err)
 {
-    static const char ours[] = PAGE_DOCTYPE PAGE_MARK, older[] = PAGE_DOCTYPE PAGE_HEAD;
-    char head[sizeof older];
-    const char *why = NULL;
-    struct stat sb;
-    ssize_t n = 0;
-    int fd;
-
-    if (lstat(out_path, &sb) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        fprintf(err, "twscope: report: %s: cannot write: %s\n", out_path, strerror(errno));
-        return TW_ERR_IO;
-    }
-    if (S_ISDIR(sb.st_mode))
-        why = "is a directory";
-    else if (S_ISLNK(sb.st_mode))
-        why = "is a symbolic link";
-    else if (!S_ISREG(sb.st_mode))
-        why = "is not a regular file";
-    else if (sb.st_size == 0)
+    char why[300];
+    if (outfile_check(out_path, report_is_ours, "a twscope report", why, sizeof why) == 0)
         return 0;
-    if (!why) {
-        fd = open(out_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0) {
-            fprintf(err, "twscope: report: %s: cannot read what is there: %s\n", out_path,
-                    strerror(errno));
-            return TW_ERR_IO;
-        }
-        n = read(fd, head, sizeof head);
-        close(fd);
-        if (n >= (ssize_t)sizeof ours - 1 && memcmp(head, ours, sizeof ours - 1) == 0)
-            return 0;
-        if (n >= (ssize_t)sizeof older - 1 && memcmp(head, older, sizeof older - 1) == 0)
-            return 0;
-        why = "exists and is not a twscope report";
-    }
     fprintf(err, "twscope: report: %s: %s; left as it is, use another -o\n", out_path, why);
     return TW_ERR_IO;
 }

@@ -184,9 +184,12 @@ if [ $have_tshark = 1 ]; then
     *"twscope: RST into TIME_WAIT: RST from the server into the client's TIME_WAIT"*"twscope: TIME_WAIT of the client"*"ends here: killed by this RST"*) ;;
     *) fail "frame 11 of rst: '$got'" ;;
     esac
+    # the source's section comment and interfaces kept, our mark added after them
+    # (the comment that lets a later annotate replace this file: outfile.h)
     check "section comment and interfaces of the pcapng kept" \
         "$(capinfos -k -c "$work/out/rst.pcapng" 2>/dev/null | grep -E 'comment|interfaces' | tr -s ' ')" \
-        "$(gzip -dc "$work/in/rst.pcapng.gz" >"$work/rst.pcapng" && capinfos -k -c "$work/rst.pcapng" 2>/dev/null | grep -E 'comment|interfaces' | tr -s ' ')"
+        "$(gzip -dc "$work/in/rst.pcapng.gz" >"$work/rst.pcapng" && capinfos -k -c "$work/rst.pcapng" 2>/dev/null | grep -E 'comment|interfaces' | tr -s ' ' |
+           sed '/^Capture comment/{p;s/.*/Capture comment: annotated by twscope '"$("$tw" --version | awk '{print $2}')"'/;}')"
 else
     echo "PARTIAL-SKIP: tshark is not installed: comment texts not checked"
 fi

@@ -11,6 +11,9 @@
 #  - `report -o` replaces an empty file or a report of ours (with the marker
 #    line, or as reports began before it), and leaves any other file, a
 #    directory, a symbolic link and a FIFO as they are (exit 1, one line);
+#  - `annotate -o` and `capture -w` replace an empty file or a pcapng file of
+#    ours (our shb_userappl, or the section comment annotate adds to a copied
+#    section header) and nothing else; `merge -o` none but databases of ours;
 #  - a capture truncated (copytruncate) while analyze waits for the database
 #    lock ends in the "shrank" error, exit 1, the capture row complete = 0 with
 #    that error, and the database passes integrity_check.
@@ -99,6 +102,46 @@ mkfifo "$work/fifo.html"
 refused "is not a regular file" "$tw" report "$db" -o "$work/fifo.html"
 [ -p "$work/fifo.html" ] || bad "fifo.html replaced"
 ls "$work" | grep -q '\.tmp' && bad "a temporary report was left: $(ls "$work")"
+
+# ---- annotate -o, capture -w, merge -o ----------------------------------------------
+# the same rule for every output named by the user: missing, empty or ours
+a=$work/a.pcapng
+"$tw" annotate "$db" -o "$a" 2>/dev/null || bad "annotate"
+"$tw" annotate "$db" -o "$a" 2>/dev/null || bad "annotate over its own output"
+: >"$work/empty.pcapng"
+"$tw" annotate "$db" -o "$work/empty.pcapng" 2>/dev/null && [ -s "$work/empty.pcapng" ] ||
+    bad "annotate over an empty file"
+# a pcapng source keeps its section header; ours is then marked by a section comment
+for order in little big; do
+    python3 "$src/tests/lib/mkpcapng.py" "$s" "$work/src.pcapng" $([ $order = big ] && echo --big-endian)
+    rm -f "$work/ng.db"* "$work/ng.pcapng"
+    "$tw" analyze -q -o "$work/ng.db" "$work/src.pcapng" || bad "analyze src.pcapng ($order-endian)"
+    "$tw" annotate "$work/ng.db" -o "$work/ng.pcapng" 2>/dev/null &&
+        "$tw" annotate "$work/ng.db" -o "$work/ng.pcapng" 2>/dev/null ||
+        bad "annotate over its own output of a $order-endian pcapng source"
+done
+printf 'my notes\n' >"$work/notes.txt"
+cp "$work/src.pcapng" "$work/theirs.pcapng"    # a pcapng file someone else wrote
+for f in notes.txt theirs.pcapng; do
+    before=$(sum "$work/$f")
+    refused "$f: exists and is not a pcapng file twscope wrote; left as it is, use another -o" \
+        "$tw" annotate "$db" -o "$work/$f"
+    [ "$(sum "$work/$f")" = "$before" ] || bad "annotate changed $f"
+    refused "-w $work/$f: exists and is not a pcapng file twscope wrote; left as it is, use another -w" \
+        "$tw" capture -i lo --duration 1 -o "$work/cap.db" -w "$work/$f"
+    [ "$(sum "$work/$f")" = "$before" ] || bad "capture -w changed $f"
+done
+[ -e "$work/cap.db" ] && bad "capture -w refused but made its database"
+mkfifo "$work/fifo.pcapng"
+refused "is not a regular file" "$tw" annotate "$db" -o "$work/fifo.pcapng"
+refused "is not a regular file" "$tw" capture -i lo --duration 1 -o "$work/cap.db" -w "$work/fifo.pcapng"
+ln -s "$a" "$work/link.pcapng"
+refused "is a symbolic link" "$tw" annotate "$db" -o "$work/link.pcapng"
+[ -L "$work/link.pcapng" ] || bad "link.pcapng replaced"
+ls "$work" | grep -q 'twscope-tmp' && bad "a temporary pcapng was left: $(ls "$work")"
+before=$(sum "$work/notes.txt")
+"$tw" merge -q -o "$work/notes.txt" "$db" >/dev/null 2>&1 && bad "merge -o over notes.txt succeeded"
+[ "$(sum "$work/notes.txt")" = "$before" ] || bad "merge changed notes.txt"
 
 # ---- a capture truncated while analyze waits for the database lock ---------------
 db=$work/lock.db

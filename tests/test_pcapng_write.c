@@ -239,6 +239,65 @@ static int test_copy_blocks(void)
     PASS;
 }
 
+/*
+ * A copied SHB marked as ours (pcapng_write_shb_marked): its options kept, our
+ * comment after them, in its byte order; pcapng_head_is_ours() knows the files
+ * this writer starts and no others.
+ */
+static int test_marked_section(void)
+{
+    /* big-endian SHB with one option: shb_comment "abc" (padded to 4) */
+    static const uint8_t be_shb[36] = {
+        0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 36, 0x1a, 0x2b, 0x3c, 0x4d, 0, 1, 0, 0,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 3, 'a', 'b', 'c', 0,
+        0, 0, 0, 36};
+    static const char mark[] = PCAPNG_OURS_COMMENT " " TWSCOPE_VERSION;
+    struct pcapng_writer *w;
+    char p[300], err[512];
+    uint8_t back[256], foreign[64];
+    size_t n, want = 24 + 8 + 4 + ((sizeof mark - 1 + 3) & ~(size_t)3) + 4 + 4;
+    FILE *f;
+
+    snprintf(p, sizeof p, "%s/marked.pcapng", dir);
+    FAIL_IF(pcapng_writer_open(p, &w, err, sizeof err) != 0);
+    FAIL_IF(pcapng_write_shb_marked(w, be_shb, sizeof be_shb) != 0);
+    FAIL_UNLESS(pcapng_writer_swapped(w) == 1);
+    FAIL_IF(pcapng_writer_close(w, err, sizeof err) != 0);
+    f = fopen(p, "rb");
+    FAIL_UNLESS(f != NULL);
+    n = fread(back, 1, sizeof back, f);
+    fclose(f);
+    FAIL_UNLESS(n == want);
+    FAIL_UNLESS(memcmp(back, be_shb, 4) == 0 && back[7] == want && back[n - 1] == want);
+    FAIL_UNLESS(memcmp(back + 8, be_shb + 8, 16) == 0);       /* magic, version, length */
+    FAIL_UNLESS(memcmp(back + 24, be_shb + 24, 8) == 0);      /* its comment, as it was */
+    FAIL_UNLESS(back[32] == 0 && back[33] == 1 && back[35] == sizeof mark - 1); /* ours, BE */
+    FAIL_UNLESS(memcmp(back + 36, mark, sizeof mark - 1) == 0);
+    FAIL_UNLESS(pcapng_head_is_ours(back, n) == 1);
+    FAIL_UNLESS(pcapng_head_is_ours(back, 30) == 0);          /* cut before our option */
+    FAIL_UNLESS(pcapng_head_is_ours(be_shb, sizeof be_shb) == 0);
+    if (have_tshark) {
+        char cmd[512], want_c[256];
+        snprintf(cmd, sizeof cmd, "capinfos -k %s 2>/dev/null | grep -c 'comment'", p);
+        snprintf(want_c, sizeof want_c, "2\n");
+        FAIL_IF(output_is(cmd, want_c));
+    }
+
+    /* files the plain writer starts are ours; a little-endian SHB of someone else is not */
+    f = fopen(path_main, "rb");
+    FAIL_UNLESS(f != NULL);
+    n = fread(back, 1, sizeof back, f);
+    fclose(f);
+    FAIL_UNLESS(pcapng_head_is_ours(back, n) == 1);
+    memcpy(foreign, be_shb, sizeof be_shb);
+    FAIL_UNLESS(pcapng_head_is_ours(foreign, sizeof be_shb) == 0);
+    memset(foreign, 0, sizeof foreign);
+    FAIL_UNLESS(pcapng_head_is_ours(foreign, sizeof foreign) == 0);
+    memcpy(foreign, "\xd4\xc3\xb2\xa1", 4);                    /* a classic pcap file */
+    FAIL_UNLESS(pcapng_head_is_ours(foreign, sizeof foreign) == 0);
+    PASS;
+}
+
 static int test_errors_name_the_path(void)
 {
     char err[512] = "", p[300];
@@ -292,6 +351,7 @@ int main(void)
     RUN(test_tshark_reads_back);
     RUN(test_swapped_section);
     RUN(test_copy_blocks);
+    RUN(test_marked_section);
     RUN(test_errors_name_the_path);
 
     if (!test_failures) {

@@ -116,6 +116,21 @@ int pcapng_write_epb(struct pcapng_writer *w, const struct pcapng_epb *p);
  */
 int pcapng_write_block(struct pcapng_writer *w, const uint8_t *block, size_t len);
 
+/* The section comment that marks a copied SHB as a section twscope wrote
+ * (followed by a space and the version). */
+#define PCAPNG_OURS_COMMENT "annotated by twscope"
+
+/* Copy the SHB shb (len bytes, either byte order) with its options and one
+ * more opt_comment, PCAPNG_OURS_COMMENT: the file it starts is then one
+ * twscope may replace (pcapng_head_is_ours()). A malformed SHB is refused
+ * as pcapng_write_block() refuses it. */
+int pcapng_write_shb_marked(struct pcapng_writer *w, const uint8_t *shb, size_t len);
+
+/* 1 if the first n bytes of a file are a pcapng SHB this writer made: an
+ * shb_userappl "twscope ..." (pcapng_write_shb) or the comment of
+ * pcapng_write_shb_marked(); 0 otherwise (any other file, or too short). */
+int pcapng_head_is_ours(const uint8_t *head, size_t n);
+
 /* Interfaces in the current section. */
 uint32_t pcapng_writer_interfaces(const struct pcapng_writer *w);
 
