@@ -200,4 +200,5 @@ def main():
             o.write(pkt)
 
 
-main()
+if __name__ == "__main__":   # loss_cases.py imports the reader
+    main()
