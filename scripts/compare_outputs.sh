@@ -8,6 +8,7 @@
 #   INPUTs are capture files or directories (every *.pcap, *.pcapng, *.gz in
 #   them). Default: samples/, ../shared/corpus (when present) and, when
 #   TWSCOPE_GEN_DIR is set, the generated scenarios there.
+#   COMPARE_ARGS: more options for both analyze runs (e.g. "-j 2").
 # Exit: 0 every input gave identical databases, 1 some differ (the first
 # lines of each difference are printed), 2 usage.
 set -u
@@ -39,7 +40,7 @@ while IFS= read -r f; do
     for v in old new; do
         rm -f "$work/$v.db"*
         bin=$old; [ $v = new ] && bin=$new
-        "$bin" analyze -q -o "$work/$v.db" "$f" >"$work/$v.out" 2>&1
+        "$bin" analyze -q ${COMPARE_ARGS:-} -o "$work/$v.db" "$f" >"$work/$v.out" 2>&1
         echo "exit $?" >>"$work/$v.out"
         { cat "$work/$v.out"; dump "$work/$v.db"; } | sed "s|$work/$v.db|DB|g" >"$work/$v.txt"
     done

@@ -3,61 +3,22 @@
  */
 #include "twscope/analyzer.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "twscope/classify.h"
 #include "twscope/decode.h"
 #include "twscope/fileid.h"
 #include "twscope/flowtab.h"
-#include "twscope/ring.h"
 #include "twscope/metrics.h"
 #include "twscope/pcapng_write.h"
 #include "twscope/store.h"
 #include "twscope/tcpstate.h"
 #include "twscope/writer.h"
 
-struct run {
-    const struct analyze_opts *o;
-    struct store *st;
-    struct writer *w;          /* owns st between begin and finish of the capture */
-    struct classifier *cl;
-    struct tcp_engine *eng;
-    struct tcp_keyer *keyer;   /* how the engine keys flows, for the reader thread */
-    struct capture *cap;
-    struct rec_capture rec;
-    int db_failed;             /* a store call failed: stop */
-    char db_err[512];
-    tw_time first_ts, last_ts;
-    uint64_t frames;           /* frames read, this shard's or not (rec.packets: this shard's) */
-    char shard[24];            /* "K/N" for captures.shard */
-    int live;
-    uint64_t n_conns, n_tw, n_findings;   /* rows handed to the writer */
-    struct lane *lanes;        /* analyze -j N > 1: N analysis threads, else NULL */
-    uint32_t nlanes;
-    int status_shown;          /* live: the status line is on the terminal */
-    struct pcapng_writer *dump;/* live -w: every packet read goes there, or NULL */
-    struct metrics *metrics;   /* live --metrics / --alert-port-use, or NULL */
-    uint64_t findings_kind[TWF_COUNT]; /* findings handed to the writer, by kind */
-    /* live: periods started since the last per-second pass, to write open then */
-    struct pending_tw {
-        struct conn *c;        /* pooled: still a struct conn, maybe another one */
-        int64_t id;            /* c->id when it started: the same connection? */
-        int side;
-    } *pending;
-    uint32_t npending;
-    int pending_lost;          /* the array was full: the next pass visits every connection */
-    tw_time stop_ts;           /* live: wall time the capture stopped (periods end there) */
-    /* files cut short in a multi-file run: the others go on (tshark does too) */
-    char **file_err;           /* per input, what cut it short, or NULL */
-    uint32_t nfile_err;
-    char summary_err[256];     /* the last line about them, when there were several files */
-};
+#include "analyzer_int.h"
 
 static volatile sig_atomic_t g_stop;
 static struct capture *volatile g_cap;
@@ -86,7 +47,7 @@ _Static_assert(DECODE_RESULT_COUNT <= STORE_MAX_REASONS, "store counts every dec
 
 static const char *reason_name(int i) { return decode_result_name((enum decode_result)i); }
 
-static void db_fail(struct run *r, int rc)
+void analyzer_db_fail(struct run *r, int rc)
 {
     if (rc && !r->db_failed) {
         r->db_failed = 1;
@@ -185,7 +146,8 @@ static void sink_conn_closed(void *ctx, struct conn *c)
     char proto[64];
 
     conn_record(r, c, &rc, proto, sizeof(proto));
-    db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep], c->key.addr[!c->client_ep]));
+    analyzer_db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep],
+                                              c->key.addr[!c->client_ep]));
     c->row_pkts = row_pkts(c);
 }
 
@@ -230,7 +192,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
 
     conn_record(r, c, &rc, proto, sizeof(proto));
     if (!c->closed_reported || c->row_pkts != row_pkts(c))
-        db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep],
+        analyzer_db_fail(r, writer_add_connection(r->w, &rc, c->key.addr[c->client_ep],
                                          c->key.addr[!c->client_ep]));
     r->n_conns++;
 
@@ -249,7 +211,8 @@ static void sink_conn_done(void *ctx, struct conn *c)
             r->n_tw++;
         }
         t->row_open = 0;
-        db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
+        analyzer_db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version,
+                                                &why));
     }
 }
 
@@ -261,7 +224,7 @@ static void sink_conn_done(void *ctx, struct conn *c)
  * inferred period) has usually come by then. sink_conn_done() writes its end
  * over it.
  */
-static void write_open_tw(struct run *r, struct conn *c, int side)
+void analyzer_write_open_tw(struct run *r, struct conn *c, int side)
 {
     struct tw_state *t = c->tcp.tw[side];
     struct rec_timewait tw;
@@ -277,7 +240,7 @@ static void write_open_tw(struct run *r, struct conn *c, int side)
     tw_record(r, c, side, &tw, &why);
     tw.row = TWROW_OPEN;
     t->row_open = 1;
-    db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
+    analyzer_db_fail(r, writer_add_timewait(r->w, &tw, c->key.addr[ep], c->key.ip_version, &why));
 }
 
 static void sink_finding(void *ctx, const struct finding_ev *f)
@@ -294,7 +257,7 @@ static void sink_finding(void *ctx, const struct finding_ev *f)
     rf.ack = f->pv->ack;
     rf.payload_len = f->pv->payload_len;
     rf.flags = f->pv->flags;
-    db_fail(r, writer_add_verdict(r->w, &rf, f->v));
+    analyzer_db_fail(r, writer_add_verdict(r->w, &rf, f->v));
     r->n_findings++;
     if (f->v->kind < TWF_COUNT)
         r->findings_kind[f->v->kind]++;
@@ -319,297 +282,6 @@ static void show_progress(struct run *r, double t0, int final)
     }
     if (final)
         fputc('\n', stderr);
-}
-
-/* ---- analyze -j N: lanes ------------------------------------------------------- */
-
-/*
- * With -j N > 1 the loop below dispatches: each TCP segment is copied into
- * the ring of lane (SipHash of its flow key >> 32) mod N, a thread with its
- * own TCP engine, TIME_WAIT states and nDPI module, which decodes it again
- * and runs the engine as the one-thread loop does. A connection's packets all
- * reach one lane in capture order; packet time moves for every lane at the
- * same points (a sweep is sent to each when the one-thread loop would sweep),
- * so each lane decides what a one-thread run decides for its connections.
- * Lanes share the writer (writer_share()); connection ids interleave (lane k
- * of N: first_id + k, + N, ...). Each lane has its own copy of struct run, so
- * the sinks are those of the one-thread path.
- */
-enum lane_msg_type { LM_PKT = 1, LM_SWEEP, LM_FINISH };
-
-struct lane_msg {
-    uint32_t type;             /* enum lane_msg_type */
-    uint32_t caplen;           /* LM_PKT: bytes of frame after the header */
-    tw_time ts;                /* packet time (LM_SWEEP, LM_FINISH: the time to sweep to) */
-    uint64_t frame;
-    uint32_t file;
-    int32_t linktype;
-};
-
-struct lane {
-    struct run r;              /* the lane's: engine, nDPI, counters; o, w, rec.id shared */
-    struct ring *in;           /* from the dispatching loop */
-    pthread_t thread;
-    int started;
-};
-
-static void *lane_main(void *arg)
-{
-    struct lane *l = arg;
-    const struct lane_msg *m;
-    size_t len;
-
-    pthread_setname_np(pthread_self(), "twscope-lane");
-    while ((m = ring_next(l->in, &len)) != NULL) {
-        struct pkt_view pv;
-        struct pkt_meta pm;
-        struct conn *c;
-        int dir;
-
-        if (m->type == LM_SWEEP) {
-            tcp_engine_sweep(l->r.eng, m->ts);
-            continue;
-        }
-        if (m->type == LM_FINISH) {
-            tcp_engine_finish(l->r.eng, m->ts);
-            continue;
-        }
-        if (decode_packet(m->linktype, (const uint8_t *)(m + 1), m->caplen, &pv) != DECODE_OK)
-            continue; /* cannot happen: the loop decoded the same bytes */
-        pm.ts = m->ts;
-        pm.frame = m->frame;
-        pm.file = m->file;
-        c = tcp_engine_packet(l->r.eng, &pm, &pv, &dir);
-        if (c && l->r.cl && !c->dpi.done &&
-            (pv.payload_len || (pv.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) || c->dpi.pkts < 3))
-            classify_packet(l->r.cl, c, &pv, m->ts);
-    }
-    return NULL;
-}
-
-static void lane_send(struct lane *l, uint32_t type, const struct capture_pkt *p, tw_time ts)
-{
-    uint32_t caplen = type == LM_PKT ? p->caplen : 0;
-    struct lane_msg *m = ring_reserve(l->in, sizeof(*m) + caplen);
-
-    if (!m)
-        return; /* cannot happen: lanes never quit their ring */
-    m->type = type;
-    m->caplen = caplen;
-    m->ts = ts;
-    m->frame = p ? p->frame : 0;
-    m->file = p ? p->file : 0;
-    m->linktype = p ? p->linktype : 0;
-    if (caplen)
-        memcpy(m + 1, p->data, caplen);
-    ring_commit(l->in, type != LM_PKT);
-}
-
-static void lanes_sweep(struct run *r, tw_time ts)
-{
-    for (uint32_t i = 0; i < r->nlanes; i++)
-        lane_send(&r->lanes[i], LM_SWEEP, NULL, ts);
-}
-
-/* Finish every lane at time end, join them and add up what they did. */
-static void lanes_stop(struct run *r, tw_time end)
-{
-    for (uint32_t i = 0; i < r->nlanes; i++) {
-        struct lane *l = &r->lanes[i];
-        if (!l->started)
-            continue;
-        lane_send(l, LM_FINISH, NULL, end);
-        ring_close(l->in);
-    }
-    for (uint32_t i = 0; i < r->nlanes; i++) {
-        struct lane *l = &r->lanes[i];
-        struct tcp_engine_stats es;
-        if (l->started)
-            pthread_join(l->thread, NULL);
-        l->started = 0;
-        r->n_conns += l->r.n_conns;
-        r->n_tw += l->r.n_tw;
-        r->n_findings += l->r.n_findings;
-        if (l->r.db_failed && !r->db_failed) {
-            r->db_failed = 1;
-            memcpy(r->db_err, l->r.db_err, sizeof(r->db_err));
-        }
-        if (l->r.eng) {
-            tcp_engine_stats(l->r.eng, &es);
-            r->rec.evicted += es.evicted;
-        }
-        l->r.n_conns = l->r.n_tw = l->r.n_findings = 0;
-    }
-}
-
-static void lanes_destroy(struct run *r)
-{
-    for (uint32_t i = 0; r->lanes && i < r->nlanes; i++) {
-        tcp_engine_destroy(r->lanes[i].r.eng);
-        classify_destroy(r->lanes[i].r.cl);
-        ring_destroy(r->lanes[i].in);
-    }
-    free(r->lanes);
-    r->lanes = NULL;
-    r->nlanes = 0;
-}
-
-/*
- * Start o->jobs lanes (after the writer): engines with interleaved ids from
- * eo->first_id. Returns 0, or TW_ERR_NOMEM with whatever started stopped.
- */
-static int lanes_start(struct run *r, const struct tcp_engine_opts *eo,
-                       const struct tcp_sinks *sinks)
-{
-    uint32_t n = r->o->jobs;
-
-    r->lanes = calloc(n, sizeof(*r->lanes));
-    if (!r->lanes)
-        return TW_ERR_NOMEM;
-    r->nlanes = n;
-    writer_share(r->w);
-    for (uint32_t i = 0; i < n; i++) {
-        struct lane *l = &r->lanes[i];
-        struct tcp_engine_opts lo = *eo;
-        struct tcp_sinks ls = *sinks;
-
-        l->r = *r;
-        l->r.lanes = NULL;
-        l->r.nlanes = 0;
-        l->r.cl = NULL;
-        l->r.eng = NULL;
-        lo.first_id = eo->first_id + i;
-        lo.id_stride = n;
-        ls.ctx = &l->r;
-        l->r.eng = tcp_engine_create(&lo, &ls);
-        l->r.cl = r->o->dpi ? classify_create() : NULL;
-        l->in = ring_create(LANE_RING_BYTES, LANE_WAKE_BYTES);
-        if (!l->r.eng || (r->o->dpi && !l->r.cl) || !l->in ||
-            pthread_create(&l->thread, NULL, lane_main, l))
-            goto fail;
-        l->started = 1;
-    }
-    return TW_OK;
-fail:
-    lanes_stop(r, 0);
-    lanes_destroy(r);
-    return TW_ERR_NOMEM;
-}
-
-/* What is in memory now (live status line, metrics): one pass over the connections. */
-struct live_now {
-    uint64_t open;             /* connections not closed yet */
-    uint64_t tw[2];            /* TIME_WAIT periods running now: client, server side */
-};
-
-/* Live: side `side` of c entered TIME_WAIT; its row is written at the next pass. */
-static void sink_tw_started(void *ctx, struct conn *c, int side)
-{
-    struct run *r = ctx;
-    if (r->npending == LIVE_PENDING_MAX) {
-        r->pending_lost = 1;
-        return;
-    }
-    r->pending[r->npending].c = c;
-    r->pending[r->npending].id = c->id;
-    r->pending[r->npending].side = side;
-    r->npending++;
-}
-
-struct now_pass {
-    struct live_now n;
-    struct run *r;
-    struct metrics *m;         /* NULL: counts only */
-    int all_open_rows;         /* write the open row of every period without one */
-};
-
-/* One connection in the per-second pass: counts, metrics, open periods' rows. */
-static void count_now(void *ctx, struct conn *c)
-{
-    struct now_pass *p = ctx;
-    if (c->tcp.close_kind == CK_OPEN) {
-        p->n.open++;
-        if (p->m)
-            metrics_add_open(p->m);
-    }
-    for (int s = 0; s < 2; s++) {
-        int ep = s == 0 ? c->client_ep : !c->client_ep;
-        if (!c->tcp.tw[s]->active)
-            continue;
-        if (p->all_open_rows && !c->tcp.tw[s]->row_open)
-            write_open_tw(p->r, c, s);
-        p->n.tw[s]++;
-        if (p->m)
-            metrics_add_tw(p->m, s, c->key.ip_version, c->key.addr[ep], c->key.port[ep],
-                           c->key.addr[!ep], c->key.port[!ep]);
-    }
-}
-
-static tw_time wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tw_time)ts.tv_sec * TW_USEC + ts.tv_nsec / 1000;
-}
-
-/*
- * Live, once a second, before the commit: the captures row gets the counters
- * so far (and the libpcap ones); one pass over the connections writes the
- * periods that started since as open rows, feeds the metrics, and a terminal
- * gets one status line, redrawn in place.
- */
-static void live_tick(struct run *r)
-{
-    struct tcp_engine_stats es;
-    struct now_pass np = {{0}, r, r->metrics, r->pending_lost};
-    const struct live_now *n = &np.n;
-
-    tcp_engine_stats(r->eng, &es);
-    r->rec.evicted = es.evicted;
-    capture_stats(r->cap, &r->rec.ps_recv, &r->rec.ps_drop);
-    r->rec.first_ts = tw_time_to_sec(r->first_ts);
-    r->rec.last_ts = tw_time_to_sec(r->last_ts);
-    db_fail(r, writer_update_capture(r->w, &r->rec));
-    if (r->dump)
-        (void)pcapng_writer_flush(r->dump); /* an error sticks: the next packet reports it */
-    /* the periods that started since the last pass, still running: open rows */
-    for (uint32_t i = 0; i < r->npending; i++) {
-        struct pending_tw *pt = &r->pending[i];
-        const struct tw_state *t = pt->c->tcp.tw[pt->side];
-        if (pt->c->id == pt->id && t->active && !t->row_open)
-            write_open_tw(r, pt->c, pt->side);
-    }
-    r->npending = 0;
-    /* one pass over every connection in memory (O(connections)): only for the
-     * status line, the metrics, or open rows the pending array had no room for */
-    if (!r->o->progress && !r->metrics && !r->pending_lost)
-        return;
-    r->pending_lost = 0;
-    if (r->metrics)
-        metrics_begin(r->metrics);
-    tcp_engine_visit(r->eng, count_now, &np);
-    if (r->metrics) {
-        struct metrics_counters mc;
-        memset(&mc, 0, sizeof(mc));
-        mc.packets = r->rec.packets;
-        mc.tcp_packets = r->rec.tcp_packets;
-        mc.ps_recv = r->rec.ps_recv;
-        mc.ps_drop = r->rec.ps_drop;
-        mc.conns = es.conns_created;
-        mc.evicted = es.evicted;
-        memcpy(mc.findings, r->findings_kind, sizeof(mc.findings));
-        mc.db_queued = writer_queued(r->w);
-        metrics_publish(r->metrics, &mc);
-    }
-    if (!r->o->progress)
-        return;
-    fprintf(stderr, "\r%llu packets  %llu connections (%llu open)  TIME_WAIT now %llu "
-                    "(client %llu, server %llu)  %lld dropped\033[K",
-            (unsigned long long)r->rec.packets, (unsigned long long)es.conns_created,
-            (unsigned long long)n->open, (unsigned long long)(n->tw[0] + n->tw[1]),
-            (unsigned long long)n->tw[0], (unsigned long long)n->tw[1],
-            (long long)(r->rec.ps_drop > 0 ? r->rec.ps_drop : 0));
-    r->status_shown = 1;
 }
 
 /* ---- the loop ----------------------------------------------------------------- */
@@ -713,7 +385,7 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             r->rec.tcp_packets++;
             if (r->nlanes) {
                 /* -j N: the segment's lane does the rest */
-                lane_send(&r->lanes[(prep->key.hash >> 32) % r->nlanes], LM_PKT, &p, p.ts);
+                lanes_packet(r, prep->key.hash, &p);
                 goto housekeeping;
             }
             m.ts = p.ts;
@@ -750,9 +422,9 @@ static int run_loop(struct run *r, char *err, size_t errlen)
             if (r->live) {
                 if (now >= next_commit) {
                     /* live: TIME_WAIT periods end in wall time too, and rows show up within 1 s */
-                    tcp_engine_sweep(r->eng, wall_now());
+                    tcp_engine_sweep(r->eng, live_wall_now());
                     live_tick(r);
-                    db_fail(r, writer_commit(r->w));
+                    analyzer_db_fail(r, writer_commit(r->w));
                     next_commit = now + 1.0;
                 }
                 if (o->duration_s > 0 && now - t0 >= o->duration_s)
@@ -761,7 +433,7 @@ static int run_loop(struct run *r, char *err, size_t errlen)
         }
     }
     if (r->live)
-        r->stop_ts = wall_now();
+        r->stop_ts = live_wall_now();
     if (o->progress && !r->live)
         show_progress(r, t0, 1);
     if (r->status_shown)
@@ -916,7 +588,7 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
         eo.closed_linger = 5 * TW_USEC; /* live: memory goes as soon as a period is over */
         r.pending = malloc(LIVE_PENDING_MAX * sizeof(*r.pending));
         if (r.pending)
-            sinks.tw_started = sink_tw_started; /* else: every pass visits (pending_lost) */
+            sinks.tw_started = live_sink_tw_started; /* else: every pass visits (pending_lost) */
         r.pending_lost = !r.pending;
     }
     r.eng = tcp_engine_create(&eo, &sinks);
@@ -1018,9 +690,9 @@ static int run_analysis_in(const struct analyze_opts *o, struct capture *cap, co
     t[3] = now_wall();
     for (uint32_t i = 0; r.file_err && i < capture_count(cap) && !r.db_failed; i++)
         if (r.file_err[i] && store_file_error(r.st, i, r.file_err[i]))
-            db_fail(&r, TW_ERR_DB);
+            analyzer_db_fail(&r, TW_ERR_DB);
     if (!r.db_failed && store_number_incarnations(r.st, r.rec.id))
-        db_fail(&r, TW_ERR_DB);
+        analyzer_db_fail(&r, TW_ERR_DB);
     t[4] = now_wall();
     capture_stats(cap, &r.rec.ps_recv, &r.rec.ps_drop);
     r.rec.first_ts = tw_time_to_sec(r.first_ts);
