@@ -42,7 +42,8 @@
  * files are mapped here too and parsed by capture_pcapng.c.
  */
 #define MAP_CHUNK (2u << 20)            /* pages mapped ahead at once */
-#define MAP_KEEP (16u << 20)            /* bytes kept mapped behind the analysis */
+#define MAP_KEEP (2u << 20)             /* bytes kept mapped behind the analysis (the
+                                           pages behind are given back: RSS, issue 15) */
 #define MAP_MAX_CAPLEN 262144           /* libpcap's MAXIMUM_SNAPLEN for these link types */
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -278,7 +279,7 @@ int capture_map_populate(struct capture_input *in, size_t end)
         in->populated += n;
         used = atomic_load_explicit(&in->used_off, memory_order_relaxed);
         upto = used > MAP_KEEP ? (used - MAP_KEEP) & ~(size_t)(MAP_CHUNK - 1) : 0;
-        if (upto > in->dropped + 4 * (size_t)MAP_CHUNK) {
+        if (upto > in->dropped + (size_t)MAP_CHUNK) {
             madvise((void *)(uintptr_t)(in->map + in->dropped), upto - in->dropped, MADV_DONTNEED);
             in->dropped = upto;
         }

@@ -597,11 +597,17 @@ int store_open_readonly(const char *path, struct sqlite3 **out, char *err, size_
     return 0;
 }
 
-/* Connection settings of the writer; journal_mode = WAL writes, so only on our files. */
+/*
+ * Connection settings of the writer; journal_mode = WAL writes, so only on our
+ * files. The rows go in rowid order and the indexes are built at the end, so
+ * a 2 MB page cache (SQLite's default) is as fast on trace-2m as 64 MB was
+ * (the page an update needs again comes from the OS page cache) and 32 MB
+ * smaller (bench/RESULTS.md, session 8).
+ */
 static int db_settings(sqlite3 *db)
 {
     return sqlite3_exec(db,
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;"
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048;"
                         " PRAGMA wal_autocheckpoint = 16384;"
                         " PRAGMA foreign_keys = OFF",
                         NULL, NULL, NULL);
